@@ -1,0 +1,345 @@
+"""Azure Resource Manager: routing by resource id, errors, paging, long-running operations.
+
+Resource providers register a :class:`ResourceKind` per resource type; this module does what ARM
+itself does for all of them (case-insensitive ids, the error envelope, ``nextLink`` paging,
+``Azure-AsyncOperation`` polling) so the provider modules only describe their own resources.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import jsonschema
+from werkzeug.wrappers import Request, Response
+
+from emulator.state import Json, Operation, State
+
+API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
+
+PutHook = Callable[[State, str, Json, Json | None], Json]
+CompleteHook = Callable[[State, str], None]
+ActionHook = Callable[[State, "ArmRequest"], Response]
+ListHook = Callable[[State, "ArmRequest"], list[Json]]
+
+
+class ArmError(Exception):
+    """An ARM error envelope ``{"error": {"code", "message"}}`` with its HTTP status."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def response(self, headers: dict[str, str] | None = None) -> Response:
+        return json_response(
+            {"error": {"code": self.code, "message": self.message}}, self.status, headers
+        )
+
+
+@dataclass
+class ResourceKind:
+    """What the emulator knows about one ARM resource type."""
+
+    type: str
+    schema: Json | None = None
+    long_running: bool = False
+    on_put: PutHook | None = None
+    on_complete: CompleteHook | None = None
+    list_children: ListHook | None = None
+    actions: dict[str, ActionHook] = field(default_factory=dict)
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class ArmRequest:
+    """A parsed ARM request path."""
+
+    request: Request
+    scope: str
+    namespace: str
+    types: tuple[str, ...]
+    names: tuple[str, ...]
+    action: str | None
+
+    @property
+    def type_name(self) -> str:
+        return "/".join((self.namespace, *self.types))
+
+    @property
+    def subscription_id(self) -> str:
+        return self.scope.split("/")[2]
+
+    @property
+    def resource_group(self) -> str | None:
+        parts = self.scope.split("/")
+        return parts[4] if len(parts) > 4 and parts[3].lower() == "resourcegroups" else None
+
+    @property
+    def resource_id(self) -> str:
+        pairs = [f"{t}/{n}" for t, n in zip(self.types, self.names, strict=False)]
+        return f"{self.scope}/providers/{self.namespace}/" + "/".join(pairs)
+
+    @property
+    def is_collection(self) -> bool:
+        return len(self.names) < len(self.types)
+
+    def body(self) -> Json:
+        try:
+            parsed = json.loads(self.request.get_data(as_text=True) or "null")
+        except json.JSONDecodeError as exc:
+            raise ArmError(400, "InvalidRequestContent", f"The request content was invalid: {exc}") from exc
+        if not isinstance(parsed, dict):
+            raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
+        return parsed
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    response = Response(json.dumps(body), status=status, content_type="application/json")
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    response.headers["x-ms-request-id"] = str(uuid.uuid4())
+    return response
+
+
+def parse(request: Request) -> ArmRequest:
+    path = request.path.rstrip("/")
+    marker = path.lower().rfind("/providers/")
+    if marker < 0:
+        raise ArmError(400, "InvalidResourceType", f"The resource path '{path}' is not supported.")
+    scope, rest = path[:marker], path[marker + len("/providers/") :]
+    segments = rest.split("/")
+    namespace, tail = segments[0], segments[1:]
+    types, names = list(tail[0::2]), list(tail[1::2])
+    action = None
+    if request.method == "POST" and len(types) > len(names) and names:
+        action = types.pop()
+    return ArmRequest(request, scope, namespace, tuple(types), tuple(names), action)
+
+
+class Arm:
+    """Dispatches ARM requests to the registered resource kinds."""
+
+    def __init__(self, state: State, base_url: Callable[[], str]) -> None:
+        self.state = state
+        self.base_url = base_url
+        self.kinds: dict[str, ResourceKind] = {}
+
+    def register(self, kind: ResourceKind) -> None:
+        self.kinds[kind.type.lower()] = kind
+
+    def handle(self, request: Request) -> Response:
+        api_version = request.args.get("api-version")
+        if not api_version:
+            raise ArmError(
+                400,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+            )
+        if not API_VERSION.match(api_version):
+            raise ArmError(
+                400, "InvalidApiVersionParameter", f"The api-version '{api_version}' is invalid."
+            )
+        if re.fullmatch(r"/subscriptions/[^/]+/resourcegroups/[^/]+/?", request.path, re.I):
+            return self._resource_group(request)
+        arm = parse(request)
+        self._check_scope_exists(arm)
+        if arm.types[-2:] in (("locations", "operations"), ("locations", "operationresults")):
+            return self._operation(arm)
+        kind = self.kinds.get(self._kind_key(arm))
+        if kind is None:
+            raise ArmError(
+                400,
+                "InvalidResourceType",
+                f"The resource type '{arm.type_name}' could not be found in the namespace "
+                f"'{arm.namespace}' for api version '{api_version}'.",
+            )
+        self._authorize(arm, request.method)
+        if arm.action:
+            return self._action(kind, arm)
+        if arm.is_collection:
+            if request.method != "GET":
+                raise ArmError(405, "MethodNotAllowed", f"{request.method} is not allowed here.")
+            return self._list(kind, arm)
+        if request.method == "GET":
+            return json_response(self._get(arm))
+        if request.method == "PUT":
+            return self._put(kind, arm)
+        if request.method == "DELETE":
+            return self._delete(arm)
+        raise ArmError(405, "MethodNotAllowed", f"{request.method} is not allowed here.")
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _kind_key(self, arm: ArmRequest) -> str:
+        return arm.type_name.lower()
+
+    def _check_scope_exists(self, arm: ArmRequest) -> None:
+        if arm.subscription_id.lower() not in self.state.subscriptions:
+            raise ArmError(
+                404, "SubscriptionNotFound", f"The subscription '{arm.subscription_id}' could not be found."
+            )
+        rg = arm.resource_group
+        if rg and self.state.resource_group(arm.subscription_id, rg) is None:
+            raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found.")
+
+    def _authorize(self, arm: ArmRequest, method: str) -> None:
+        target = arm.resource_id if not arm.is_collection else arm.scope
+        if self.state.is_denied(target) or self.state.is_denied(arm.request.path):
+            verb = {"GET": "read", "PUT": "write", "DELETE": "delete"}.get(method, "action")
+            operation = f"{arm.type_name}/{arm.action or verb}"
+            raise ArmError(
+                403,
+                "AuthorizationFailed",
+                f"The client '{self.state.app_principal_id}' with object id "
+                f"'{self.state.app_principal_id}' does not have authorization to perform action "
+                f"'{operation}' over scope '{target}' or the scope is invalid. If access was "
+                "recently granted, please refresh your credentials.",
+            )
+
+    def _get(self, arm: ArmRequest) -> Json:
+        found = self.state.get(arm.resource_id)
+        if found is None:
+            raise self.not_found(arm)
+        return found
+
+    def not_found(self, arm: ArmRequest) -> ArmError:
+        rg = arm.resource_group
+        where = f" under resource group '{rg}'" if rg else ""
+        return ArmError(
+            404,
+            "ResourceNotFound",
+            f"The Resource '{arm.type_name}/{'/'.join(arm.names)}'{where} was not found. For more "
+            "details please go to https://aka.ms/ARMResourceNotFoundFix",
+        )
+
+    def _list(self, kind: ResourceKind, arm: ArmRequest) -> Response:
+        if kind.list_children is not None:
+            items = kind.list_children(self.state, arm)
+        elif arm.names:
+            parent = arm.resource_id
+            if self.state.get(parent) is None:
+                raise self.not_found(arm)
+            items = self.state.children(parent, arm.type_name)
+        else:
+            items = self.state.children(arm.scope, arm.type_name)
+        skip = int(arm.request.args.get("$skiptoken", "0") or 0)
+        size = self.state.page_size
+        page: Json = {"value": items[skip : skip + size]}
+        if skip + size < len(items):
+            query = dict(arm.request.args)
+            query["$skiptoken"] = str(skip + size)
+            page["nextLink"] = f"{self.base_url()}{arm.request.path}?{urlencode(query)}"
+        return json_response(page)
+
+    def _put(self, kind: ResourceKind, arm: ArmRequest) -> Response:
+        if kind.read_only:
+            raise ArmError(405, "MethodNotAllowed", f"PUT is not supported for {arm.type_name}.")
+        body = arm.body()
+        if kind.schema is not None:
+            validator = jsonschema.Draft202012Validator(kind.schema)
+            errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
+            if errors:
+                where = "/".join(str(p) for p in errors[0].path) or "(root)"
+                raise ArmError(
+                    400,
+                    "InvalidRequestContent",
+                    f"The request content was invalid and could not be deserialized: "
+                    f"'{where}': {errors[0].message}.",
+                )
+        existing = self.state.get(arm.resource_id)
+        stored = kind.on_put(self.state, arm.resource_id, body, existing) if kind.on_put else body
+        stored.setdefault("id", arm.resource_id)
+        stored.setdefault("name", arm.names[-1])
+        stored.setdefault("type", arm.type_name)
+        status = 200 if existing else 201
+        if not kind.long_running:
+            return json_response(self.state.put(stored), status)
+        fault = self.state.take_fault("LRO", arm.request.path)
+        stored.setdefault("properties", {})["provisioningState"] = "Updating" if existing else "Creating"
+        self.state.put(stored)
+        operation = Operation(
+            id=str(uuid.uuid4()),
+            resource_id=arm.resource_id,
+            polls_left=self.state.lro_polls,
+            fails=bool(fault and fault.lro_fails),
+        )
+        with self.state.lock:
+            self.state.operations[operation.id] = operation
+        location = stored.get("location", "global")
+        status_url = (
+            f"{self.base_url()}/subscriptions/{arm.subscription_id}/providers/{arm.namespace}"
+            f"/locations/{location}/operations/{operation.id}?api-version={arm.request.args['api-version']}"
+        )
+        return json_response(stored, status, {"Azure-AsyncOperation": status_url, "Retry-After": "0"})
+
+    def _delete(self, arm: ArmRequest) -> Response:
+        if not self.state.delete(arm.resource_id):
+            return Response(status=204)
+        return Response(status=200)
+
+    def _action(self, kind: ResourceKind, arm: ArmRequest) -> Response:
+        handler = kind.actions.get(arm.action.lower() if arm.action else "")
+        if handler is None:
+            raise ArmError(
+                404, "InvalidResourceType", f"The action '{arm.action}' is not supported on {arm.type_name}."
+            )
+        self._get(arm)
+        return handler(self.state, arm)
+
+    def _operation(self, arm: ArmRequest) -> Response:
+        with self.state.lock:
+            operation = self.state.operations.get(arm.names[-1])
+            if operation is None:
+                raise ArmError(404, "NotFound", f"Operation '{arm.names[-1]}' was not found.")
+            if operation.status == "InProgress":
+                operation.polls_left -= 1
+                if operation.polls_left < 0:
+                    self._finish(operation)
+        body: Json = {
+            "name": operation.id,
+            "status": operation.status,
+            "startTime": _iso(operation.started),
+        }
+        if operation.status != "InProgress":
+            body["endTime"] = _iso(time.time())
+        if operation.status == "Failed":
+            body["error"] = {
+                "code": "ReconcileVMSSAgentPoolFailed",
+                "message": "Agent pool reconciliation failed: the operation was injected to fail.",
+            }
+        return json_response(body, 200, {"Retry-After": "0"})
+
+    def _finish(self, operation: Operation) -> None:
+        resource = self.state.get(operation.resource_id)
+        operation.status = "Failed" if operation.fails else "Succeeded"
+        if resource is None:
+            return
+        resource.setdefault("properties", {})["provisioningState"] = operation.status
+        self.state.put(resource)
+        if operation.fails:
+            return
+        kind = self.kinds.get(resource["type"].lower())
+        if kind and kind.on_complete:
+            kind.on_complete(self.state, operation.resource_id)
+
+    def _resource_group(self, request: Request) -> Response:
+        parts = request.path.strip("/").split("/")
+        subscription, name = parts[1], parts[3]
+        if subscription.lower() not in self.state.subscriptions:
+            raise ArmError(404, "SubscriptionNotFound", f"The subscription '{subscription}' could not be found.")
+        group = self.state.resource_group(subscription, name)
+        if group is None or request.method != "GET":
+            raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{name}' could not be found.")
+        return json_response(group)
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.0000000Z", time.gmtime(epoch))

@@ -1,0 +1,282 @@
+"""Scenario files: a YAML estate loaded into the emulator, optionally broken on purpose.
+
+Builders create resources the way Azure would have created them (an AKS cluster brings its node
+resource group, kubelet identity and one scale set per node pool), so a scenario only names what
+matters to a test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from emulator.providers.compute import VMSS
+from emulator.providers.containerservice import CLUSTER, IDENTITY
+from emulator.state import Json, State
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+
+Break = Callable[[State, dict[str, Any]], None]
+BREAKS: dict[str, Break] = {}
+
+
+def guid(*parts: str) -> str:
+    """A stable GUID for a name, so scenarios and tests agree on ids across runs."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "/".join(parts)))
+
+
+def breaks(cause: str) -> Callable[[Break], Break]:
+    def decorate(fn: Break) -> Break:
+        BREAKS[cause] = fn
+        return fn
+
+    return decorate
+
+
+def load(state: State, source: str | Path | dict[str, Any]) -> dict[str, Any]:
+    """Load a scenario (a file name under ``scenarios/``, a path, or a parsed dict)."""
+    if isinstance(source, dict):
+        spec = source
+    else:
+        path = Path(source)
+        if not path.suffix:
+            path = SCENARIOS / f"{source}.yaml"
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    state.tenant_id = spec.get("tenantId", state.tenant_id)
+    for subscription in spec.get("subscriptions", []):
+        sub_id = subscription["id"]
+        for group in subscription.get("resourceGroups", []):
+            location = group.get("location", "westeurope")
+            state.add_resource_group(sub_id, group["name"], location)
+            for cluster in group.get("clusters", []):
+                add_cluster(state, sub_id, group["name"], location, cluster)
+            for scale_set in group.get("vmss", []):
+                add_vmss(state, sub_id, group["name"], location, scale_set, identities={})
+    for broken in spec.get("breaks", []):
+        apply_break(state, broken)
+    return spec
+
+
+def apply_break(state: State, broken: dict[str, Any]) -> None:
+    cause = broken["cause"]
+    if cause not in BREAKS:
+        raise ValueError(f"unknown break {cause!r}; known: {', '.join(sorted(BREAKS))}")
+    BREAKS[cause](state, broken)
+
+
+def resource_id(sub_id: str, group: str, rtype: str, name: str) -> str:
+    return f"/subscriptions/{sub_id}/resourceGroups/{group}/providers/{rtype}/{name}"
+
+
+def add_identity(state: State, sub_id: str, group: str, location: str, name: str) -> Json:
+    rid = resource_id(sub_id, group, IDENTITY, name)
+    return state.put(
+        {
+            "id": rid,
+            "name": name,
+            "type": IDENTITY,
+            "location": location,
+            "tags": {},
+            "properties": {
+                "tenantId": state.tenant_id,
+                "principalId": guid(rid, "principal"),
+                "clientId": guid(rid, "client"),
+            },
+        }
+    )
+
+
+def add_vmss(
+    state: State,
+    sub_id: str,
+    group: str,
+    location: str,
+    spec: dict[str, Any],
+    *,
+    identities: dict[str, Json],
+    tags: dict[str, str] | None = None,
+) -> Json:
+    rid = resource_id(sub_id, group, VMSS, spec["name"])
+    body: Json = {
+        "id": rid,
+        "name": spec["name"],
+        "type": VMSS,
+        "location": location,
+        "tags": tags or {},
+        "sku": {"name": spec.get("vmSize", "Standard_D4s_v5"), "tier": "Standard", "capacity": spec.get("count", 1)},
+        "properties": {
+            "provisioningState": "Succeeded",
+            "orchestrationMode": "Uniform",
+            "singlePlacementGroup": False,
+            "overprovision": False,
+            "upgradePolicy": {"mode": "Manual"},
+            "uniqueId": guid(rid, "unique"),
+            "virtualMachineProfile": {
+                "osProfile": {"computerNamePrefix": spec["name"].removesuffix("-vmss") + "-"},
+                "storageProfile": {"osDisk": {"createOption": "FromImage", "osType": spec.get("osType", "Linux")}},
+            },
+        },
+    }
+    if identities:
+        body["identity"] = {
+            "type": "UserAssigned",
+            "userAssignedIdentities": {
+                identity["id"]: {
+                    "principalId": identity["properties"]["principalId"],
+                    "clientId": identity["properties"]["clientId"],
+                }
+                for identity in identities.values()
+            },
+        }
+    return state.put(body)
+
+
+def add_cluster(state: State, sub_id: str, group: str, location: str, spec: dict[str, Any]) -> Json:
+    name = spec["name"]
+    rid = resource_id(sub_id, group, CLUSTER, name)
+    node_rg = spec.get("nodeResourceGroup", f"MC_{group}_{name}_{location}")
+    state.add_resource_group(sub_id, node_rg, location)
+    pools = [
+        {
+            "name": pool["name"],
+            "count": pool.get("count", 3),
+            "vmSize": pool.get("vmSize", "Standard_D4s_v5"),
+            "osDiskSizeGB": 128,
+            "osDiskType": "Managed",
+            "kubeletDiskType": "OS",
+            "maxPods": 110,
+            "type": "VirtualMachineScaleSets",
+            "enableAutoScaling": False,
+            "provisioningState": "Succeeded",
+            "powerState": {"code": "Running"},
+            "orchestratorVersion": spec.get("kubernetesVersion", "1.30.5"),
+            "currentOrchestratorVersion": spec.get("kubernetesVersion", "1.30.5"),
+            "mode": pool.get("mode", "User"),
+            "osType": pool.get("osType", "Linux"),
+            "osSKU": pool.get("osSKU", "Ubuntu" if pool.get("osType", "Linux") == "Linux" else "Windows2022"),
+            "nodeImageVersion": "AKSUbuntu-2204gen2containerd-202410.15.0",
+            "enableNodePublicIP": False,
+            "enableFIPS": False,
+        }
+        for pool in spec.get("nodePools", [{"name": "nodepool1", "mode": "System"}])
+    ]
+    properties: Json = {
+        "provisioningState": "Succeeded",
+        "powerState": {"code": "Running"},
+        "kubernetesVersion": spec.get("kubernetesVersion", "1.30.5"),
+        "currentKubernetesVersion": spec.get("kubernetesVersion", "1.30.5"),
+        "dnsPrefix": f"{name}-dns",
+        "fqdn": f"{name}-dns-{hashlib.sha256(rid.encode()).hexdigest()[:8]}.hcp.{location}.azmk8s.io",
+        "agentPoolProfiles": pools,
+        "nodeResourceGroup": node_rg,
+        "enableRBAC": True,
+        "networkProfile": {
+            "networkPlugin": "azure",
+            "networkPluginMode": "overlay",
+            "loadBalancerSku": "standard",
+            "outboundType": "loadBalancer",
+            "podCidr": "10.244.0.0/16",
+            "serviceCidr": "10.0.0.0/16",
+            "dnsServiceIP": "10.0.0.10",
+        },
+        "maxAgentPools": 100,
+    }
+    identities: dict[str, Json] = {}
+    body: Json = {
+        "id": rid,
+        "name": name,
+        "type": CLUSTER,
+        "location": location,
+        "tags": spec.get("tags", {}),
+        "sku": {"name": "Base", "tier": "Free"},
+        "properties": properties,
+    }
+    sp_client = spec.get("servicePrincipal")
+    if sp_client:
+        properties["servicePrincipalProfile"] = {"clientId": sp_client}
+    else:
+        properties["servicePrincipalProfile"] = {"clientId": "msi"}
+        kubelet = add_identity(state, sub_id, node_rg, location, f"{name}-agentpool")
+        identities["kubelet"] = kubelet
+        properties["identityProfile"] = {
+            "kubeletidentity": {
+                "resourceId": kubelet["id"],
+                "clientId": kubelet["properties"]["clientId"],
+                "objectId": kubelet["properties"]["principalId"],
+            }
+        }
+        body["identity"] = {
+            "type": "SystemAssigned",
+            "principalId": guid(rid, "principal"),
+            "tenantId": state.tenant_id,
+        }
+    state.put(body)
+    for pool in pools:
+        suffix = str(int(hashlib.sha256(f"{rid}/{pool['name']}".encode()).hexdigest(), 16))[:8]
+        add_vmss(
+            state,
+            sub_id,
+            node_rg,
+            location,
+            {
+                "name": f"aks-{pool['name']}-{suffix}-vmss",
+                "vmSize": pool["vmSize"],
+                "count": pool["count"],
+                "osType": pool["osType"],
+            },
+            identities=identities,
+            tags={
+                "aks-managed-poolName": pool["name"],
+                "aks-managed-orchestrator": f"Kubernetes:{properties['kubernetesVersion']}",
+                "aks-managed-createOperationID": guid(rid, pool["name"], "create"),
+                "aks-managed-kubeletIdentityClientID": identities["kubelet"]["properties"]["clientId"]
+                if identities
+                else "",
+            },
+        )
+    return body
+
+
+def find_cluster(state: State, name: str) -> Json:
+    for resource in state.iter_resources():
+        if resource["type"] == CLUSTER and resource["name"].lower() == name.lower():
+            return resource
+    raise KeyError(f"no cluster named {name!r} in the scenario")
+
+
+def node_pool_vmss(state: State, cluster: Json, pool: str | None = None) -> list[Json]:
+    sub_id = cluster["id"].split("/")[2]
+    node_rg = f"/subscriptions/{sub_id}/resourceGroups/{cluster['properties']['nodeResourceGroup']}"
+    return [
+        vmss
+        for vmss in state.children(node_rg, VMSS)
+        if pool is None or vmss.get("tags", {}).get("aks-managed-poolName") == pool
+    ]
+
+
+@breaks("kubelet-identity-detached")
+def detach_kubelet_identity(state: State, spec: dict[str, Any]) -> None:
+    """Someone removed the kubelet identity from node pool scale sets (``az vmss identity remove``)."""
+    cluster = find_cluster(state, spec["cluster"])
+    kubelet_id = cluster["properties"]["identityProfile"]["kubeletidentity"]["resourceId"].lower()
+    for vmss in node_pool_vmss(state, cluster, spec.get("pool")):
+        assigned = vmss.get("identity", {}).get("userAssignedIdentities", {})
+        remaining = {k: v for k, v in assigned.items() if k.lower() != kubelet_id}
+        if remaining:
+            vmss["identity"]["userAssignedIdentities"] = remaining
+        else:
+            vmss["identity"] = {"type": "None"}
+        state.put(vmss)
+
+
+@breaks("kubelet-identity-deleted")
+def delete_kubelet_identity(state: State, spec: dict[str, Any]) -> None:
+    """The kubelet identity resource was deleted, not just detached: reconcile cannot help."""
+    detach_kubelet_identity(state, spec)
+    cluster = find_cluster(state, spec["cluster"])
+    state.delete(cluster["properties"]["identityProfile"]["kubeletidentity"]["resourceId"])

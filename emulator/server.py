@@ -1,0 +1,230 @@
+"""The emulator's HTTPS server: one WSGI app on 127.0.0.1 serving every emulated service."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import trustme
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
+
+from emulator.arm import Arm, ArmError, json_response
+from emulator.state import Fault, JournalEntry, State
+
+log = logging.getLogger(__name__)
+# Werkzeug logs every request at INFO; the journal already records them.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+Handler = Callable[[Request], Response]
+
+
+class Emulator:
+    """A local Azure: start it, point the SDKs at :attr:`base_url`, trust :attr:`ca_path`."""
+
+    def __init__(self) -> None:
+        self.state = State()
+        self.arm = Arm(self.state, lambda: self.base_url)
+        self._routes = Map(
+            [
+                Rule("/msi/token", endpoint="identity", methods=["GET"]),
+                Rule("/subscriptions/<path:rest>", endpoint="arm"),
+            ]
+        )
+        self._handlers: dict[str, tuple[str, Handler]] = {
+            "identity": ("identity", self._identity),
+            "arm": ("arm", self._arm),
+        }
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._tmp = tempfile.TemporaryDirectory(prefix="azure-emulator-")
+        self.ca = trustme.CA()
+        self.ca_path = str(Path(self._tmp.name) / "ca.pem")
+        self.ca.cert_pem.write_to_path(self.ca_path)
+        from emulator.providers import register_all
+
+        register_all(self)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running")
+        return f"https://127.0.0.1:{self._server.server_port}"
+
+    def start(self) -> Emulator:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, ssl_context=context)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        self._tmp.cleanup()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def environment(self) -> dict[str, str]:
+        """App settings that point the product at this emulator."""
+        return {
+            "AZURE_CLOUD": "Custom",
+            "ARM_ENDPOINT": self.base_url,
+            "GRAPH_ENDPOINT": f"{self.base_url}/graph",
+            "AZURE_CA_BUNDLE": self.ca_path,
+            "REQUESTS_CA_BUNDLE": self.ca_path,
+            "IDENTITY_ENDPOINT": f"{self.base_url}/msi/token",
+            "IDENTITY_HEADER": self.state.identity_header,
+            # The emulator answers Retry-After: 0; real Azure asks for seconds between polls.
+            "LRO_POLLING_INTERVAL_SECONDS": "0",
+            "ARM_RETRY_BACKOFF_SECONDS": "0",
+        }
+
+    # -- extension points ------------------------------------------------------------------
+
+    def mount(self, rule: str, service: str, handler: Handler, methods: list[str] | None = None) -> None:
+        endpoint = f"{service}:{rule}"
+        self._routes.add(Rule(rule, endpoint=endpoint, methods=methods))
+        self._handlers[endpoint] = (service, handler)
+
+    def inject(
+        self,
+        path_pattern: str,
+        *,
+        method: str = "*",
+        status: int | None = None,
+        retry_after: int = 0,
+        latency: float = 0.0,
+        lro_fails: bool = False,
+        times: int | None = None,
+    ) -> Fault:
+        """Make matching requests slow or fail; ``lro_fails`` makes matching PUT operations end Failed."""
+        fault = Fault(
+            method="LRO" if lro_fails else method.upper(),
+            path_pattern=re.compile(path_pattern, re.IGNORECASE),
+            status=status,
+            retry_after=retry_after,
+            latency=latency,
+            lro_fails=lro_fails,
+            remaining=times,
+            code={429: "TooManyRequests", 500: "InternalServerError"}.get(status or 0, "Failure"),
+        )
+        return self.state.inject(fault)
+
+    def deny(self, scope: str) -> None:
+        """Answer 403 AuthorizationFailed for every ARM request at or under ``scope``."""
+        with self.state.lock:
+            self.state.denied_scopes.append(scope.lower().rstrip("/"))
+
+    def journal(self, service: str | None = None) -> list[JournalEntry]:
+        with self.state.lock:
+            return [e for e in self.state.journal if service is None or e.service == service]
+
+    def clear_journal(self) -> None:
+        with self.state.lock:
+            self.state.journal.clear()
+
+    # -- WSGI ------------------------------------------------------------------------------
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        service, response = "unknown", None
+        try:
+            endpoint, _ = self._routes.bind_to_environ(environ).match()
+            service, handler = self._handlers[str(endpoint)]
+            response = self._faulted(request) or handler(request)
+        except ArmError as exc:
+            response = exc.response()
+        except HTTPException as exc:
+            response = json_response(
+                {"error": {"code": exc.name.replace(" ", ""), "message": exc.description}},
+                exc.code or 500,
+            )
+        except Exception:  # the emulator must answer, as Azure does, even when it has a bug
+            log.exception("emulator error on %s %s", request.method, request.path)
+            response = json_response(
+                {"error": {"code": "InternalServerError", "message": "emulator error"}}, 500
+            )
+        self.state.record(
+            JournalEntry(
+                service=service,
+                method=request.method,
+                path=request.path,
+                api_version=request.args.get("api-version"),
+                body=_body(request),
+                status=response.status_code,
+            )
+        )
+        return response(environ, start_response)
+
+    def _faulted(self, request: Request) -> Response | None:
+        fault = self.state.take_fault(request.method, request.path)
+        if fault is None:
+            return None
+        if fault.latency:
+            time.sleep(fault.latency)
+        if fault.status is None:
+            return None
+        headers = {"Retry-After": str(fault.retry_after)} if fault.status == 429 else {}
+        return ArmError(fault.status, fault.code, "Injected fault.").response(headers)
+
+    def _identity(self, request: Request) -> Response:
+        if request.headers.get("X-IDENTITY-HEADER") != self.state.identity_header:
+            return json_response(
+                {"statusCode": 400, "message": "X-IDENTITY-HEADER is missing or invalid."}, 400
+            )
+        resource = request.args.get("resource")
+        if request.args.get("api-version") != "2019-08-01" or not resource:
+            return json_response(
+                {"statusCode": 400, "message": "api-version=2019-08-01 and resource are required."}, 400
+            )
+        expires_on = int(time.time()) + 3600
+        return json_response(
+            {
+                "access_token": self.state.issue_token(resource),
+                "expires_on": str(expires_on),
+                "resource": resource,
+                "token_type": "Bearer",
+                "client_id": self.state.app_principal_id,
+            }
+        )
+
+    def _arm(self, request: Request) -> Response:
+        auth = request.headers.get("Authorization", "")
+        token = auth[7:] if auth.startswith("Bearer ") else ""
+        if not self.state.token_valid(token):
+            raise ArmError(
+                401,
+                "AuthenticationFailed",
+                "Authentication failed. The 'Authorization' header is missing or invalid.",
+            )
+        return self.arm.handle(request)
+
+
+def _body(request: Request) -> Any:
+    raw = request.get_data(cache=True, as_text=True)
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw

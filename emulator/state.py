@@ -1,0 +1,169 @@
+"""In-memory state of the emulated Azure: resources, journal, faults, tokens.
+
+Resource ids are stored lower-cased because ARM compares them case-insensitively; the resource
+body keeps the casing it was created with, as ARM does.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One request the emulator received."""
+
+    service: str
+    method: str
+    path: str
+    api_version: str | None
+    body: Any
+    status: int
+
+
+@dataclass
+class Fault:
+    """Something that goes wrong on requests matching ``method`` and ``path_pattern``."""
+
+    method: str
+    path_pattern: re.Pattern[str]
+    status: int | None = None
+    retry_after: int = 0
+    latency: float = 0.0
+    lro_fails: bool = False
+    remaining: int | None = None
+    code: str = "InternalServerError"
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.remaining is not None and self.remaining <= 0:
+            return False
+        return self.method in ("*", method) and bool(self.path_pattern.search(path))
+
+
+@dataclass
+class Operation:
+    """A long-running operation, completed after ``polls_left`` status reads."""
+
+    id: str
+    resource_id: str
+    polls_left: int
+    fails: bool
+    status: str = "InProgress"
+    started: float = field(default_factory=time.time)
+
+
+class State:
+    """Thread-safe store shared by every emulated service."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.tenant_id = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+        self.subscriptions: dict[str, Json] = {}
+        self.resource_groups: dict[str, Json] = {}
+        self.resources: dict[str, Json] = {}
+        self.journal: list[JournalEntry] = []
+        self.faults: list[Fault] = []
+        self.operations: dict[str, Operation] = {}
+        self.tokens: dict[str, str] = {}
+        self.identity_header = secrets.token_hex(16)
+        self.app_principal_id = "5b1d9a6e-3c1f-4f0e-9a55-6a3c2b7d4e10"
+        self.denied_scopes: list[str] = []
+        self.lro_polls = 1
+        # Scale sets an AKS reconcile leaves alone (as it would one under a ReadOnly lock).
+        self.reconcile_skips: set[str] = set()
+        self.page_size = 50
+
+    # -- resources -------------------------------------------------------------------------
+
+    def get(self, resource_id: str) -> Json | None:
+        with self.lock:
+            found = self.resources.get(resource_id.lower())
+            return copy.deepcopy(found) if found is not None else None
+
+    def put(self, resource: Json) -> Json:
+        with self.lock:
+            self.resources[resource["id"].lower()] = copy.deepcopy(resource)
+            return copy.deepcopy(resource)
+
+    def delete(self, resource_id: str) -> bool:
+        with self.lock:
+            return self.resources.pop(resource_id.lower(), None) is not None
+
+    def children(self, parent_id: str, resource_type: str) -> list[Json]:
+        """Resources of ``resource_type`` directly under ``parent_id`` (a RG, sub or resource)."""
+        prefix = parent_id.lower().rstrip("/") + "/"
+        wanted = resource_type.lower()
+        with self.lock:
+            return [
+                copy.deepcopy(body)
+                for rid, body in sorted(self.resources.items())
+                if rid.startswith(prefix) and body.get("type", "").lower() == wanted
+            ]
+
+    def of_type(self, resource_type: str, subscription_id: str) -> list[Json]:
+        return self.children(f"/subscriptions/{subscription_id}", resource_type)
+
+    def iter_resources(self) -> Iterator[Json]:
+        with self.lock:
+            items = [copy.deepcopy(body) for body in self.resources.values()]
+        yield from items
+
+    def resource_group(self, subscription_id: str, name: str) -> Json | None:
+        with self.lock:
+            return self.resource_groups.get(f"/subscriptions/{subscription_id}/resourcegroups/{name}".lower())
+
+    def add_resource_group(self, subscription_id: str, name: str, location: str) -> None:
+        rid = f"/subscriptions/{subscription_id}/resourceGroups/{name}"
+        with self.lock:
+            self.subscriptions.setdefault(subscription_id.lower(), {"subscriptionId": subscription_id})
+            self.resource_groups[rid.lower()] = {
+                "id": rid,
+                "name": name,
+                "type": "Microsoft.Resources/resourceGroups",
+                "location": location,
+                "properties": {"provisioningState": "Succeeded"},
+            }
+
+    # -- journal, faults, auth ----------------------------------------------------------------
+
+    def record(self, entry: JournalEntry) -> None:
+        with self.lock:
+            self.journal.append(entry)
+
+    def inject(self, fault: Fault) -> Fault:
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.matches(method, path):
+                    if fault.remaining is not None:
+                        fault.remaining -= 1
+                    return fault
+        return None
+
+    def issue_token(self, resource: str) -> str:
+        token = secrets.token_urlsafe(32)
+        with self.lock:
+            self.tokens[token] = resource
+        return token
+
+    def token_valid(self, token: str) -> bool:
+        with self.lock:
+            return token in self.tokens
+
+    def is_denied(self, path: str) -> bool:
+        lowered = path.lower()
+        with self.lock:
+            return any(lowered.startswith(scope) for scope in self.denied_scopes)

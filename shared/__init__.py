@@ -1,0 +1,1 @@
+"""The product's engine, checks, remediations and Azure adapters (no trigger code)."""

@@ -1,0 +1,44 @@
+"""Translates azure-core exceptions into the product's own (never leaking response bodies)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from shared.errors import Forbidden, NotFound, TransientError, Unreachable
+
+
+@contextmanager
+def translated(resource_id: str, *, doing: str) -> Iterator[None]:
+    """Map SDK errors raised while ``doing`` something to ``resource_id``."""
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ResourceNotFoundError,
+        ServiceRequestError,
+    )
+
+    try:
+        yield
+    except ResourceNotFoundError as exc:
+        raise NotFound(f"{resource_id} was not found", resource_id=resource_id) from exc
+    except ClientAuthenticationError as exc:
+        raise Forbidden(
+            f"the app's identity is not authorized for {doing} on {resource_id}",
+            resource_id=resource_id,
+        ) from exc
+    except HttpResponseError as exc:
+        status = exc.status_code or 0
+        code = getattr(exc.error, "code", None) or exc.reason or str(status)
+        if status == 403:
+            raise Forbidden(
+                f"the app's identity may not {doing} {resource_id} ({code})",
+                resource_id=resource_id,
+            ) from exc
+        if status == 404:
+            raise NotFound(f"{resource_id} was not found ({code})", resource_id=resource_id) from exc
+        if status == 429 or status >= 500:
+            raise TransientError(f"{doing} {resource_id} failed with {status} {code}") from exc
+        raise
+    except ServiceRequestError as exc:
+        raise Unreachable(f"could not reach Azure to {doing} {resource_id}", resource_id=resource_id) from exc

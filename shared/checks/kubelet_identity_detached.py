@@ -1,0 +1,75 @@
+"""Cause 1a, solution 4: the kubelet identity is missing from a node pool scale set."""
+
+from __future__ import annotations
+
+from shared.checks.base import Check, CheckMeta, Finding, Status, Target
+from shared.ports import Estate
+
+
+class KubeletIdentityDetached(Check):
+    meta = CheckMeta(
+        id="kubelet-identity-detached",
+        family="1a",
+        title="Kubelet identity is attached to every node pool scale set",
+        guide_section="Cause 1a, Solution 4: Make sure the kubelet identity is referenced in the AKS VMSS",
+        severity="high",
+        reads=(
+            "Microsoft.ContainerService/managedClusters/read",
+            "Microsoft.Compute/virtualMachineScaleSets/read",
+            "Microsoft.ManagedIdentity/userAssignedIdentities/read",
+        ),
+        action_id="reconcile-cluster",
+    )
+
+    def evaluate(self, target: Target, estate: Estate) -> Finding:
+        cluster = target.cluster
+        kubelet = cluster.kubelet_identity
+        if kubelet is None:
+            return self.finding(
+                Status.PASS,
+                f"{cluster.name} authenticates with a service principal, so no kubelet identity "
+                "has to be on its scale sets.",
+                target,
+                {"servicePrincipal": cluster.service_principal_client_id},
+            )
+        scale_sets = estate.list_node_pool_scale_sets(cluster)
+        missing = [s.id for s in scale_sets if not s.has_identity(kubelet.resource_id)]
+        evidence = {
+            "kubeletIdentity": kubelet.resource_id,
+            "scaleSets": [s.id for s in scale_sets],
+            "missingOn": missing,
+        }
+        if not missing:
+            return self.finding(
+                Status.PASS,
+                f"The kubelet identity of {cluster.name} is attached to all {len(scale_sets)} "
+                "node pool scale sets.",
+                target,
+                evidence,
+            )
+        names = ", ".join(m.rsplit("/", 1)[-1] for m in missing)
+        if not estate.identity_exists(kubelet.resource_id):
+            return self.finding(
+                Status.FAIL,
+                f"The kubelet identity of {cluster.name} was deleted, so it is missing from "
+                f"{names}; a reconcile cannot bring a deleted identity back.",
+                target,
+                {**evidence, "identityDeleted": True},
+                fixable=False,
+            )
+        return self.finding(
+            Status.FAIL,
+            f"The kubelet identity of {cluster.name} is missing from {names}, so nodes there "
+            "cannot get a token to pull from ACR.",
+            target,
+            {**evidence, "identityDeleted": False},
+        )
+
+    def commands(self, target: Target) -> tuple[str, ...]:
+        cluster = target.cluster
+        rg = cluster.resource.resource_group
+        return (
+            f"az aks show -g {rg} -n {cluster.name} --query identityProfile.kubeletidentity",
+            f"az vmss list -g {cluster.node_resource_group} --query \"[].{{name:name, identity:identity}}\"",
+            f"az aks update -g {rg} -n {cluster.name}",
+        )

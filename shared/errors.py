@@ -1,0 +1,36 @@
+"""Failures the engine tells apart: what a check reports as UNKNOWN vs what Event Grid retries."""
+
+from __future__ import annotations
+
+
+class RemediatorError(Exception):
+    """Base of every error this product raises on purpose."""
+
+
+class ConfigurationError(RemediatorError):
+    """An app setting or policy file is invalid; nothing runs until it is fixed."""
+
+
+class ReadError(RemediatorError):
+    """A resource could not be read; checks turn this into UNKNOWN with :attr:`reason`."""
+
+    def __init__(self, reason: str, *, resource_id: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.resource_id = resource_id
+
+
+class NotFound(ReadError):
+    """The resource does not exist (ARM 404)."""
+
+
+class Forbidden(ReadError):
+    """The app's identity lacks a permission (ARM 401/403)."""
+
+
+class Unreachable(ReadError):
+    """A data plane (cluster API, registry) could not be reached."""
+
+
+class TransientError(RemediatorError):
+    """Throttling or a server error that outlived the SDK's retries: the trigger should retry."""

@@ -1,0 +1,71 @@
+"""Plain, typed views of the estate that adapters return to the rest of ``shared/``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from shared.resource_id import ResourceId, same_id
+
+
+@dataclass(frozen=True)
+class NodePool:
+    name: str
+    vm_size: str
+    os_type: str
+    mode: str
+    count: int
+
+
+@dataclass(frozen=True)
+class KubeletIdentity:
+    resource_id: str
+    client_id: str
+    object_id: str
+
+
+@dataclass(frozen=True)
+class Cluster:
+    id: str
+    name: str
+    location: str
+    node_resource_group: str
+    node_pools: tuple[NodePool, ...]
+    kubelet_identity: KubeletIdentity | None
+    service_principal_client_id: str | None
+    provisioning_state: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def resource(self) -> ResourceId:
+        return ResourceId.parse(self.id)
+
+    @property
+    def node_resource_group_id(self) -> str:
+        return f"/subscriptions/{self.resource.subscription_id}/resourceGroups/{self.node_resource_group}"
+
+    def owns_node_resource_group(self, resource_group: str) -> bool:
+        return self.node_resource_group.lower() == resource_group.lower()
+
+
+@dataclass(frozen=True)
+class ScaleSet:
+    id: str
+    name: str
+    pool_name: str | None
+    user_assigned_identities: tuple[str, ...]
+
+    def has_identity(self, identity_id: str) -> bool:
+        return any(same_id(identity_id, assigned) for assigned in self.user_assigned_identities)
+
+
+@dataclass(frozen=True)
+class OperationResult:
+    """How a long-running ARM operation ended (or that it is still running)."""
+
+    status: str
+    detail: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "Succeeded"

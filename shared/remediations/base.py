@@ -1,0 +1,50 @@
+"""What every remediation shares: a dry-run plan, declared permissions, an action record."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from shared.checks.base import Finding, Target
+from shared.ports import Estate
+
+
+@dataclass(frozen=True)
+class Plan:
+    action_id: str
+    summary: str
+    commands: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action_id,
+            "summary": self.summary,
+            "commands": list(self.commands),
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    """What happened when a remediation ran: ``applied``, ``in-progress`` or ``failed``."""
+
+    action_id: str
+    status: str
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.action_id, "status": self.status, "detail": self.detail}
+
+
+class Remediation(ABC):
+    id: str
+    # The Azure RBAC actions the app's identity needs; infra/ grants exactly these.
+    permissions: tuple[str, ...]
+
+    @abstractmethod
+    def plan(self, finding: Finding, target: Target) -> Plan: ...
+
+    @abstractmethod
+    def apply(self, target: Target, estate: Estate, *, timeout: float) -> ActionRecord: ...
