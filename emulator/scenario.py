@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from emulator.providers.compute import VMSS
+from emulator.providers.containerregistry import REGISTRY
 from emulator.providers.containerservice import CLUSTER, IDENTITY
 from emulator.state import Json, State
 
@@ -23,6 +24,16 @@ SCENARIOS = Path(__file__).parent / "scenarios"
 
 Break = Callable[[State, dict[str, Any]], None]
 BREAKS: dict[str, Break] = {}
+
+# Extension points for the builders of each domain (emulator/builders/*):
+# a resource-group section ("registries: [...]") builds its resources from its list of specs;
+# hooks run after every group is built, for specs that refer across groups (role assignments,
+# vnet links, workloads), with the built resource and the spec it came from.
+GroupSection = Callable[[State, str, str, str, list[dict[str, Any]]], None]
+GROUP_SECTIONS: dict[str, GroupSection] = {}
+ResourceHook = Callable[[State, Json, dict[str, Any]], None]
+CLUSTER_HOOKS: list[ResourceHook] = []
+REGISTRY_HOOKS: list[ResourceHook] = []
 
 
 def guid(*parts: str) -> str:
@@ -47,16 +58,27 @@ def load(state: State, source: str | Path | dict[str, Any]) -> dict[str, Any]:
         if not path.suffix:
             path = SCENARIOS / f"{source}.yaml"
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    import emulator.builders  # noqa: F401  (registers the domain sections and hooks)
+
     state.tenant_id = spec.get("tenantId", state.tenant_id)
+    built: list[tuple[list[ResourceHook], Json, dict[str, Any]]] = []
     for subscription in spec.get("subscriptions", []):
         sub_id = subscription["id"]
         for group in subscription.get("resourceGroups", []):
             location = group.get("location", "westeurope")
             state.add_resource_group(sub_id, group["name"], location)
             for cluster in group.get("clusters", []):
-                add_cluster(state, sub_id, group["name"], location, cluster)
+                built.append((CLUSTER_HOOKS, add_cluster(state, sub_id, group["name"], location, cluster), cluster))
             for scale_set in group.get("vmss", []):
                 add_vmss(state, sub_id, group["name"], location, scale_set, identities={})
+            for registry in group.get("registries", []):
+                built.append((REGISTRY_HOOKS, add_registry(state, sub_id, group["name"], location, registry), registry))
+            for section, build in GROUP_SECTIONS.items():
+                if group.get(section):
+                    build(state, sub_id, group["name"], location, group[section])
+    for hooks, resource, resource_spec in built:
+        for hook in hooks:
+            hook(state, resource, resource_spec)
     for broken in spec.get("breaks", []):
         apply_break(state, broken)
     return spec
@@ -240,6 +262,57 @@ def add_cluster(state: State, sub_id: str, group: str, location: str, spec: dict
             },
         )
     return body
+
+
+def add_registry(state: State, sub_id: str, group: str, location: str, spec: dict[str, Any]) -> Json:
+    name = spec["name"]
+    rid = resource_id(sub_id, group, REGISTRY, name)
+    sku = spec.get("sku", "Premium")
+    rules = spec.get("networkRuleSet", {"defaultAction": "Allow", "ipRules": []})
+    return state.put(
+        {
+            "id": rid,
+            "name": name,
+            "type": REGISTRY,
+            "location": location,
+            "tags": spec.get("tags", {}),
+            "sku": {"name": sku, "tier": sku},
+            "properties": {
+                "loginServer": f"{name}.azurecr.io",
+                "creationDate": "2024-05-02T09:14:51.0000000Z",
+                "provisioningState": "Succeeded",
+                "adminUserEnabled": spec.get("adminUserEnabled", False),
+                "networkRuleSet": {
+                    "defaultAction": rules.get("defaultAction", "Allow"),
+                    "ipRules": [{"action": "Allow", "value": r["value"] if isinstance(r, dict) else r} for r in rules.get("ipRules", [])],
+                }
+                if sku == "Premium"
+                else None,
+                "policies": {
+                    "quarantinePolicy": {"status": "disabled"},
+                    "trustPolicy": {"type": "Notary", "status": "disabled"},
+                    "retentionPolicy": {"days": 7, "status": "disabled"},
+                    "exportPolicy": {"status": "enabled"},
+                },
+                "encryption": {"status": "disabled"},
+                "dataEndpointEnabled": False,
+                "dataEndpointHostNames": [],
+                "privateEndpointConnections": [],
+                "publicNetworkAccess": spec.get("publicNetworkAccess", "Enabled"),
+                "networkRuleBypassOptions": "AzureServices",
+                "zoneRedundancy": "Disabled",
+                "anonymousPullEnabled": spec.get("anonymousPullEnabled", False),
+                "roleAssignmentMode": spec.get("roleAssignmentMode", "LegacyRegistryPermissions"),
+            },
+        }
+    )
+
+
+def find_registry(state: State, name: str) -> Json:
+    for resource in state.iter_resources():
+        if resource["type"] == REGISTRY and resource["name"].lower() == name.lower():
+            return resource
+    raise KeyError(f"no registry named {name!r} in the scenario")
 
 
 def find_cluster(state: State, name: str) -> Json:

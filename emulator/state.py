@@ -80,6 +80,10 @@ class State:
         self.lro_polls = 1
         # Scale sets an AKS reconcile leaves alone (as it would one under a ReadOnly lock).
         self.reconcile_skips: set[str] = set()
+        # Secrets live beside the resources, never inside them, as in Azure.
+        self.registry_passwords: dict[str, list[Json]] = {}
+        # Microsoft Graph applications by appId: the Graph shape plus "_secrets" {keyId: secretText}.
+        self.graph_applications: dict[str, Json] = {}
         self.page_size = 50
 
     # -- resources -------------------------------------------------------------------------

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
 
 
 def register_all(emulator: Emulator) -> None:
-    from emulator.providers import compute, containerservice, msi
+    from emulator.providers import compute, containerregistry, containerservice, msi
 
-    for provider in (containerservice, compute, msi):
+    for provider in (containerservice, compute, msi, containerregistry):
         provider.register(emulator)

@@ -1,136 +1,22 @@
-"""Reads (and, for remediations, writes) the ARM estate; returns plain typed data."""
+"""The whole estate as one object: each domain's reader, sharing a factory and a per-run cache."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable
-from typing import Any
-
-from shared.azure.errors import translated
+from shared.azure.cache import RunCache
+from shared.azure.clusters import ClusterReader
 from shared.azure.factory import ClientFactory
-from shared.models import Cluster, KubeletIdentity, NodePool, OperationResult, ScaleSet
-from shared.resource_id import ResourceId
+from shared.azure.kubernetes import KubernetesReader
+from shared.azure.network import NetworkReader
+from shared.azure.rbac import RbacReader
+from shared.azure.registries import RegistryReader
+from shared.azure.registry_data import RegistryDataReader
 
-log = logging.getLogger(__name__)
 
-POOL_TAG = "aks-managed-poolName"
-
-
-class ArmEstate:
-    """The estate as ARM sees it, through the real management SDKs."""
+class ArmEstate(
+    ClusterReader, RbacReader, NetworkReader, RegistryReader, RegistryDataReader, KubernetesReader
+):
+    """Implements :class:`shared.ports.Estate` with the real SDKs; make one per run."""
 
     def __init__(self, factory: ClientFactory) -> None:
         self.factory = factory
-
-    # -- clusters ----------------------------------------------------------------------------
-
-    def get_cluster(self, cluster_id: str) -> Cluster:
-        rid = ResourceId.parse(cluster_id)
-        client = self.factory.container_service(rid.subscription_id)
-        with translated(cluster_id, doing="read managed cluster"):
-            return _cluster(client.managed_clusters.get(rid.resource_group, rid.name))
-
-    def list_clusters(self, subscription_id: str) -> list[Cluster]:
-        client = self.factory.container_service(subscription_id)
-        with translated(f"/subscriptions/{subscription_id}", doing="list managed clusters"):
-            return [_cluster(mc) for mc in client.managed_clusters.list()]
-
-    def cluster_for_node_resource_group(self, subscription_id: str, resource_group: str) -> Cluster | None:
-        """The AKS cluster whose node resource group this is, if any."""
-        for cluster in self.list_clusters(subscription_id):
-            if cluster.owns_node_resource_group(resource_group):
-                return cluster
-        return None
-
-    # -- node resource group -----------------------------------------------------------------
-
-    def list_node_pool_scale_sets(self, cluster: Cluster) -> list[ScaleSet]:
-        rid = cluster.resource
-        client = self.factory.compute(rid.subscription_id)
-        with translated(cluster.node_resource_group_id, doing="list scale sets in"):
-            scale_sets = [_scale_set(v) for v in client.virtual_machine_scale_sets.list(cluster.node_resource_group)]
-        return [s for s in scale_sets if s.pool_name is not None]
-
-    def identity_exists(self, identity_id: str) -> bool:
-        rid = ResourceId.parse(identity_id)
-        client = self.factory.msi(rid.subscription_id)
-        from azure.core.exceptions import ResourceNotFoundError
-
-        with translated(identity_id, doing="read user-assigned identity"):
-            try:
-                client.user_assigned_identities.get(rid.resource_group, rid.name)
-            except ResourceNotFoundError:
-                return False
-        return True
-
-    # -- writes ------------------------------------------------------------------------------
-
-    def reconcile_cluster(self, cluster_id: str, *, timeout: float) -> OperationResult:
-        """PUT the current managed cluster, as ``az aks update`` with no arguments does."""
-        rid = ResourceId.parse(cluster_id)
-        client = self.factory.container_service(rid.subscription_id)
-        from azure.core.exceptions import HttpResponseError
-
-        with translated(cluster_id, doing="reconcile managed cluster"):
-            current = client.managed_clusters.get(rid.resource_group, rid.name)
-            poller = client.managed_clusters.begin_create_or_update(rid.resource_group, rid.name, current)
-            try:
-                poller.wait(timeout=timeout)
-                if not poller.done():
-                    return OperationResult("InProgress", f"still running after {timeout:.0f}s")
-                result = poller.result()
-            except HttpResponseError as exc:
-                # The operation ran and ended Failed/Canceled: an outcome, not an error to retry.
-                code = getattr(exc.error, "code", None) or "OperationFailed"
-                return OperationResult("Failed", code)
-        return OperationResult(str(result.provisioning_state or poller.status()))
-
-
-def _cluster(mc: Any) -> Cluster:
-    rid = ResourceId.parse(mc.id)
-    kubelet = (mc.identity_profile or {}).get("kubeletidentity")
-    sp = mc.service_principal_profile
-    return Cluster(
-        id=str(rid),
-        name=mc.name,
-        location=mc.location,
-        node_resource_group=mc.node_resource_group or "",
-        node_pools=tuple(_pool(p) for p in mc.agent_pool_profiles or ()),
-        kubelet_identity=KubeletIdentity(
-            resource_id=kubelet.resource_id,
-            client_id=kubelet.client_id or "",
-            object_id=kubelet.object_id or "",
-        )
-        if kubelet and kubelet.resource_id
-        else None,
-        service_principal_client_id=sp.client_id if sp and sp.client_id and sp.client_id != "msi" else None,
-        provisioning_state=mc.provisioning_state or "",
-        tags=dict(mc.tags or {}),
-    )
-
-
-def _pool(profile: Any) -> NodePool:
-    return NodePool(
-        name=profile.name,
-        vm_size=profile.vm_size or "",
-        os_type=_text(profile.os_type) or "Linux",
-        mode=_text(profile.mode) or "User",
-        count=int(profile.count or 0),
-    )
-
-
-def _scale_set(vmss: Any) -> ScaleSet:
-    identities: Iterable[str] = ()
-    if vmss.identity is not None and vmss.identity.user_assigned_identities:
-        identities = vmss.identity.user_assigned_identities.keys()
-    return ScaleSet(
-        id=vmss.id,
-        name=vmss.name,
-        pool_name=(vmss.tags or {}).get(POOL_TAG),
-        user_assigned_identities=tuple(identities),
-    )
-
-
-def _text(value: Any) -> str:
-    """SDK enums are ``str`` subclasses whose ``str()`` is the member name, not the wire value."""
-    return str(getattr(value, "value", value) or "")
+        self.cache = RunCache()

@@ -14,6 +14,7 @@ from shared.config import Settings
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.mgmt.compute import ComputeManagementClient
+    from azure.mgmt.containerregistry import ContainerRegistryManagementClient
     from azure.mgmt.containerservice import ContainerServiceClient
     from azure.mgmt.msi import ManagedServiceIdentityClient
 
@@ -81,6 +82,14 @@ class ClientFactory:
 
         client: ManagedServiceIdentityClient = self._arm_client(
             ManagedServiceIdentityClient, subscription_id
+        )
+        return client
+
+    def container_registry(self, subscription_id: str) -> ContainerRegistryManagementClient:
+        from azure.mgmt.containerregistry import ContainerRegistryManagementClient
+
+        client: ContainerRegistryManagementClient = self._arm_client(
+            ContainerRegistryManagementClient, subscription_id
         )
         return client
 

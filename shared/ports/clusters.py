@@ -1,7 +1,4 @@
-"""What the engine, checks and remediations need from the outside world, as protocols.
-
-``shared.azure`` implements them with the real SDKs; nothing else in ``shared/`` imports an SDK.
-"""
+"""Managed clusters, their node pool scale sets and the kubelet identity."""
 
 from __future__ import annotations
 
@@ -10,7 +7,7 @@ from typing import Protocol
 from shared.models import Cluster, OperationResult, ScaleSet
 
 
-class Estate(Protocol):
+class ClusterPort(Protocol):
     def get_cluster(self, cluster_id: str) -> Cluster: ...
 
     def list_clusters(self, subscription_id: str) -> list[Cluster]: ...

@@ -1,0 +1,63 @@
+"""Container registries as ARM describes them (not the /v2/ data plane)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from shared.resource_id import ResourceId
+
+
+@dataclass(frozen=True)
+class IpRule:
+    value: str
+    action: str = "Allow"
+
+
+@dataclass(frozen=True)
+class Registry:
+    id: str
+    name: str
+    login_server: str
+    location: str
+    sku: str
+    admin_user_enabled: bool
+    public_network_access: str
+    network_default_action: str
+    ip_rules: tuple[IpRule, ...]
+    private_endpoint_ids: tuple[str, ...]
+    anonymous_pull_enabled: bool
+    # "AbacRepositoryPermissions" registries need Container Registry Repository Reader, not AcrPull.
+    role_assignment_mode: str
+    data_endpoint_enabled: bool = False
+
+    @property
+    def resource(self) -> ResourceId:
+        return ResourceId.parse(self.id)
+
+    @property
+    def abac_mode(self) -> bool:
+        return self.role_assignment_mode.lower() == "abacrepositorypermissions"
+
+
+@dataclass(frozen=True)
+class RegistryCredentials:
+    """Admin account credentials; never logged (``repr`` hides the passwords)."""
+
+    username: str
+    passwords: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return f"RegistryCredentials(username={self.username!r}, passwords=<{len(self.passwords)} hidden>)"
+
+
+class RegistryPort(Protocol):
+    def get_registry(self, registry_id: str) -> Registry: ...
+
+    def list_registries(self, subscription_id: str) -> list[Registry]: ...
+
+    def find_registry(self, name_or_id: str, *, subscription_ids: tuple[str, ...]) -> Registry: ...
+
+    def list_registry_credentials(self, registry_id: str) -> RegistryCredentials | None:
+        """The admin credentials, or None when the admin user is disabled."""
+        ...
