@@ -3,6 +3,8 @@
 import azure.functions as func
 
 from functions.arm_events import bp as arm_events
+from functions.health import bp as health
 
-app = func.FunctionApp()
-app.register_functions(arm_events)
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+for blueprint in (arm_events, health):
+    app.register_functions(blueprint)

@@ -95,9 +95,13 @@ class ArmRequest:
         try:
             parsed = json.loads(self.request.get_data(as_text=True) or "null")
         except json.JSONDecodeError as exc:
-            raise ArmError(400, "InvalidRequestContent", f"The request content was invalid: {exc}") from exc
+            raise ArmError(
+                400, "InvalidRequestContent", f"The request content was invalid: {exc}"
+            ) from exc
         if not isinstance(parsed, dict):
-            raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
+            raise ArmError(
+                400, "InvalidRequestContent", "The request content must be a JSON object."
+            )
         return parsed
 
 
@@ -184,11 +188,15 @@ class Arm:
     def _check_scope_exists(self, arm: ArmRequest) -> None:
         if arm.subscription_id.lower() not in self.state.subscriptions:
             raise ArmError(
-                404, "SubscriptionNotFound", f"The subscription '{arm.subscription_id}' could not be found."
+                404,
+                "SubscriptionNotFound",
+                f"The subscription '{arm.subscription_id}' could not be found.",
             )
         rg = arm.resource_group
         if rg and self.state.resource_group(arm.subscription_id, rg) is None:
-            raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found.")
+            raise ArmError(
+                404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found."
+            )
 
     def _authorize(self, arm: ArmRequest, method: str) -> None:
         target = arm.resource_id if not arm.is_collection else arm.scope
@@ -263,7 +271,9 @@ class Arm:
         if not kind.long_running:
             return json_response(self.state.put(stored), status)
         fault = self.state.take_fault("LRO", arm.request.path)
-        stored.setdefault("properties", {})["provisioningState"] = "Updating" if existing else "Creating"
+        stored.setdefault("properties", {})["provisioningState"] = (
+            "Updating" if existing else "Creating"
+        )
         self.state.put(stored)
         operation = Operation(
             id=str(uuid.uuid4()),
@@ -278,7 +288,9 @@ class Arm:
             f"{self.base_url()}/subscriptions/{arm.subscription_id}/providers/{arm.namespace}"
             f"/locations/{location}/operations/{operation.id}?api-version={arm.request.args['api-version']}"
         )
-        return json_response(stored, status, {"Azure-AsyncOperation": status_url, "Retry-After": "0"})
+        return json_response(
+            stored, status, {"Azure-AsyncOperation": status_url, "Retry-After": "0"}
+        )
 
     def _delete(self, arm: ArmRequest) -> Response:
         if not self.state.delete(arm.resource_id):
@@ -289,7 +301,9 @@ class Arm:
         handler = kind.actions.get(arm.action.lower() if arm.action else "")
         if handler is None:
             raise ArmError(
-                404, "InvalidResourceType", f"The action '{arm.action}' is not supported on {arm.type_name}."
+                404,
+                "InvalidResourceType",
+                f"The action '{arm.action}' is not supported on {arm.type_name}.",
             )
         self._get(arm)
         return handler(self.state, arm)
@@ -334,10 +348,16 @@ class Arm:
         parts = request.path.strip("/").split("/")
         subscription, name = parts[1], parts[3]
         if subscription.lower() not in self.state.subscriptions:
-            raise ArmError(404, "SubscriptionNotFound", f"The subscription '{subscription}' could not be found.")
+            raise ArmError(
+                404,
+                "SubscriptionNotFound",
+                f"The subscription '{subscription}' could not be found.",
+            )
         group = self.state.resource_group(subscription, name)
         if group is None or request.method != "GET":
-            raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{name}' could not be found.")
+            raise ArmError(
+                404, "ResourceGroupNotFound", f"Resource group '{name}' could not be found."
+            )
         return json_response(group)
 
 

@@ -68,11 +68,23 @@ def load(state: State, source: str | Path | dict[str, Any]) -> dict[str, Any]:
             location = group.get("location", "westeurope")
             state.add_resource_group(sub_id, group["name"], location)
             for cluster in group.get("clusters", []):
-                built.append((CLUSTER_HOOKS, add_cluster(state, sub_id, group["name"], location, cluster), cluster))
+                built.append(
+                    (
+                        CLUSTER_HOOKS,
+                        add_cluster(state, sub_id, group["name"], location, cluster),
+                        cluster,
+                    )
+                )
             for scale_set in group.get("vmss", []):
                 add_vmss(state, sub_id, group["name"], location, scale_set, identities={})
             for registry in group.get("registries", []):
-                built.append((REGISTRY_HOOKS, add_registry(state, sub_id, group["name"], location, registry), registry))
+                built.append(
+                    (
+                        REGISTRY_HOOKS,
+                        add_registry(state, sub_id, group["name"], location, registry),
+                        registry,
+                    )
+                )
             for section, build in GROUP_SECTIONS.items():
                 if group.get(section):
                     build(state, sub_id, group["name"], location, group[section])
@@ -130,7 +142,11 @@ def add_vmss(
         "type": VMSS,
         "location": location,
         "tags": tags or {},
-        "sku": {"name": spec.get("vmSize", "Standard_D4s_v5"), "tier": "Standard", "capacity": spec.get("count", 1)},
+        "sku": {
+            "name": spec.get("vmSize", "Standard_D4s_v5"),
+            "tier": "Standard",
+            "capacity": spec.get("count", 1),
+        },
         "properties": {
             "provisioningState": "Succeeded",
             "orchestrationMode": "Uniform",
@@ -140,7 +156,9 @@ def add_vmss(
             "uniqueId": guid(rid, "unique"),
             "virtualMachineProfile": {
                 "osProfile": {"computerNamePrefix": spec["name"].removesuffix("-vmss") + "-"},
-                "storageProfile": {"osDisk": {"createOption": "FromImage", "osType": spec.get("osType", "Linux")}},
+                "storageProfile": {
+                    "osDisk": {"createOption": "FromImage", "osType": spec.get("osType", "Linux")}
+                },
             },
         },
     }
@@ -180,7 +198,9 @@ def add_cluster(state: State, sub_id: str, group: str, location: str, spec: dict
             "currentOrchestratorVersion": spec.get("kubernetesVersion", "1.30.5"),
             "mode": pool.get("mode", "User"),
             "osType": pool.get("osType", "Linux"),
-            "osSKU": pool.get("osSKU", "Ubuntu" if pool.get("osType", "Linux") == "Linux" else "Windows2022"),
+            "osSKU": pool.get(
+                "osSKU", "Ubuntu" if pool.get("osType", "Linux") == "Linux" else "Windows2022"
+            ),
             "nodeImageVersion": "AKSUbuntu-2204gen2containerd-202410.15.0",
             "enableNodePublicIP": False,
             "enableFIPS": False,
@@ -256,7 +276,9 @@ def add_cluster(state: State, sub_id: str, group: str, location: str, spec: dict
                 "aks-managed-poolName": pool["name"],
                 "aks-managed-orchestrator": f"Kubernetes:{properties['kubernetesVersion']}",
                 "aks-managed-createOperationID": guid(rid, pool["name"], "create"),
-                "aks-managed-kubeletIdentityClientID": identities["kubelet"]["properties"]["clientId"]
+                "aks-managed-kubeletIdentityClientID": identities["kubelet"]["properties"][
+                    "clientId"
+                ]
                 if identities
                 else "",
             },
@@ -264,7 +286,9 @@ def add_cluster(state: State, sub_id: str, group: str, location: str, spec: dict
     return body
 
 
-def add_registry(state: State, sub_id: str, group: str, location: str, spec: dict[str, Any]) -> Json:
+def add_registry(
+    state: State, sub_id: str, group: str, location: str, spec: dict[str, Any]
+) -> Json:
     name = spec["name"]
     rid = resource_id(sub_id, group, REGISTRY, name)
     sku = spec.get("sku", "Premium")
@@ -284,7 +308,10 @@ def add_registry(state: State, sub_id: str, group: str, location: str, spec: dic
                 "adminUserEnabled": spec.get("adminUserEnabled", False),
                 "networkRuleSet": {
                     "defaultAction": rules.get("defaultAction", "Allow"),
-                    "ipRules": [{"action": "Allow", "value": r["value"] if isinstance(r, dict) else r} for r in rules.get("ipRules", [])],
+                    "ipRules": [
+                        {"action": "Allow", "value": r["value"] if isinstance(r, dict) else r}
+                        for r in rules.get("ipRules", [])
+                    ],
                 }
                 if sku == "Premium"
                 else None,

@@ -101,7 +101,9 @@ class Emulator:
 
     # -- extension points ------------------------------------------------------------------
 
-    def mount(self, rule: str, service: str, handler: Handler, methods: list[str] | None = None) -> None:
+    def mount(
+        self, rule: str, service: str, handler: Handler, methods: list[str] | None = None
+    ) -> None:
         endpoint = f"{service}:{rule}"
         self._routes.add(Rule(rule, endpoint=endpoint, methods=methods))
         self._handlers[endpoint] = (service, handler)
@@ -195,7 +197,8 @@ class Emulator:
         resource = request.args.get("resource")
         if request.args.get("api-version") != "2019-08-01" or not resource:
             return json_response(
-                {"statusCode": 400, "message": "api-version=2019-08-01 and resource are required."}, 400
+                {"statusCode": 400, "message": "api-version=2019-08-01 and resource are required."},
+                400,
             )
         expires_on = int(time.time()) + 3600
         return json_response(

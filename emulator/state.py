@@ -123,12 +123,16 @@ class State:
 
     def resource_group(self, subscription_id: str, name: str) -> Json | None:
         with self.lock:
-            return self.resource_groups.get(f"/subscriptions/{subscription_id}/resourcegroups/{name}".lower())
+            return self.resource_groups.get(
+                f"/subscriptions/{subscription_id}/resourcegroups/{name}".lower()
+            )
 
     def add_resource_group(self, subscription_id: str, name: str, location: str) -> None:
         rid = f"/subscriptions/{subscription_id}/resourceGroups/{name}"
         with self.lock:
-            self.subscriptions.setdefault(subscription_id.lower(), {"subscriptionId": subscription_id})
+            self.subscriptions.setdefault(
+                subscription_id.lower(), {"subscriptionId": subscription_id}
+            )
             self.resource_groups[rid.lower()] = {
                 "id": rid,
                 "name": name,

@@ -35,7 +35,9 @@ class Settings:
         return cls(
             cloud=_cloud(env),
             subscriptions=frozenset(
-                s.strip().lower() for s in env.get("SCOPE_SUBSCRIPTION_IDS", "").split(",") if s.strip()
+                s.strip().lower()
+                for s in env.get("SCOPE_SUBSCRIPTION_IDS", "").split(",")
+                if s.strip()
             ),
             tenant_id=(env.get("AZURE_TENANT_ID") or "").lower() or None,
             ca_bundle=env.get("AZURE_CA_BUNDLE") or None,

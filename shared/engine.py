@@ -34,9 +34,13 @@ class Engine:
             return Outcome(event.id, Verdict.IGNORED, ignore)
         if event.is_operation(VMSS_WRITE):
             return self._scale_set_written(event)
-        return Outcome(event.id, Verdict.IGNORED, f"operation {event.operation_name} is not handled")
+        return Outcome(
+            event.id, Verdict.IGNORED, f"operation {event.operation_name} is not handled"
+        )
 
-    def _ignore_reason(self, event: ResourceEvent, failures: frozenset[str], write: str) -> str | None:
+    def _ignore_reason(
+        self, event: ResourceEvent, failures: frozenset[str], write: str
+    ) -> str | None:
         if event.event_type in failures or event.status.lower() not in ("succeeded", ""):
             return f"the operation did not succeed ({event.event_type}, status {event.status or 'none'})"
         if event.event_type != write:
@@ -51,11 +55,15 @@ class Engine:
         try:
             vmss = ResourceId.parse(event.resource_id)
         except ValueError:
-            return Outcome(event.id, Verdict.IGNORED, "the event's resourceUri is not a resource id")
+            return Outcome(
+                event.id, Verdict.IGNORED, "the event's resourceUri is not a resource id"
+            )
         if vmss.subscription_id.lower() != event.subscription_id.lower():
             return Outcome(event.id, Verdict.IGNORED, "resourceUri and subscriptionId disagree")
         # The event carries no diff: read the current state instead of trusting the event.
-        cluster = self.estate.cluster_for_node_resource_group(vmss.subscription_id, vmss.resource_group)
+        cluster = self.estate.cluster_for_node_resource_group(
+            vmss.subscription_id, vmss.resource_group
+        )
         if cluster is None:
             return Outcome(
                 event.id,
@@ -64,7 +72,9 @@ class Engine:
             )
         return self.diagnose_and_fix(event.id, Target(cluster), ("kubelet-identity-detached",))
 
-    def diagnose_and_fix(self, signal_id: str, target: Target, cause_ids: tuple[str, ...]) -> Outcome:
+    def diagnose_and_fix(
+        self, signal_id: str, target: Target, cause_ids: tuple[str, ...]
+    ) -> Outcome:
         findings = tuple(get_check(cause).run(target, self.estate) for cause in cause_ids)
         failed = [f for f in findings if f.status is Status.FAIL]
         cluster_id = target.cluster.id
@@ -75,7 +85,9 @@ class Engine:
             return Outcome(signal_id, Verdict.HEALTHY, findings[0].summary, cluster_id, findings)
         finding = failed[0]
         if finding.action_id is None:
-            return Outcome(signal_id, Verdict.NEEDS_ATTENTION, finding.summary, cluster_id, findings)
+            return Outcome(
+                signal_id, Verdict.NEEDS_ATTENTION, finding.summary, cluster_id, findings
+            )
         remediation = REMEDIATIONS[finding.action_id]
         plan = remediation.plan(finding, target)
         if self.settings.mode != "enforce":
@@ -83,12 +95,22 @@ class Engine:
             return Outcome(signal_id, Verdict.PLANNED, reason, cluster_id, findings, (plan,))
         action = remediation.apply(target, self.estate, timeout=self.settings.operation_timeout)
         if action.status != "applied":
-            verdict = Verdict.IN_PROGRESS if action.status == "in-progress" else Verdict.REMEDIATION_FAILED
-            return Outcome(signal_id, verdict, action.detail, cluster_id, findings, (plan,), (action,))
+            verdict = (
+                Verdict.IN_PROGRESS
+                if action.status == "in-progress"
+                else Verdict.REMEDIATION_FAILED
+            )
+            return Outcome(
+                signal_id, verdict, action.detail, cluster_id, findings, (plan,), (action,)
+            )
         verification = self._verify(finding, target)
-        verdict = Verdict.REMEDIATED if verification.status is Status.PASS else Verdict.REMEDIATION_FAILED
+        verdict = (
+            Verdict.REMEDIATED if verification.status is Status.PASS else Verdict.REMEDIATION_FAILED
+        )
         reason = f"{remediation.id} applied; verification: {verification.summary}"
-        return Outcome(signal_id, verdict, reason, cluster_id, findings, (plan,), (action,), (verification,))
+        return Outcome(
+            signal_id, verdict, reason, cluster_id, findings, (plan,), (action,), (verification,)
+        )
 
     def _verify(self, finding: Finding, target: Target) -> Finding:
         fresh = Target(self.estate.get_cluster(target.cluster.id), target.registry_id, target.image)

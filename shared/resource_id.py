@@ -49,9 +49,7 @@ class ResourceId:
         return f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
 
     def __str__(self) -> str:
-        return (
-            f"{self.resource_group_id}/providers/{self.namespace}/{self.type}/{self.name}{self.child}"
-        )
+        return f"{self.resource_group_id}/providers/{self.namespace}/{self.type}/{self.name}{self.child}"
 
 
 def same_id(left: str, right: str) -> bool:

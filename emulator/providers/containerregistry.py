@@ -16,7 +16,14 @@ if TYPE_CHECKING:
 
 REGISTRY = "Microsoft.ContainerRegistry/registries"
 
-READ_ONLY = ("provisioningState", "loginServer", "creationDate", "status", "privateEndpointConnections", "dataEndpointHostNames")
+READ_ONLY = (
+    "provisioningState",
+    "loginServer",
+    "creationDate",
+    "status",
+    "privateEndpointConnections",
+    "dataEndpointHostNames",
+)
 
 REGISTRY_SCHEMA: Json = {
     "type": "object",

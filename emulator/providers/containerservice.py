@@ -90,10 +90,12 @@ def _merge_put(state: State, resource_id: str, body: Json, existing: Json | None
     for key, value in body.get("properties", {}).items():
         if key in READ_ONLY:
             continue
-        if key == "servicePrincipalProfile":
-            # The secret is write-only: ARM never returns it.
-            value = {k: v for k, v in value.items() if k != "secret"}
-        properties[key] = value
+        # The service principal secret is write-only: ARM never returns it.
+        properties[key] = (
+            {k: v for k, v in value.items() if k != "secret"}
+            if key == "servicePrincipalProfile"
+            else value
+        )
     for key in ("location", "tags", "identity", "sku"):
         if key in body:
             merged[key] = body[key]

@@ -30,7 +30,9 @@ class ClusterReader:
         with translated(f"/subscriptions/{subscription_id}", doing="list managed clusters"):
             return [_cluster(mc) for mc in client.managed_clusters.list()]
 
-    def cluster_for_node_resource_group(self, subscription_id: str, resource_group: str) -> Cluster | None:
+    def cluster_for_node_resource_group(
+        self, subscription_id: str, resource_group: str
+    ) -> Cluster | None:
         """The AKS cluster whose node resource group this is, if any."""
         for cluster in self.list_clusters(subscription_id):
             if cluster.owns_node_resource_group(resource_group):
@@ -42,7 +44,8 @@ class ClusterReader:
         client = self.factory.compute(cluster.resource.subscription_id)
         with translated(cluster.node_resource_group_id, doing="list scale sets in"):
             scale_sets = [
-                _scale_set(v) for v in client.virtual_machine_scale_sets.list(cluster.node_resource_group)
+                _scale_set(v)
+                for v in client.virtual_machine_scale_sets.list(cluster.node_resource_group)
             ]
         return [s for s in scale_sets if s.pool_name is not None]
 
@@ -68,7 +71,9 @@ class ClusterReader:
         client = self.factory.container_service(rid.subscription_id)
         with translated(cluster_id, doing="reconcile managed cluster"):
             current = client.managed_clusters.get(rid.resource_group, rid.name)
-            poller = client.managed_clusters.begin_create_or_update(rid.resource_group, rid.name, current)
+            poller = client.managed_clusters.begin_create_or_update(
+                rid.resource_group, rid.name, current
+            )
             try:
                 poller.wait(timeout=timeout)
                 if not poller.done():
@@ -100,7 +105,9 @@ def _cluster(mc: Any) -> Cluster:
         )
         if kubelet and kubelet.resource_id
         else None,
-        service_principal_client_id=sp.client_id if sp and sp.client_id and sp.client_id != "msi" else None,
+        service_principal_client_id=sp.client_id
+        if sp and sp.client_id and sp.client_id != "msi"
+        else None,
         provisioning_state=_text(mc.provisioning_state),
         tags=dict(mc.tags or {}),
     )

@@ -36,9 +36,13 @@ def translated(resource_id: str, *, doing: str) -> Iterator[None]:
                 resource_id=resource_id,
             ) from exc
         if status == 404:
-            raise NotFound(f"{resource_id} was not found ({code})", resource_id=resource_id) from exc
+            raise NotFound(
+                f"{resource_id} was not found ({code})", resource_id=resource_id
+            ) from exc
         if status == 429 or status >= 500:
             raise TransientError(f"{doing} {resource_id} failed with {status} {code}") from exc
         raise
     except ServiceRequestError as exc:
-        raise Unreachable(f"could not reach Azure to {doing} {resource_id}", resource_id=resource_id) from exc
+        raise Unreachable(
+            f"could not reach Azure to {doing} {resource_id}", resource_id=resource_id
+        ) from exc

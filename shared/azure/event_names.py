@@ -18,8 +18,9 @@ class EventTypes:
 
 @cache
 def event_types() -> EventTypes:
-    from azure.eventgrid import SystemEventNames as names
+    from azure.eventgrid import SystemEventNames
 
+    names = SystemEventNames
     return EventTypes(
         write_success=names.ResourceWriteSuccessEventName.value,
         action_success=names.ResourceActionSuccessEventName.value,

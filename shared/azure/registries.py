@@ -37,9 +37,14 @@ class RegistryReader:
         wanted = name_or_id.lower().split(".", 1)[0]
         for subscription_id in subscription_ids:
             for registry in self.list_registries(subscription_id):
-                if registry.name.lower() == wanted or registry.login_server.lower() == name_or_id.lower():
+                if (
+                    registry.name.lower() == wanted
+                    or registry.login_server.lower() == name_or_id.lower()
+                ):
                     return registry
-        raise NotFound(f"no registry named {name_or_id} in the subscriptions in scope", resource_id=name_or_id)
+        raise NotFound(
+            f"no registry named {name_or_id} in the subscriptions in scope", resource_id=name_or_id
+        )
 
     @cached
     def list_registry_credentials(self, registry_id: str) -> RegistryCredentials | None:

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 class Status(StrEnum):
-    PASS = "PASS"
+    PASS = "PASS"  # noqa: S105 (a status, not a password)
     FAIL = "FAIL"
     UNKNOWN = "UNKNOWN"
 
@@ -104,7 +104,9 @@ class Check(ABC):
             status=status,
             summary=summary,
             resource_id=target.cluster.id,
-            action_id=(action_id or self.meta.action_id) if status is Status.FAIL and fixable else None,
+            action_id=(action_id or self.meta.action_id)
+            if status is Status.FAIL and fixable
+            else None,
             evidence=evidence,
             commands=self.commands(target),
         )

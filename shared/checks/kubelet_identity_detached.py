@@ -70,6 +70,6 @@ class KubeletIdentityDetached(Check):
         rg = cluster.resource.resource_group
         return (
             f"az aks show -g {rg} -n {cluster.name} --query identityProfile.kubeletidentity",
-            f"az vmss list -g {cluster.node_resource_group} --query \"[].{{name:name, identity:identity}}\"",
+            f'az vmss list -g {cluster.node_resource_group} --query "[].{{name:name, identity:identity}}"',
             f"az aks update -g {rg} -n {cluster.name}",
         )

@@ -34,4 +34,6 @@ class ReconcileCluster(Remediation):
             return ActionRecord(self.id, "applied", "the reconcile operation succeeded")
         if result.status == "InProgress":
             return ActionRecord(self.id, "in-progress", result.detail)
-        return ActionRecord(self.id, "failed", f"the reconcile operation ended {result.status}: {result.detail}")
+        return ActionRecord(
+            self.id, "failed", f"the reconcile operation ended {result.status}: {result.detail}"
+        )

@@ -21,12 +21,18 @@ VMSS_WRITE = "Microsoft.Compute/virtualMachineScaleSets/write"
 CLUSTER = "aks-prod-weu"
 
 
-def deliver(functions: dict[str, Any], payload: dict[str, Any], caplog: pytest.LogCaptureFixture) -> dict[str, Any]:
+def deliver(
+    functions: dict[str, Any], payload: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> dict[str, Any]:
     """Invoke the indexed function with the worker's trigger object; return the logged outcome."""
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="shared.runtime"):
         functions["arm_events"].get_user_function()(trigger_object(payload))
-    outcomes = [r.getMessage()[len("outcome ") :] for r in caplog.records if r.getMessage().startswith("outcome ")]
+    outcomes = [
+        r.getMessage()[len("outcome ") :]
+        for r in caplog.records
+        if r.getMessage().startswith("outcome ")
+    ]
     if not outcomes:
         return {"verdict": "ignored", "reason": " ".join(r.getMessage() for r in caplog.records)}
     return json.loads(outcomes[-1])
@@ -46,7 +52,8 @@ def attached(emulator: Emulator) -> dict[str, bool]:
     cluster = scenario.find_cluster(emulator.state, CLUSTER)
     wanted = kubelet_id(emulator).lower()
     return {
-        vmss["name"]: wanted in {k.lower() for k in vmss.get("identity", {}).get("userAssignedIdentities", {})}
+        vmss["name"]: wanted
+        in {k.lower() for k in vmss.get("identity", {}).get("userAssignedIdentities", {})}
         for vmss in scenario.node_pool_vmss(emulator.state, cluster)
     }
 
@@ -64,18 +71,28 @@ def broken(emulator: Emulator, sample: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("schema", ["event-grid", "cloud-events"])
 def test_detached_identity_is_reattached_by_reconcile(
-    emulator: Emulator, broken: dict[str, Any], app_env: dict[str, str], functions: dict[str, Any],
-    caplog: pytest.LogCaptureFixture, schema: str,
+    emulator: Emulator,
+    broken: dict[str, Any],
+    app_env: dict[str, str],
+    functions: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+    schema: str,
 ) -> None:
     event = arm_event(broken["id"], VMSS_WRITE)
-    outcome = deliver(functions, as_cloud_event(event) if schema == "cloud-events" else event, caplog)
+    outcome = deliver(
+        functions, as_cloud_event(event) if schema == "cloud-events" else event, caplog
+    )
 
     assert outcome["verdict"] == "remediated", outcome["reason"]
     assert outcome["findings"][0]["cause"] == "kubelet-identity-detached"
     assert outcome["findings"][0]["status"] == "FAIL"
     assert len(outcome["findings"][0]["evidence"]["missingOn"]) == 3
     assert outcome["actions"] == [
-        {"action": "reconcile-cluster", "status": "applied", "detail": "the reconcile operation succeeded"}
+        {
+            "action": "reconcile-cluster",
+            "status": "applied",
+            "detail": "the reconcile operation succeeded",
+        }
     ]
     assert outcome["verification"][0]["status"] == "PASS"
     # The emulator's own state shows the fix, on every node pool scale set.
@@ -83,12 +100,17 @@ def test_detached_identity_is_reattached_by_reconcile(
     cluster_path = scenario.find_cluster(emulator.state, CLUSTER)["id"]
     assert puts(emulator) == [cluster_path]
     put = next(e for e in emulator.journal("arm") if e.method == "PUT")
-    assert put.body["properties"]["identityProfile"]["kubeletidentity"]["resourceId"] == kubelet_id(emulator)
+    assert put.body["properties"]["identityProfile"]["kubeletidentity"]["resourceId"] == kubelet_id(
+        emulator
+    )
     assert put.api_version
 
 
 def test_scale_set_outside_aks_does_nothing(
-    emulator: Emulator, sample: dict[str, Any], app_env: dict[str, str], functions: dict[str, Any],
+    emulator: Emulator,
+    sample: dict[str, Any],
+    app_env: dict[str, str],
+    functions: dict[str, Any],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     web = next(r for r in emulator.state.iter_resources() if r["name"] == "web-vmss")
@@ -99,7 +121,10 @@ def test_scale_set_outside_aks_does_nothing(
 
 
 def test_scale_set_with_identity_present_does_nothing(
-    emulator: Emulator, sample: dict[str, Any], app_env: dict[str, str], functions: dict[str, Any],
+    emulator: Emulator,
+    sample: dict[str, Any],
+    app_env: dict[str, str],
+    functions: dict[str, Any],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     outcome = deliver(functions, arm_event(pool_vmss(emulator)["id"], VMSS_WRITE), caplog)
@@ -117,10 +142,17 @@ def test_scale_set_with_identity_present_does_nothing(
     ],
 )
 def test_failed_or_canceled_operation_does_nothing(
-    emulator: Emulator, broken: dict[str, Any], app_env: dict[str, str], functions: dict[str, Any],
-    caplog: pytest.LogCaptureFixture, event_type: str, status: str,
+    emulator: Emulator,
+    broken: dict[str, Any],
+    app_env: dict[str, str],
+    functions: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+    event_type: str,
+    status: str,
 ) -> None:
-    outcome = deliver(functions, arm_event(broken["id"], VMSS_WRITE, event_type=event_type, status=status), caplog)
+    outcome = deliver(
+        functions, arm_event(broken["id"], VMSS_WRITE, event_type=event_type, status=status), caplog
+    )
     assert outcome["verdict"] == "ignored"
     assert "did not succeed" in outcome["reason"]
     assert emulator.journal("arm") == []
@@ -128,20 +160,29 @@ def test_failed_or_canceled_operation_does_nothing(
 
 
 def test_subscription_outside_scope_does_nothing(
-    emulator: Emulator, sample: dict[str, Any], app_env: dict[str, str], functions: dict[str, Any],
+    emulator: Emulator,
+    sample: dict[str, Any],
+    app_env: dict[str, str],
+    functions: dict[str, Any],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     dev = scenario.find_cluster(emulator.state, "aks-dev-neu")
     vmss = scenario.node_pool_vmss(emulator.state, dev)[0]
-    outcome = deliver(functions, arm_event(vmss["id"], VMSS_WRITE, subscription_id=SANDBOX_SUB), caplog)
+    outcome = deliver(
+        functions, arm_event(vmss["id"], VMSS_WRITE, subscription_id=SANDBOX_SUB), caplog
+    )
     assert outcome["verdict"] == "ignored"
     assert "outside the configured scope" in outcome["reason"]
     assert emulator.journal("arm") == []
 
 
 def test_other_tenant_does_nothing(
-    emulator: Emulator, broken: dict[str, Any], app_env: dict[str, str], functions: dict[str, Any],
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+    emulator: Emulator,
+    broken: dict[str, Any],
+    app_env: dict[str, str],
+    functions: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AZURE_TENANT_ID", "72f988bf-86f1-41af-91ab-2d7cd011db47")
     event = arm_event(broken["id"], VMSS_WRITE, tenant_id="11111111-2222-3333-4444-555555555555")
@@ -152,7 +193,10 @@ def test_other_tenant_does_nothing(
 
 
 def test_failed_reconcile_operation_is_reported(
-    emulator: Emulator, broken: dict[str, Any], app_env: dict[str, str], functions: dict[str, Any],
+    emulator: Emulator,
+    broken: dict[str, Any],
+    app_env: dict[str, str],
+    functions: dict[str, Any],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     emulator.inject(r"/managedClusters/aks-prod-weu$", lro_fails=True)
@@ -166,7 +210,10 @@ def test_failed_reconcile_operation_is_reported(
 
 
 def test_identity_still_missing_after_reconcile_is_reported(
-    emulator: Emulator, broken: dict[str, Any], app_env: dict[str, str], functions: dict[str, Any],
+    emulator: Emulator,
+    broken: dict[str, Any],
+    app_env: dict[str, str],
+    functions: dict[str, Any],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # AKS skips a scale set it cannot update (for example one under a ReadOnly lock).
@@ -180,7 +227,10 @@ def test_identity_still_missing_after_reconcile_is_reported(
 
 
 def test_deleted_identity_is_not_reconciled(
-    emulator: Emulator, sample: dict[str, Any], app_env: dict[str, str], functions: dict[str, Any],
+    emulator: Emulator,
+    sample: dict[str, Any],
+    app_env: dict[str, str],
+    functions: dict[str, Any],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     scenario.apply_break(emulator.state, {"cause": "kubelet-identity-deleted", "cluster": CLUSTER})
@@ -192,8 +242,12 @@ def test_deleted_identity_is_not_reconciled(
 
 
 def test_dry_run_plans_and_changes_nothing(
-    emulator: Emulator, broken: dict[str, Any], app_env: dict[str, str], functions: dict[str, Any],
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+    emulator: Emulator,
+    broken: dict[str, Any],
+    app_env: dict[str, str],
+    functions: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("REMEDIATION_MODE", "dry-run")
     outcome = deliver(functions, arm_event(broken["id"], VMSS_WRITE), caplog)
@@ -204,19 +258,28 @@ def test_dry_run_plans_and_changes_nothing(
 
 
 def test_throttled_reads_are_retried(
-    emulator: Emulator, broken: dict[str, Any], app_env: dict[str, str], functions: dict[str, Any],
+    emulator: Emulator,
+    broken: dict[str, Any],
+    app_env: dict[str, str],
+    functions: dict[str, Any],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     emulator.inject(r"/virtualMachineScaleSets$", method="GET", status=429, retry_after=0, times=1)
     outcome = deliver(functions, arm_event(broken["id"], VMSS_WRITE), caplog)
     assert outcome["verdict"] == "remediated"
-    statuses = [e.status for e in emulator.journal("arm") if e.path.endswith("/virtualMachineScaleSets")]
+    statuses = [
+        e.status for e in emulator.journal("arm") if e.path.endswith("/virtualMachineScaleSets")
+    ]
     assert statuses[:2] == [429, 200]
 
 
 def test_persistent_server_errors_raise_so_event_grid_retries(
-    emulator: Emulator, broken: dict[str, Any], app_env: dict[str, str], functions: dict[str, Any],
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+    emulator: Emulator,
+    broken: dict[str, Any],
+    app_env: dict[str, str],
+    functions: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from shared.errors import TransientError
 
@@ -228,10 +291,17 @@ def test_persistent_server_errors_raise_so_event_grid_retries(
 
 
 def test_malformed_event_is_logged_and_ignored(
-    emulator: Emulator, sample: dict[str, Any], app_env: dict[str, str], functions: dict[str, Any],
+    emulator: Emulator,
+    sample: dict[str, Any],
+    app_env: dict[str, str],
+    functions: dict[str, Any],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    payload = {"id": "x", "eventType": "Microsoft.Resources.ResourceWriteSuccess", "data": {"status": 3}}
+    payload = {
+        "id": "x",
+        "eventType": "Microsoft.Resources.ResourceWriteSuccess",
+        "data": {"status": 3},
+    }
     outcome = deliver(functions, payload, caplog)
     assert outcome["verdict"] == "ignored"
     assert "malformed" in outcome["reason"]

@@ -31,7 +31,11 @@ def _nested(parsed: Any, value: Any, path: str) -> list[str]:
     if hasattr(parsed, "_attr_to_rest_field") and isinstance(value, dict):
         return unknown_fields(type(parsed), value, path)
     if isinstance(parsed, list) and isinstance(value, list):
-        return [p for i, (a, b) in enumerate(zip(parsed, value, strict=False)) for p in _nested(a, b, f"{path}[{i}]")]
+        return [
+            p
+            for i, (a, b) in enumerate(zip(parsed, value, strict=False))
+            for p in _nested(a, b, f"{path}[{i}]")
+        ]
     if isinstance(parsed, dict) and isinstance(value, dict):
         return [p for k in value for p in _nested(parsed.get(k), value[k], f"{path}[{k!r}]")]
     return []
@@ -47,9 +51,19 @@ def _missing(original: Any, round_trip: Any, path: str) -> list[str]:
     if isinstance(original, dict):
         if not isinstance(round_trip, dict):
             return [path or "."]
-        return [p for k, v in original.items() for p in (_missing(v, round_trip[k], f"{path}.{k}") if k in round_trip else [f"{path}.{k}"])]
+        return [
+            p
+            for k, v in original.items()
+            for p in (
+                _missing(v, round_trip[k], f"{path}.{k}") if k in round_trip else [f"{path}.{k}"]
+            )
+        ]
     if isinstance(original, list) and isinstance(round_trip, list):
-        return [p for i, (a, b) in enumerate(zip(original, round_trip, strict=False)) for p in _missing(a, b, f"{path}[{i}]")]
+        return [
+            p
+            for i, (a, b) in enumerate(zip(original, round_trip, strict=False))
+            for p in _missing(a, b, f"{path}[{i}]")
+        ]
     return []
 
 

@@ -49,7 +49,7 @@ def arm_event(
         status=status,
         subscriptionId=sub,
         tenantId=tenant_id,
-        resourceProvider=operation.split("/")[0],
+        resourceProvider=operation.split("/", maxsplit=1)[0],
     )
     event["data"]["authorization"].update(scope=uri, action=operation)
     return event
@@ -70,4 +70,6 @@ def as_cloud_event(event: dict[str, Any]) -> dict[str, Any]:
 
 def trigger_object(payload: dict[str, Any]) -> func.EventGridEvent | func.CloudEvent:
     """What the Python worker hands the function, decoded from the wire JSON by its converter."""
-    return EventGridEventInConverter.decode(meta.Datum(json.dumps(payload), "json"), trigger_metadata={})
+    return EventGridEventInConverter.decode(
+        meta.Datum(json.dumps(payload), "json"), trigger_metadata={}
+    )

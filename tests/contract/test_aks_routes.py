@@ -1,0 +1,135 @@
+"""Contract tests: each ARM route the loop uses, fetched with the real SDK and round-tripped."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+from emulator import scenario
+from emulator.server import Emulator
+from shared.azure.factory import ClientFactory
+from shared.config import Settings
+from tests.conftest import PROD_SUB
+from tests.support.contract import assert_round_trips
+
+
+@pytest.fixture
+def factory(emulator: Emulator, sample: dict[str, Any], app_env: dict[str, str]) -> ClientFactory:
+    return ClientFactory(Settings.from_env(os.environ))
+
+
+@pytest.fixture
+def cluster(emulator: Emulator, sample: dict[str, Any]) -> dict[str, Any]:
+    return scenario.find_cluster(emulator.state, "aks-prod-weu")
+
+
+def test_managed_cluster_get(factory: ClientFactory, cluster: dict[str, Any]) -> None:
+    from azure.mgmt.containerservice.models import ManagedCluster
+
+    mc = factory.container_service(PROD_SUB).managed_clusters.get("rg-aks-prod", "aks-prod-weu")
+    assert mc.id == cluster["id"]
+    assert (
+        mc.identity_profile["kubeletidentity"].resource_id
+        == cluster["properties"]["identityProfile"]["kubeletidentity"]["resourceId"]
+    )
+    assert [p.name for p in mc.agent_pool_profiles] == ["system", "arm", "win"]
+    assert_round_trips(ManagedCluster, cluster)
+    assert_round_trips(ManagedCluster, mc.as_dict())
+
+
+def test_managed_cluster_list_and_list_by_resource_group(
+    factory: ClientFactory, emulator: Emulator
+) -> None:
+    client = factory.container_service(PROD_SUB)
+    emulator.state.page_size = 1  # force nextLink paging
+    everything = [mc.name for mc in client.managed_clusters.list()]
+    in_group = [mc.name for mc in client.managed_clusters.list_by_resource_group("rg-aks-prod")]
+    assert sorted(everything) == ["aks-batch-weu", "aks-prod-weu"]
+    assert sorted(in_group) == ["aks-batch-weu", "aks-prod-weu"]
+    pages = [e for e in emulator.journal("arm") if e.path.endswith("/managedClusters")]
+    assert len(pages) == 4  # two pages for each list
+
+
+def test_managed_cluster_create_or_update_is_a_long_running_operation(
+    factory: ClientFactory, emulator: Emulator, cluster: dict[str, Any]
+) -> None:
+    client = factory.container_service(PROD_SUB)
+    current = client.managed_clusters.get("rg-aks-prod", "aks-prod-weu")
+    poller = client.managed_clusters.begin_create_or_update("rg-aks-prod", "aks-prod-weu", current)
+    result = poller.result()
+    assert result.provisioning_state == "Succeeded"
+    journal = emulator.journal("arm")
+    put = next(e for e in journal if e.method == "PUT")
+    assert put.status == 200
+    polls = [e for e in journal if "/operations/" in e.path]
+    assert polls and all(e.status == 200 for e in polls)
+
+
+def test_managed_cluster_put_is_validated(factory: ClientFactory, emulator: Emulator) -> None:
+    client = factory.container_service(PROD_SUB)
+    with pytest.raises(HttpResponseError) as failure:
+        client.managed_clusters.begin_create_or_update(
+            "rg-aks-prod",
+            "bad",
+            {"location": "westeurope", "properties": {"agentPoolProfiles": [{"name": "Bad_Name"}]}},
+        )
+    assert failure.value.status_code == 400
+    assert failure.value.error.code == "InvalidRequestContent"
+    assert "agentPoolProfiles/0/name" in failure.value.error.message
+    assert (
+        emulator.state.get(
+            f"/subscriptions/{PROD_SUB}/resourceGroups/rg-aks-prod/providers/Microsoft.ContainerService/managedClusters/bad"
+        )
+        is None
+    )
+
+
+def test_agent_pools_list(factory: ClientFactory, cluster: dict[str, Any]) -> None:
+    from azure.mgmt.containerservice.models import AgentPool
+
+    pools = list(
+        factory.container_service(PROD_SUB).agent_pools.list("rg-aks-prod", "aks-prod-weu")
+    )
+    assert [(p.name, p.os_type, p.vm_size) for p in pools] == [
+        ("system", "Linux", "Standard_D4s_v5"),
+        ("arm", "Linux", "Standard_D4ps_v5"),
+        ("win", "Windows", "Standard_D4s_v5"),
+    ]
+    for pool in pools:
+        assert pool.id.lower().startswith(cluster["id"].lower() + "/agentpools/")
+        assert_round_trips(AgentPool, pool.as_dict())
+
+
+def test_scale_sets_list_and_get(
+    factory: ClientFactory, emulator: Emulator, cluster: dict[str, Any]
+) -> None:
+    from azure.mgmt.compute.models import VirtualMachineScaleSet
+
+    node_rg = cluster["properties"]["nodeResourceGroup"]
+    client = factory.compute(PROD_SUB)
+    listed = list(client.virtual_machine_scale_sets.list(node_rg))
+    assert len(listed) == 3
+    one = client.virtual_machine_scale_sets.get(node_rg, listed[0].name)
+    kubelet = cluster["properties"]["identityProfile"]["kubeletidentity"]["resourceId"]
+    assert list(one.identity.user_assigned_identities) == [kubelet]
+    assert one.tags["aks-managed-poolName"] in {"system", "arm", "win"}
+    for vmss in scenario.node_pool_vmss(emulator.state, cluster):
+        assert_round_trips(VirtualMachineScaleSet, vmss)
+
+
+def test_user_assigned_identity_get(
+    factory: ClientFactory, emulator: Emulator, cluster: dict[str, Any]
+) -> None:
+    from azure.mgmt.msi.models import Identity
+
+    kubelet = cluster["properties"]["identityProfile"]["kubeletidentity"]
+    rg, name = kubelet["resourceId"].split("/")[4], kubelet["resourceId"].split("/")[-1]
+    identity = factory.msi(PROD_SUB).user_assigned_identities.get(rg, name)
+    assert identity.client_id == kubelet["clientId"]
+    assert identity.principal_id == kubelet["objectId"]
+    assert_round_trips(Identity, emulator.state.get(kubelet["resourceId"]))
+    with pytest.raises(ResourceNotFoundError):
+        factory.msi(PROD_SUB).user_assigned_identities.get(rg, "missing")
