@@ -7,9 +7,10 @@ port, so tests drive it against the emulator through the real SDK adapters.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from shared.azure.event_names import event_types
-from shared.checks import Finding, Status, Target, get_check
+from shared.checks import CHECKS, Finding, Status, Target, get_check
 from shared.config import Settings
 from shared.outcome import Outcome, Verdict
 from shared.ports import Estate
@@ -72,10 +73,17 @@ class Engine:
             )
         return self.diagnose_and_fix(event.id, Target(cluster), ("kubelet-identity-detached",))
 
+    def diagnose(self, target: Target, cause_ids: tuple[str, ...] | None = None) -> list[Finding]:
+        """Run checks concurrently (bounded); the estate's run cache makes shared reads happen once."""
+        causes = cause_ids or tuple(CHECKS)
+        workers = max(1, min(self.settings.max_concurrency, len(causes)))
+        with ThreadPoolExecutor(workers, thread_name_prefix="check") as pool:
+            return list(pool.map(lambda cause: get_check(cause).run(target, self.estate), causes))
+
     def diagnose_and_fix(
         self, signal_id: str, target: Target, cause_ids: tuple[str, ...]
     ) -> Outcome:
-        findings = tuple(get_check(cause).run(target, self.estate) for cause in cause_ids)
+        findings = tuple(self.diagnose(target, cause_ids))
         failed = [f for f in findings if f.status is Status.FAIL]
         cluster_id = target.cluster.id
         if not failed:
