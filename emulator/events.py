@@ -33,7 +33,7 @@ def arm_event(
     """An Event Grid schema payload shaped exactly like the published sample for its type."""
     sample_type = event_type.replace("Failure", "Success").replace("Cancel", "Success")
     sample = json.loads((SAMPLES_DIR / SAMPLES[sample_type]).read_text(encoding="utf-8"))
-    event = copy.deepcopy(sample)
+    event: dict[str, Any] = copy.deepcopy(sample)
     sub = subscription_id or resource_id.split("/")[2]
     # Real payloads spell it 'resourcegroups'; the code must not care.
     uri = resource_id.replace("/resourceGroups/", "/resourcegroups/")
