@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 VMSS_WRITE = "Microsoft.Compute/virtualMachineScaleSets/write"
 
+# ARM operation names the engine acts on; infra/ filters the Event Grid subscription to these.
+HANDLED_OPERATIONS = (VMSS_WRITE,)
+
 
 class Engine:
     def __init__(self, settings: Settings, estate: Estate) -> None:
