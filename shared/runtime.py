@@ -14,6 +14,9 @@ from shared.azure.factory import ClientFactory
 from shared.config import Settings
 from shared.engine import Engine
 from shared.outcome import Outcome, Verdict
+from shared.checks import Target
+from shared.errors import ConfigurationError, ReadError
+from shared.resource_id import ResourceId
 from shared.signals import BadSignal, parse_resource_event
 
 log = logging.getLogger(__name__)
@@ -51,3 +54,42 @@ def reset_clients() -> None:
         _factories.clear()
     for factory in factories:
         factory.close()
+
+
+MAX_BODY = 64 * 1024
+
+
+def diagnose_request(params: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+    """Run every check for the pair named in the query string or a JSON body: (status, report)."""
+    if len(body) > MAX_BODY:
+        return 413, {"error": f"the request body is larger than {MAX_BODY} bytes"}
+    fields = dict(params)
+    if body.strip():
+        try:
+            parsed = json.loads(body)
+        except json.JSONDecodeError:
+            return 400, {"error": "the request body is not JSON"}
+        if not isinstance(parsed, dict):
+            return 400, {"error": "the request body must be a JSON object"}
+        fields.update({k: v for k, v in parsed.items() if isinstance(v, str)})
+    cluster_id, registry, image = fields.get("cluster"), fields.get("registry"), fields.get("image")
+    if not cluster_id or not registry:
+        return 400, {
+            "error": "cluster (a resource id) and registry (a name or resource id) are required"
+        }
+    try:
+        rid = ResourceId.parse(cluster_id)
+        current = engine()
+    except (ValueError, ConfigurationError) as exc:
+        return 400, {"error": str(exc)}
+    if not current.settings.in_scope(rid.subscription_id):
+        return 403, {"error": f"subscription {rid.subscription_id} is outside the configured scope"}
+    try:
+        cluster = current.estate.get_cluster(str(rid))
+        scope = tuple(sorted(current.settings.subscriptions))
+        registry_id = current.estate.find_registry(registry, subscription_ids=scope).id
+    except ReadError as exc:
+        return 404, {"error": exc.reason}
+    findings = current.diagnose(Target(cluster, registry_id, image))
+    report = {"cluster": cluster.id, "registry": registry_id, "image": image}
+    return 200, {**report, "findings": [f.to_dict() for f in findings]}

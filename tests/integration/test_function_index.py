@@ -18,7 +18,7 @@ def raw_bindings(fn: Any) -> list[dict[str, Any]]:
 
 
 def test_indexed_functions(functions: dict[str, Any]) -> None:
-    assert set(functions) == {"arm_events", "health"}
+    assert set(functions) == {"arm_events", "diagnose", "health"}
 
 
 def test_arm_events_is_an_event_grid_trigger(functions: dict[str, Any]) -> None:
@@ -51,3 +51,9 @@ def test_import_function_app_loads_no_management_sdk() -> None:
     imported = [line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line]
     assert "function_app" in imported
     assert not [m for m in imported if m.startswith(("azure.mgmt", "azure.identity", "lightkube"))]
+
+
+def test_diagnose_needs_a_function_key(functions: dict[str, Any]) -> None:
+    bindings = {b["type"]: b for b in raw_bindings(functions["diagnose"])}
+    assert bindings["httpTrigger"]["authLevel"] == "FUNCTION"
+    assert bindings["httpTrigger"]["route"] == "diagnose"
