@@ -11,11 +11,11 @@ from typing import Any
 
 from shared.azure.estate import ArmEstate
 from shared.azure.factory import ClientFactory
+from shared.checks import Target
 from shared.config import Settings
 from shared.engine import Engine
-from shared.outcome import Outcome, Verdict
-from shared.checks import Target
 from shared.errors import ConfigurationError, ReadError
+from shared.outcome import Outcome, Verdict
 from shared.resource_id import ResourceId
 from shared.signals import BadSignal, parse_resource_event
 
@@ -59,37 +59,54 @@ def reset_clients() -> None:
 MAX_BODY = 64 * 1024
 
 
+class HttpProblem(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def diagnose_request(params: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
     """Run every check for the pair named in the query string or a JSON body: (status, report)."""
+    try:
+        cluster_id, registry, image = _pair(params, body)
+        current = engine()
+        if not current.settings.in_scope(cluster_id.subscription_id):
+            raise HttpProblem(
+                403, f"subscription {cluster_id.subscription_id} is outside the configured scope"
+            )
+        try:
+            cluster = current.estate.get_cluster(str(cluster_id))
+            scope = tuple(sorted(current.settings.subscriptions))
+            registry_id = current.estate.find_registry(registry, subscription_ids=scope).id
+        except ReadError as exc:
+            raise HttpProblem(404, exc.reason) from exc
+    except HttpProblem as problem:
+        return problem.status, {"error": str(problem)}
+    except ConfigurationError as exc:
+        return 500, {"error": str(exc)}
+    findings = current.diagnose(Target(cluster, registry_id, image))
+    report = {"cluster": cluster.id, "registry": registry_id, "image": image}
+    return 200, {**report, "findings": [f.to_dict() for f in findings]}
+
+
+def _pair(params: Mapping[str, str], body: bytes) -> tuple[ResourceId, str, str | None]:
     if len(body) > MAX_BODY:
-        return 413, {"error": f"the request body is larger than {MAX_BODY} bytes"}
+        raise HttpProblem(413, f"the request body is larger than {MAX_BODY} bytes")
     fields = dict(params)
     if body.strip():
         try:
             parsed = json.loads(body)
         except json.JSONDecodeError:
-            return 400, {"error": "the request body is not JSON"}
+            raise HttpProblem(400, "the request body is not JSON") from None
         if not isinstance(parsed, dict):
-            return 400, {"error": "the request body must be a JSON object"}
+            raise HttpProblem(400, "the request body must be a JSON object")
         fields.update({k: v for k, v in parsed.items() if isinstance(v, str)})
-    cluster_id, registry, image = fields.get("cluster"), fields.get("registry"), fields.get("image")
+    cluster_id, registry = fields.get("cluster"), fields.get("registry")
     if not cluster_id or not registry:
-        return 400, {
-            "error": "cluster (a resource id) and registry (a name or resource id) are required"
-        }
+        raise HttpProblem(
+            400, "cluster (a resource id) and registry (a name or resource id) are required"
+        )
     try:
-        rid = ResourceId.parse(cluster_id)
-        current = engine()
-    except (ValueError, ConfigurationError) as exc:
-        return 400, {"error": str(exc)}
-    if not current.settings.in_scope(rid.subscription_id):
-        return 403, {"error": f"subscription {rid.subscription_id} is outside the configured scope"}
-    try:
-        cluster = current.estate.get_cluster(str(rid))
-        scope = tuple(sorted(current.settings.subscriptions))
-        registry_id = current.estate.find_registry(registry, subscription_ids=scope).id
-    except ReadError as exc:
-        return 404, {"error": exc.reason}
-    findings = current.diagnose(Target(cluster, registry_id, image))
-    report = {"cluster": cluster.id, "registry": registry_id, "image": image}
-    return 200, {**report, "findings": [f.to_dict() for f in findings]}
+        return ResourceId.parse(cluster_id), registry, fields.get("image")
+    except ValueError as exc:
+        raise HttpProblem(400, str(exc)) from exc
