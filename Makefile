@@ -35,3 +35,30 @@ bench: deps
 
 clean:
 	rm -rf $(VENV) .azurite .mypy_cache .ruff_cache
+
+# Infra scans: checkov lives in its own venv (it pins many packages the app's venv must not share).
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := .tools/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+
+.PHONY: tools checkov clean-tools
+
+$(CHECKOV_STAMP):
+	rm -rf $(CHECKOV_VENV)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $@
+
+tools: $(CHECKOV_STAMP)
+
+# tests/infra/test_checkov.py runs the same scan; this prints the full report.
+checkov: tools
+	$(CHECKOV_VENV)/bin/checkov --framework bicep --directory infra --skip-download --compact
+
+test: tools
+
+clean-tools:
+	rm -rf .tools
+
+clean: clean-tools

@@ -27,6 +27,8 @@ PutHook = Callable[[State, str, Json, Json | None], Json]
 CompleteHook = Callable[[State, str], None]
 ActionHook = Callable[[State, "ArmRequest"], Response]
 ListHook = Callable[[State, "ArmRequest"], list[Json]]
+# Reads a resource that is not stored at its own id (a built-in role definition, seen at any scope).
+GetHook = Callable[[State, "ArmRequest"], Json]
 
 
 class ArmError(Exception):
@@ -56,6 +58,7 @@ class ResourceKind:
     list_children: ListHook | None = None
     actions: dict[str, ActionHook] = field(default_factory=dict)
     read_only: bool = False
+    get: GetHook | None = None
 
 
 @dataclass(frozen=True)
@@ -173,7 +176,7 @@ class Arm:
                 raise ArmError(405, "MethodNotAllowed", f"{request.method} is not allowed here.")
             return self._list(kind, arm)
         if request.method == "GET":
-            return json_response(self._get(arm))
+            return json_response(kind.get(self.state, arm) if kind.get else self._get(arm))
         if request.method == "PUT":
             return self._put(kind, arm)
         if request.method == "DELETE":

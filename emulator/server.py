@@ -97,6 +97,15 @@ class Emulator:
             # The emulator answers Retry-After: 0; real Azure asks for seconds between polls.
             "LRO_POLLING_INTERVAL_SECONDS": "0",
             "ARM_RETRY_BACKOFF_SECONDS": "0",
+            # Each registry's data plane (/v2/, /oauth2/) is served under /acr/<loginServer>.
+            "ACR_DATA_ENDPOINT_TEMPLATE": f"{self.base_url}/acr/{{login_server}}",
+            # Ticket systems (emulator/tickets.py) and the credentials they accept.
+            "GITHUB_API_URL": f"{self.base_url}/github",
+            "GITHUB_TOKEN": sorted(self.state.github_tokens)[0],
+            "AZURE_DEVOPS_URL": f"{self.base_url}/ado",
+            "AZURE_DEVOPS_PAT": sorted(self.state.ado_pats)[0],
+            "TICKET_WEBHOOK_URL": f"{self.base_url}/webhooks/teams/acr-pull?api-version=2016-06-01"
+            f"&sig={self.state.webhook_secrets['teams']}",
         }
 
     # -- extension points ------------------------------------------------------------------

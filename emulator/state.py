@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import re
 import secrets
+import string
 import threading
 import time
 from collections.abc import Iterator
@@ -85,6 +86,41 @@ class State:
         # Microsoft Graph applications by appId: the Graph shape plus "_secrets" {keyId: secretText}.
         self.graph_applications: dict[str, Json] = {}
         self.page_size = 50
+        # ACR data plane content by registry id (lower): {repository: {"tags": {tag: digest},
+        # "manifests": {digest: {"mediaType", "body": bytes}}, "blobs": {digest: bytes}}}.
+        self.registry_repositories: dict[str, dict[str, Json]] = {}
+        # Tokens issued by the emulated ACR token service (refresh and access): token -> claims.
+        self.acr_tokens: dict[str, Json] = {}
+        # The Kubernetes API of each AKS cluster by cluster key (emulator.kubernetes.ClusterApi).
+        self.kubernetes: dict[str, Any] = {}
+        # The emulator's trustme CA (kubeconfig certificate-authority-data, client certificates)
+        # and a loopback port that refuses connections (the server of an unreachable cluster).
+        self.kube_ca: Any = None
+        self.kube_refusing_port = 0
+        # Ticket systems (emulator/tickets.py): the credentials they accept and what they hold.
+        # GitHub repositories by "owner/name" (lower): {"full_name", "id", "issues": [issue JSON],
+        # "comments": {number: [comment JSON]}}; Azure DevOps projects by "org/project" (lower):
+        # {"process", "types": {type: [states]}}, work items by id, comments by work item id.
+        alphanumeric = string.ascii_letters + string.digits
+        self.github_tokens: set[str] = {
+            "ghp_" + "".join(secrets.choice(alphanumeric) for _ in range(36))
+        }
+        self.github_repositories: dict[str, Json] = {}
+        self.ado_pats: set[str] = {
+            "".join(secrets.choice(string.ascii_lowercase + "234567") for _ in range(52))
+        }
+        self.ado_projects: dict[str, Json] = {}
+        self.ado_work_items: dict[int, Json] = {}
+        self.ado_comments: dict[int, list[Json]] = {}
+        # Chat webhooks: the secret part of each URL by format, and every message accepted.
+        self.webhook_secrets: dict[str, str] = {
+            "teams": secrets.token_urlsafe(32),
+            "slack": secrets.token_urlsafe(18),
+        }
+        self.webhook_messages: list[Json] = []
+        # Event Grid custom topics (emulator/eventgrid_topic.py) by name (lower): {"name", "key",
+        # "events": [CloudEvent JSON as received]}.
+        self.eventgrid_topics: dict[str, Json] = {}
 
     # -- resources -------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -26,6 +27,24 @@ class Settings:
     operation_timeout: float = 240.0
     polling_interval: float = 15.0
     max_concurrency: int = 8
+    # Where a registry's data plane (/v2/, /oauth2/) is served; "{login_server}" is substituted.
+    acr_data_endpoint_template: str = "https://{login_server}"
+    # Policy file (shared.policy); "" = the bundled policies/default.yaml.
+    policy_path: str = ""
+    # State store (shared.store): a connection string (local, Azurite) or, in Azure, the table
+    # endpoint reached with the app's identity. Never printed: the string may hold an account key.
+    state_connection_string: str | None = dataclasses.field(default=None, repr=False)
+    state_table_service_uri: str | None = None
+    state_table_prefix: str = "remediator"
+    # Tickets (shared.tickets) and outcome events (shared.outcome_events). Credentials are plain
+    # app settings (in Azure, Key Vault references the platform resolves); never printed.
+    github_api_url: str = "https://api.github.com"
+    github_token: str | None = dataclasses.field(default=None, repr=False)
+    azure_devops_url: str = "https://dev.azure.com"
+    azure_devops_pat: str | None = dataclasses.field(default=None, repr=False)
+    ticket_webhook_url: str | None = dataclasses.field(default=None, repr=False)
+    outcome_topic_endpoint: str | None = None
+    outcome_topic_key: str | None = dataclasses.field(default=None, repr=False)
 
     def in_scope(self, subscription_id: str) -> bool:
         return subscription_id.lower() in self.subscriptions
@@ -48,6 +67,18 @@ class Settings:
             operation_timeout=_number(env, "OPERATION_TIMEOUT_SECONDS", 240.0, float),
             polling_interval=_number(env, "LRO_POLLING_INTERVAL_SECONDS", 15.0, float),
             max_concurrency=_number(env, "MAX_CONCURRENT_READS", 8, int),
+            acr_data_endpoint_template=_endpoint_template(env),
+            policy_path=env.get("POLICY_PATH", "").strip(),
+            state_connection_string=_state_connection_string(env),
+            state_table_service_uri=_state_table_service_uri(env),
+            state_table_prefix=_table_prefix(env),
+            github_api_url=_https_url(env, "GITHUB_API_URL", "https://api.github.com"),
+            github_token=env.get("GITHUB_TOKEN") or None,
+            azure_devops_url=_https_url(env, "AZURE_DEVOPS_URL", "https://dev.azure.com"),
+            azure_devops_pat=env.get("AZURE_DEVOPS_PAT") or None,
+            ticket_webhook_url=_https_url(env, "TICKET_WEBHOOK_URL", "", secret=True) or None,
+            outcome_topic_endpoint=_https_url(env, "OUTCOME_TOPIC_ENDPOINT", "") or None,
+            outcome_topic_key=env.get("OUTCOME_TOPIC_KEY") or None,
         )
 
 
@@ -88,3 +119,74 @@ def _number(env: Mapping[str, str], key: str, default: T, kind: type[T]) -> T:
     if value < 0:
         raise ConfigurationError(f"{key}={raw!r} must not be negative")
     return value
+
+
+def _endpoint_template(env: Mapping[str, str]) -> str:
+    key, default = "ACR_DATA_ENDPOINT_TEMPLATE", "https://{login_server}"
+    value = env.get(key) or default
+    if not value.startswith("https://") or value.count("{login_server}") != 1:
+        raise ConfigurationError(f"{key}={value!r} must be an https URL with one {{login_server}}")
+    try:
+        value.format(login_server="x")
+    except (KeyError, IndexError, ValueError):
+        raise ConfigurationError(f"{key}={value!r} may only contain {{login_server}}") from None
+    return value.rstrip("/")
+
+
+# The Azurite account every Azure Storage SDK knows (public, documented): UseDevelopmentStorage=true.
+AZURITE_DEV_CONNECTION_STRING = (
+    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+    "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+    "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
+)
+_STORAGE_SUFFIXES = {
+    "AzureCloud": "core.windows.net",
+    "AzureChinaCloud": "core.chinacloudapi.cn",
+    "AzureUSGovernment": "core.usgovcloudapi.net",
+}
+
+
+def _state_connection_string(env: Mapping[str, str]) -> str | None:
+    """STATE_STORAGE_CONNECTION_STRING, else a key-based AzureWebJobsStorage (unless identity-based)."""
+    value = env.get("STATE_STORAGE_CONNECTION_STRING", "").strip()
+    if not value and not _state_table_service_uri(env):
+        value = env.get("AzureWebJobsStorage", "").strip()
+    if value.replace(" ", "").lower().rstrip(";") == "usedevelopmentstorage=true":
+        return AZURITE_DEV_CONNECTION_STRING
+    return value or None
+
+
+def _state_table_service_uri(env: Mapping[str, str]) -> str | None:
+    """STATE_TABLE_SERVICE_URI, else the Functions host's identity-based AzureWebJobsStorage__*."""
+    uri = env.get("STATE_TABLE_SERVICE_URI") or env.get("AzureWebJobsStorage__tableServiceUri")
+    account = env.get("AzureWebJobsStorage__accountName")
+    if not uri and account:
+        suffix = env.get("STORAGE_ENDPOINT_SUFFIX") or _STORAGE_SUFFIXES.get(
+            env.get("AZURE_CLOUD", "AzureCloud"), ""
+        )
+        if not suffix:
+            raise ConfigurationError(
+                "AzureWebJobsStorage__accountName needs STORAGE_ENDPOINT_SUFFIX or "
+                "STATE_TABLE_SERVICE_URI in a custom cloud"
+            )
+        uri = f"https://{account.strip()}.table.{suffix}"
+    if uri and not uri.startswith("https://"):
+        raise ConfigurationError(f"STATE_TABLE_SERVICE_URI={uri!r} must be an https URL")
+    return uri.rstrip("/") if uri else None
+
+
+def _table_prefix(env: Mapping[str, str]) -> str:
+    value = env.get("STATE_TABLE_PREFIX") or "remediator"
+    if not value.isascii() or not value.isalnum() or not value[0].isalpha() or len(value) > 40:
+        raise ConfigurationError(
+            f"STATE_TABLE_PREFIX={value!r} must be 1-40 letters and digits, starting with a letter"
+        )
+    return value
+
+
+def _https_url(env: Mapping[str, str], key: str, default: str, *, secret: bool = False) -> str:
+    value = (env.get(key) or default).strip()
+    if value and not value.startswith("https://"):
+        shown = "the value" if secret else repr(value)
+        raise ConfigurationError(f"{key}: {shown} must be an https URL")
+    return value.rstrip("/") if not secret else value

@@ -1,128 +1,252 @@
-"""Signal -> affected cluster -> checks -> decision -> remediation -> verification.
+"""Signal -> affected (cluster, registry) pairs -> checks -> response -> outcome.
 
-The engine is pure orchestration: it reads and writes Azure only through the :class:`Estate`
-port, so tests drive it against the emulator through the real SDK adapters.
+The engine is orchestration only: it reads and writes Azure through the :class:`Estate` port and
+hands findings to a :class:`~shared.responder.Responder` (policy, remediation, tickets, audit).
+Tests drive it against the emulator through the real SDK adapters.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from shared.azure.event_names import event_types
 from shared.checks import CHECKS, Finding, Status, Target, get_check
 from shared.config import Settings
-from shared.outcome import Outcome, Verdict
+from shared.outcome import Outcome, Verdict, verdict_of
+from shared.pairs import Pair, PairFinder
 from shared.ports import Estate
-from shared.remediations import REMEDIATIONS
 from shared.resource_id import ResourceId
+from shared.responder import Responder
 from shared.signals import ResourceEvent
+from shared.store import StateStore
 
 log = logging.getLogger(__name__)
 
+ALL = tuple(CHECKS)
 VMSS_WRITE = "Microsoft.Compute/virtualMachineScaleSets/write"
+REGISTRY_CREDENTIALS = "Microsoft.ContainerRegistry/registries/regenerateCredential/action"
+ROLE_ASSIGNMENT_DELETE = "Microsoft.Authorization/roleAssignments/delete"
+REGISTRY_WRITE = "Microsoft.ContainerRegistry/registries/write"
+CLUSTER_WRITE = "Microsoft.ContainerService/managedClusters/write"
+DNS_LINK_DELETE = "Microsoft.Network/privateDnsZones/virtualNetworkLinks/delete"
+PEERING_DELETE = "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/delete"
+
+# ARM operation -> the causes it can bring about (DESIGN.md section 5).
+OPERATION_CAUSES: dict[str, tuple[str, ...]] = {
+    VMSS_WRITE: ("kubelet-identity-detached",),
+    REGISTRY_CREDENTIALS: ("pull-secret-admin-stale",),
+    ROLE_ASSIGNMENT_DELETE: ("acrpull-missing", "sp-mismatch"),
+    REGISTRY_WRITE: ("firewall-ip-not-allowed", "private-dns-link-missing"),
+    CLUSTER_WRITE: ALL,
+    DNS_LINK_DELETE: ("private-dns-link-missing",),
+    PEERING_DELETE: ("vnet-peering-missing",),
+}
 
 # ARM operation names the engine acts on; infra/ filters the Event Grid subscription to these.
-HANDLED_OPERATIONS = (VMSS_WRITE,)
+HANDLED_OPERATIONS = tuple(OPERATION_CAUSES)
+
+
+@dataclass(frozen=True)
+class Work:
+    """One diagnosis to run: a target and the causes worth checking for it."""
+
+    target: Target
+    causes: tuple[str, ...]
 
 
 class Engine:
-    def __init__(self, settings: Settings, estate: Estate) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        estate: Estate,
+        *,
+        store: StateStore | None = None,
+        responder: Callable[[str], Responder] | None = None,
+        owner: str | None = None,
+    ) -> None:
         self.settings = settings
         self.estate = estate
+        self.store = store
+        self._responder = responder
+        self.owner = owner or f"engine-{uuid.uuid4().hex[:12]}"
 
-    def handle_resource_event(self, event: ResourceEvent) -> Outcome:
-        names = event_types()
-        ignore = self._ignore_reason(event, names.failures, names.write_success)
+    # -- diagnosis -----------------------------------------------------------------------------
+
+    def diagnose(self, target: Target, cause_ids: tuple[str, ...] | None = None) -> list[Finding]:
+        """Run checks concurrently (bounded); the estate's run cache makes shared reads happen once."""
+        causes = cause_ids or ALL
+        workers = max(1, min(self.settings.max_concurrency, len(causes)))
+        with ThreadPoolExecutor(workers, thread_name_prefix="check") as pool:
+            return list(pool.map(lambda cause: get_check(cause).run(target, self.estate), causes))
+
+    def pairs(self) -> PairFinder:
+        return PairFinder(self.estate, self.settings.subscriptions)
+
+    # -- events --------------------------------------------------------------------------------
+
+    def handle_resource_event(self, event: ResourceEvent) -> list[Outcome]:
+        ignore = self._ignore_reason(event)
         if ignore:
-            return Outcome(event.id, Verdict.IGNORED, ignore)
-        if event.is_operation(VMSS_WRITE):
-            return self._scale_set_written(event)
-        return Outcome(
-            event.id, Verdict.IGNORED, f"operation {event.operation_name} is not handled"
-        )
+            return [Outcome(event.id, Verdict.IGNORED, ignore)]
+        if self.store is not None and not self.store.claim_event(event.id):
+            return [Outcome(event.id, Verdict.IGNORED, f"event {event.id} was already handled")]
+        try:
+            work = self._route(event)
+        except Exception:
+            self._forget(event.id)
+            raise
+        if isinstance(work, str):
+            return [Outcome(event.id, Verdict.IGNORED, work)]
+        return self.run(event.id, work, forget_on_error=True)
 
-    def _ignore_reason(
-        self, event: ResourceEvent, failures: frozenset[str], write: str
-    ) -> str | None:
-        if event.event_type in failures or event.status.lower() not in ("succeeded", ""):
+    def run(
+        self, signal_id: str, work: list[Work], *, forget_on_error: bool = False
+    ) -> list[Outcome]:
+        outcomes = []
+        try:
+            for item in work:
+                outcomes.append(self.diagnose_and_respond(signal_id, item.target, item.causes))
+        except Exception:
+            if forget_on_error:
+                self._forget(signal_id)  # so Event Grid's retry is handled, not deduplicated
+            raise
+        return outcomes
+
+    def _forget(self, signal_id: str) -> None:
+        if self.store is not None:
+            self.store.forget_event(signal_id)
+
+    def _ignore_reason(self, event: ResourceEvent) -> str | None:
+        names = event_types()
+        if event.event_type in names.failures or event.status.lower() not in ("succeeded", ""):
             return f"the operation did not succeed ({event.event_type}, status {event.status or 'none'})"
-        if event.event_type != write:
+        if event.event_type not in (
+            names.write_success,
+            names.delete_success,
+            names.action_success,
+        ):
             return f"event type {event.event_type} is not handled"
         if not self.settings.in_scope(event.subscription_id):
             return f"subscription {event.subscription_id} is outside the configured scope"
         if self.settings.tenant_id and event.tenant_id.lower() != self.settings.tenant_id:
             return f"tenant {event.tenant_id} is not the configured tenant"
+        if not any(event.is_operation(op) for op in HANDLED_OPERATIONS):
+            return f"operation {event.operation_name} is not handled"
         return None
 
-    def _scale_set_written(self, event: ResourceEvent) -> Outcome:
+    def _route(self, event: ResourceEvent) -> list[Work] | str:
+        """The work an event calls for, or why there is none. The event carries no diff: read."""
+        if event.is_operation(ROLE_ASSIGNMENT_DELETE):
+            return self._role_assignment_deleted(event)
         try:
-            vmss = ResourceId.parse(event.resource_id)
+            resource = ResourceId.parse(event.resource_id)
         except ValueError:
-            return Outcome(
-                event.id, Verdict.IGNORED, "the event's resourceUri is not a resource id"
-            )
-        if vmss.subscription_id.lower() != event.subscription_id.lower():
-            return Outcome(event.id, Verdict.IGNORED, "resourceUri and subscriptionId disagree")
-        # The event carries no diff: read the current state instead of trusting the event.
+            return "the event's resourceUri is not a resource id"
+        if resource.subscription_id.lower() != event.subscription_id.lower():
+            return "resourceUri and subscriptionId disagree"
+        operation = next(op for op in OPERATION_CAUSES if event.is_operation(op))
+        routes: dict[str, Callable[[ResourceId, tuple[str, ...]], list[Work] | str]] = {
+            VMSS_WRITE: self._scale_set_written,
+            CLUSTER_WRITE: self._cluster_written,
+            REGISTRY_CREDENTIALS: self._registry_changed,
+            REGISTRY_WRITE: self._registry_changed,
+            DNS_LINK_DELETE: self._private_path_changed,
+            PEERING_DELETE: self._private_path_changed,
+        }
+        return routes[operation](resource, OPERATION_CAUSES[operation])
+
+    def _scale_set_written(self, vmss: ResourceId, causes: tuple[str, ...]) -> list[Work] | str:
         cluster = self.estate.cluster_for_node_resource_group(
             vmss.subscription_id, vmss.resource_group
         )
         if cluster is None:
-            return Outcome(
-                event.id,
-                Verdict.IGNORED,
-                f"scale set {vmss.name} is not in the node resource group of an AKS cluster",
-            )
-        return self.diagnose_and_fix(event.id, Target(cluster), ("kubelet-identity-detached",))
+            return f"scale set {vmss.name} is not in the node resource group of an AKS cluster"
+        return [Work(Target(cluster), causes)]
 
-    def diagnose(self, target: Target, cause_ids: tuple[str, ...] | None = None) -> list[Finding]:
-        """Run checks concurrently (bounded); the estate's run cache makes shared reads happen once."""
-        causes = cause_ids or tuple(CHECKS)
-        workers = max(1, min(self.settings.max_concurrency, len(causes)))
-        with ThreadPoolExecutor(workers, thread_name_prefix="check") as pool:
-            return list(pool.map(lambda cause: get_check(cause).run(target, self.estate), causes))
+    def _cluster_written(self, resource: ResourceId, causes: tuple[str, ...]) -> list[Work] | str:
+        cluster = self.estate.get_cluster(str(resource))
+        pairs = self.pairs().registries_of(cluster)
+        return [_work(p, causes) for p in pairs] or [Work(Target(cluster), causes)]
 
-    def diagnose_and_fix(
+    def _registry_changed(self, registry: ResourceId, causes: tuple[str, ...]) -> list[Work] | str:
+        pairs = self.pairs().clusters_using(str(registry))
+        return [_work(p, causes) for p in pairs] or f"no cluster in scope uses {registry.name}"
+
+    def _private_path_changed(self, _: ResourceId, causes: tuple[str, ...]) -> list[Work] | str:
+        # A deleted DNS link or peering names no registry: every private-endpoint pair may care.
+        pairs = [p for p in self.pairs().pairs() if p.registry.private_endpoint_ids]
+        return [
+            _work(p, causes) for p in pairs
+        ] or "no cluster in scope pulls through a private endpoint"
+
+    def _role_assignment_deleted(self, event: ResourceEvent) -> list[Work] | str:
+        # The event does not say whose assignment it was, nor which role: check every pair
+        # whose registry sits at or under the assignment's scope.
+        scope = event.resource_id.lower().split("/providers/microsoft.authorization/")[0]
+        pairs = [p for p in self.pairs().pairs() if p.registry.id.lower().startswith(scope)]
+        causes = OPERATION_CAUSES[ROLE_ASSIGNMENT_DELETE]
+        return [_work(p, causes) for p in pairs] or "no registry in scope sits under that scope"
+
+    # -- respond -------------------------------------------------------------------------------
+
+    def diagnose_and_respond(
         self, signal_id: str, target: Target, cause_ids: tuple[str, ...]
     ) -> Outcome:
         findings = tuple(self.diagnose(target, cause_ids))
-        failed = [f for f in findings if f.status is Status.FAIL]
         cluster_id = target.cluster.id
-        if not failed:
-            unknown = [f for f in findings if f.status is Status.UNKNOWN]
-            if unknown:
-                return Outcome(signal_id, Verdict.UNKNOWN, unknown[0].summary, cluster_id, findings)
-            return Outcome(signal_id, Verdict.HEALTHY, findings[0].summary, cluster_id, findings)
-        finding = failed[0]
-        if finding.action_id is None:
-            return Outcome(
-                signal_id, Verdict.NEEDS_ATTENTION, finding.summary, cluster_id, findings
+        if not any(f.status is Status.FAIL for f in findings) or self._responder is None:
+            return self._without_response(signal_id, target, findings)
+        lease = None
+        if self.store is not None:
+            lease = self.store.acquire_lease(
+                cluster_id, self.owner, self.settings.operation_timeout + 60
             )
-        remediation = REMEDIATIONS[finding.action_id]
-        plan = remediation.plan(finding, target)
-        if self.settings.mode != "enforce":
-            reason = f"dry-run: would run {remediation.id}"
-            return Outcome(signal_id, Verdict.PLANNED, reason, cluster_id, findings, (plan,))
-        action = remediation.apply(target, self.estate, timeout=self.settings.operation_timeout)
-        if action.status != "applied":
-            verdict = (
-                Verdict.IN_PROGRESS
-                if action.status == "in-progress"
-                else Verdict.REMEDIATION_FAILED
-            )
-            return Outcome(
-                signal_id, verdict, action.detail, cluster_id, findings, (plan,), (action,)
-            )
-        verification = self._verify(finding, target)
-        verdict = (
-            Verdict.REMEDIATED if verification.status is Status.PASS else Verdict.REMEDIATION_FAILED
-        )
-        reason = f"{remediation.id} applied; verification: {verification.summary}"
+            if lease is None:
+                reason = f"another instance is acting on {target.cluster.name}; it owns the lease"
+                return Outcome(signal_id, Verdict.DEFERRED, reason, cluster_id, findings)
+        try:
+            handled = self._responder(signal_id).respond(signal_id, target, findings)
+        finally:
+            if lease is not None and self.store is not None:
+                self.store.release(lease)
+        return Outcome.of(signal_id, cluster_id, findings, handled)
+
+    def _without_response(
+        self, signal_id: str, target: Target, findings: tuple[Finding, ...]
+    ) -> Outcome:
+        if self._responder is not None:
+            # Nothing failed: still close the tickets of causes that recovered.
+            self._responder(signal_id).respond(signal_id, target, findings)
         return Outcome(
-            signal_id, verdict, reason, cluster_id, findings, (plan,), (action,), (verification,)
+            signal_id, verdict_of(findings), _summary(findings), target.cluster.id, findings
         )
 
-    def _verify(self, finding: Finding, target: Target) -> Finding:
-        fresh = Target(self.estate.get_cluster(target.cluster.id), target.registry_id, target.image)
-        return get_check(finding.cause_id).run(fresh, self.estate)
+    def verify_pending(self) -> list[Outcome]:
+        """Operations that outlived an earlier function: verify them now (drift sweep)."""
+        if self.store is None or self._responder is None:
+            return []
+        outcomes = []
+        for operation in self.store.list_pending_operations():
+            responder = self._responder(f"pending:{operation.action_id}")
+            handled = responder.verify_pending(operation)
+            if handled is not None:
+                findings = (handled.finding,)
+                outcomes.append(
+                    Outcome.of(responder.correlation_id, operation.cluster_id, findings, [handled])
+                )
+        return outcomes
+
+
+def _work(pair: Pair, causes: tuple[str, ...]) -> Work:
+    return Work(Target(pair.cluster, pair.registry.id, pair.image), causes)
+
+
+def _summary(findings: tuple[Finding, ...]) -> str:
+    unknown = [f for f in findings if f.status is Status.UNKNOWN]
+    if unknown:
+        return unknown[0].summary
+    return findings[0].summary if len(findings) == 1 else f"all {len(findings)} checks pass"

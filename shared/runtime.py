@@ -6,45 +6,104 @@ import json
 import logging
 import os
 import threading
+import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.azure.estate import ArmEstate
 from shared.azure.factory import ClientFactory
+from shared.azure.tables import TableStateStore
 from shared.checks import Target
 from shared.config import Settings
 from shared.engine import Engine
 from shared.errors import ConfigurationError, ReadError
 from shared.outcome import Outcome, Verdict
+from shared.outcome_events import outcome_publisher
+from shared.policy import load_policy
 from shared.resource_id import ResourceId
+from shared.responder import Responder
 from shared.signals import BadSignal, parse_resource_event
+from shared.ticket_routes import TicketRouter
 
 log = logging.getLogger(__name__)
 
 _factories: dict[Settings, ClientFactory] = {}
+_stores: dict[Settings, TableStateStore] = {}
 _lock = threading.Lock()
 
 
-def engine(env: Mapping[str, str] | None = None) -> Engine:
-    """An engine for the current app settings, reusing SDK clients across warm invocations."""
-    settings = Settings.from_env(os.environ if env is None else env)
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _factory(settings: Settings) -> ClientFactory:
     with _lock:
         factory = _factories.get(settings)
         if factory is None:
             factory = _factories[settings] = ClientFactory(settings)
-    return Engine(settings, ArmEstate(factory))
+        return factory
 
 
-def handle_resource_event(payload: Mapping[str, Any]) -> Outcome:
+def _store(settings: Settings, factory: ClientFactory) -> TableStateStore:
+    with _lock:
+        store = _stores.get(settings)
+        if store is None:
+            store = _stores[settings] = TableStateStore.from_factory(factory)
+        return store
+
+
+def engine(
+    env: Mapping[str, str] | None = None, *, respond: bool = False, source: str = "cli"
+) -> Engine:
+    """An engine for the current app settings, reusing SDK clients across warm invocations.
+
+    With ``respond`` the engine also decides under the policy, remediates, tickets, audits and
+    publishes outcome events; without it, it only diagnoses.
+    """
+    env = os.environ if env is None else env
+    settings = Settings.from_env(env)
+    factory = _factory(settings)
+    estate = ArmEstate(factory)
+    if not respond:
+        return Engine(settings, estate)
+    store = _store(settings, factory)
+    policy = load_policy(settings.policy_path)
+    publisher = outcome_publisher(factory, source=source)
+    router = TicketRouter(settings, store, env, _utcnow)
+
+    def responder(signal_id: str) -> Responder:
+        return Responder(
+            settings=settings,
+            estate=estate,
+            policy=policy,
+            store=store,
+            tickets=router,
+            publisher=publisher,
+            correlation_id=str(uuid.uuid4()),
+            clock=_utcnow,
+        )
+
+    return Engine(settings, estate, store=store, responder=responder)
+
+
+def handle_resource_event(
+    payload: Mapping[str, Any], *, source: str = "arm_events"
+) -> list[Outcome]:
     """Handle one ARM event; bad input is logged and ignored, transient failures raise."""
     try:
         event = parse_resource_event(payload)
     except BadSignal as exc:
         log.warning("ignored a malformed event: %s", exc)
-        return Outcome(str(payload.get("id", ""))[:64], Verdict.IGNORED, str(exc))
-    outcome = engine().handle_resource_event(event)
+        return [Outcome(str(payload.get("id", ""))[:64], Verdict.IGNORED, str(exc))]
+    outcomes = engine(respond=True, source=source).handle_resource_event(event)
+    for outcome in outcomes:
+        log_outcome(outcome)
+    return outcomes
+
+
+def log_outcome(outcome: Outcome) -> None:
     log.info("outcome %s", json.dumps(outcome.to_dict(), sort_keys=True))
-    return outcome
 
 
 def reset_clients() -> None:
@@ -52,6 +111,7 @@ def reset_clients() -> None:
     with _lock:
         factories = list(_factories.values())
         _factories.clear()
+        _stores.clear()
     for factory in factories:
         factory.close()
 

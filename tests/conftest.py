@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,14 +27,21 @@ def sample(emulator: Emulator) -> dict[str, Any]:
     return scenario.load(emulator.state, "sample")
 
 
+POLICIES = Path(__file__).parent / "policies"
+
+
 @pytest.fixture
-def app_env(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+def app_env(
+    emulator: Emulator, azurite: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
     """App settings for the product, as the Function App would have them, aimed at the emulator."""
     for key in list(os.environ):
         if key.startswith(("AZURE_", "IDENTITY_", "MSI_")):
             monkeypatch.delenv(key)
     env = {
         **emulator.environment(),
+        **azurite.environment(),
+        "POLICY_PATH": str(POLICIES / "enforce-all.yaml"),
         "SCOPE_SUBSCRIPTION_IDS": PROD_SUB,
         "REMEDIATION_MODE": "enforce",
         "OPERATION_TIMEOUT_SECONDS": "30",
@@ -52,3 +60,6 @@ def functions() -> dict[str, Any]:
     import function_app
 
     return {fn.get_function_name(): fn for fn in function_app.app.get_functions()}
+
+
+pytest_plugins = ["tests.fixtures_azurite"]

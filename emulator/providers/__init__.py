@@ -13,3 +13,25 @@ def register_all(emulator: Emulator) -> None:
 
     for provider in (containerservice, compute, msi, containerregistry):
         provider.register(emulator)
+
+    from emulator.providers import authorization, graph
+
+    for provider in (authorization, graph):
+        provider.register(emulator)
+
+    from emulator.providers import network
+
+    network.register(emulator)
+
+    from emulator import acr_data
+
+    acr_data.register(emulator)
+
+    from emulator import kubernetes
+
+    kubernetes.register(emulator)
+
+    from emulator import eventgrid_topic, tickets
+
+    for service in (tickets, eventgrid_topic):
+        service.register(emulator)

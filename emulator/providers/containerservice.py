@@ -8,7 +8,12 @@ pool scale set, unless the identity resource itself is gone (then nothing can br
 from __future__ import annotations
 
 import copy
+import uuid
+import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from werkzeug.wrappers import Response
 
 from emulator.arm import ArmError, ArmRequest, ResourceKind
 from emulator.providers.compute import VMSS
@@ -164,6 +169,8 @@ def agent_pool(cluster: Json, profile: Json) -> Json:
 
 
 def register(emulator: Emulator) -> None:
+    from emulator import kubernetes  # listClusterUserCredential hands out its API server
+
     emulator.arm.register(
         ResourceKind(
             type=CLUSTER,
@@ -171,6 +178,146 @@ def register(emulator: Emulator) -> None:
             long_running=True,
             on_put=_merge_put,
             on_complete=reattach_kubelet_identity,
+            actions=dict(kubernetes.ARM_ACTIONS),
         )
     )
     emulator.arm.register(ResourceKind(type=AGENT_POOL, list_children=_agent_pools, read_only=True))
+    # resetServicePrincipalProfile: an action that runs as a long-running operation (see below).
+    cluster_kind = emulator.arm.kinds[CLUSTER.lower()]
+    cluster_kind.actions["resetserviceprincipalprofile"] = reset_service_principal_profile
+    cluster_kind.on_complete = _completing_sp_resets(cluster_kind.on_complete)
+
+
+# -- resetServicePrincipalProfile ------------------------------------------------------------------
+#
+# ``POST .../managedClusters/{name}/resetServicePrincipalProfile`` with ``{clientId, secret}``, as
+# ``az aks update-credentials --reset-service-principal`` sends it. AKS checks the credentials with
+# Entra ID first (400 ServicePrincipalValidationClientError), answers 202 with Location and
+# Azure-AsyncOperation, and applies them when the operation succeeds (reimaging the nodes, which
+# the emulator does not model). The secret is write-only: it is never returned; tests read what a
+# cluster holds with :func:`cluster_sp_secret`.
+
+# The secret each cluster was last given, by lower-case cluster id.
+_SP_SECRETS: weakref.WeakKeyDictionary[State, dict[str, str]] = weakref.WeakKeyDictionary()
+# Resets whose operation has not completed: cluster id (lower) -> (operation id, clientId, secret).
+_SP_RESETS: weakref.WeakKeyDictionary[State, dict[str, tuple[str, str, str]]] = (
+    weakref.WeakKeyDictionary()
+)
+BUSY_STATES = ("Creating", "Updating", "Deleting", "Upgrading", "Scaling", "Starting", "Stopping")
+
+
+def cluster_sp_secret(state: State, cluster_id: str) -> str | None:
+    """The service principal secret a reset last gave this cluster (None if never reset)."""
+    with state.lock:
+        return _SP_SECRETS.get(state, {}).get(cluster_id.lower())
+
+
+def _invalid_parameter(name: str) -> ArmError:
+    return ArmError(
+        400,
+        "InvalidParameter",
+        f"Required parameter servicePrincipalProfile.{name} is missing (null).",
+    )
+
+
+def reset_service_principal_profile(state: State, arm: ArmRequest) -> Response:
+    from datetime import UTC, datetime
+
+    from emulator.providers.graph import graph_secret_valid
+    from emulator.state import Operation
+
+    cluster = state.get(arm.resource_id)
+    assert cluster is not None  # the ARM router answered 404 otherwise
+    body = arm.body()
+    client_id, secret = body.get("clientId"), body.get("secret")
+    if not isinstance(client_id, str) or not client_id:
+        raise _invalid_parameter("clientId")
+    if not isinstance(secret, str) or not secret:
+        raise _invalid_parameter("secret")
+    properties = cluster["properties"]
+    if (properties.get("servicePrincipalProfile") or {}).get("clientId", "msi") == "msi":
+        raise ArmError(
+            400,
+            "BadRequest",
+            "This action cannot be performed on a cluster that is not using a service principal.",
+        )
+    if properties.get("provisioningState") in BUSY_STATES:
+        raise ArmError(
+            409,
+            "OperationNotAllowed",
+            "Operation is not allowed because there's an in progress update managed cluster "
+            "operation on the managed cluster.",
+        )
+    with state.lock:
+        app_id = next(
+            (known for known in state.graph_applications if known.lower() == client_id.lower()),
+            None,
+        )
+    if app_id is None:
+        raise ArmError(
+            400,
+            "ServicePrincipalValidationClientError",
+            f"AADSTS700016: Application with identifier '{client_id}' was not found in the "
+            f"directory '{state.tenant_id}'.",
+        )
+    if not graph_secret_valid(state, app_id, secret, datetime.now(UTC)):
+        # Entra ID's answer for a wrong or expired secret; the secret itself is never echoed.
+        raise ArmError(
+            400,
+            "ServicePrincipalValidationClientError",
+            "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the "
+            f"request is the client secret value, not the client secret ID, for a secret added to "
+            f"app '{client_id}'.",
+        )
+    fault = state.take_fault("LRO", arm.request.path)
+    operation = Operation(
+        id=str(uuid.uuid4()),
+        resource_id=cluster["id"],
+        polls_left=state.lro_polls,
+        fails=bool(fault and fault.lro_fails),
+    )
+    with state.lock:
+        state.operations[operation.id] = operation
+        _SP_RESETS.setdefault(state, {})[cluster["id"].lower()] = (operation.id, app_id, secret)
+    properties["provisioningState"] = "Updating"
+    state.put(cluster)
+    base = f"{arm.request.host_url.rstrip('/')}/subscriptions/{arm.subscription_id}/providers/"
+    where = f"{arm.namespace}/locations/{cluster['location']}"
+    query = f"api-version={arm.request.args['api-version']}"
+    response = Response(status=202)
+    response.headers["Azure-AsyncOperation"] = f"{base}{where}/operations/{operation.id}?{query}"
+    response.headers["Location"] = f"{base}{where}/operationresults/{operation.id}?{query}"
+    response.headers["Retry-After"] = "0"
+    response.headers["x-ms-request-id"] = str(uuid.uuid4())
+    return response
+
+
+def _apply_sp_reset(state: State, cluster_id: str) -> None:
+    with state.lock:
+        pending = _SP_RESETS.get(state, {}).get(cluster_id.lower())
+        if pending is None:
+            return
+        operation_id, client_id, secret = pending
+        operation = state.operations.get(operation_id)
+        if operation is not None and operation.status == "InProgress":
+            return  # another operation on the cluster completed; this reset has not
+        del _SP_RESETS[state][cluster_id.lower()]
+        if operation is None or operation.status != "Succeeded":
+            return
+        cluster = state.get(cluster_id)
+        if cluster is None:
+            return
+        cluster["properties"]["servicePrincipalProfile"] = {"clientId": client_id}
+        state.put(cluster)
+        _SP_SECRETS.setdefault(state, {})[cluster_id.lower()] = secret
+
+
+def _completing_sp_resets(
+    previous: Callable[[State, str], None] | None,
+) -> Callable[[State, str], None]:
+    def complete(state: State, cluster_id: str) -> None:
+        _apply_sp_reset(state, cluster_id)
+        if previous is not None:
+            previous(state, cluster_id)
+
+    return complete

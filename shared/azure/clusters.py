@@ -87,6 +87,62 @@ class ClusterReader:
                 self.cache.clear()
         return OperationResult(_text(result.provisioning_state) or poller.status())
 
+    def reset_service_principal_profile(
+        self, cluster_id: str, *, client_id: str, secret: str, timeout: float
+    ) -> OperationResult:
+        """POST ``resetServicePrincipalProfile`` (a long-running operation) and wait for it.
+
+        Errors are raised outside the ``except`` blocks, so no exception this raises keeps the
+        SDK's request (whose body holds the secret) as its cause or context.
+        """
+        from azure.core.exceptions import HttpResponseError, ServiceRequestError
+        from azure.mgmt.containerservice.models import ManagedClusterServicePrincipalProfile
+
+        from shared.errors import Forbidden, NotFound, TransientError, Unreachable
+        from shared.ports.rbac import WriteRejected
+
+        self.cache.clear()
+        rid = ResourceId.parse(cluster_id)
+        client = self.factory.container_service(rid.subscription_id)
+        profile = ManagedClusterServicePrincipalProfile(client_id=client_id, secret=secret)
+        doing = f"reset the service principal profile of {cluster_id}"
+        failure: Exception | None = None
+        result = OperationResult("InProgress", f"still running after {timeout:.0f}s")
+        try:
+            poller = client.managed_clusters.begin_reset_service_principal_profile(
+                rid.resource_group, rid.name, profile
+            )
+            try:
+                poller.wait(timeout=timeout)
+                if poller.done():
+                    poller.result()
+                    result = OperationResult("Succeeded")
+            except HttpResponseError as exc:
+                # The operation ran and ended Failed/Canceled: an outcome, not an error to retry.
+                result = OperationResult("Failed", getattr(exc.error, "code", None) or "Failed")
+        except HttpResponseError as exc:
+            status = exc.status_code or 0
+            code = getattr(exc.error, "code", None) or exc.reason or str(status)
+            if status in (401, 403):
+                failure = Forbidden(
+                    f"the app's identity may not {doing} ({code})", resource_id=cluster_id
+                )
+            elif status == 404:
+                failure = NotFound(f"{cluster_id} was not found ({code})", resource_id=cluster_id)
+            elif status == 429 or status >= 500:
+                failure = TransientError(f"{doing} failed with {status} {code}")
+            else:
+                failure = WriteRejected(
+                    f"AKS refused to {doing} ({status} {code})", resource_id=cluster_id, code=code
+                )
+        except ServiceRequestError:
+            failure = Unreachable(f"could not reach Azure to {doing}", resource_id=cluster_id)
+        finally:
+            self.cache.clear()
+        if failure is not None:
+            raise failure
+        return result
+
 
 def _cluster(mc: Any) -> Cluster:
     rid = ResourceId.parse(mc.id)

@@ -10,13 +10,21 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from shared.config import Settings
+from shared.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from azure.core import PipelineClient
     from azure.core.credentials import TokenCredential
+    from azure.core.rest import HttpRequest, HttpResponse
+    from azure.data.tables import TableServiceClient
+    from azure.mgmt.authorization import AuthorizationManagementClient
     from azure.mgmt.compute import ComputeManagementClient
     from azure.mgmt.containerregistry import ContainerRegistryManagementClient
     from azure.mgmt.containerservice import ContainerServiceClient
     from azure.mgmt.msi import ManagedServiceIdentityClient
+    from azure.mgmt.network import NetworkManagementClient
+    from azure.mgmt.privatedns import PrivateDnsManagementClient
+    from lightkube import Client as LightkubeClient
 
 
 class ClientFactory:
@@ -93,8 +101,161 @@ class ClientFactory:
         )
         return client
 
+    def network(self, subscription_id: str) -> NetworkManagementClient:
+        from azure.mgmt.network import NetworkManagementClient
+
+        client: NetworkManagementClient = self._arm_client(NetworkManagementClient, subscription_id)
+        return client
+
+    def private_dns(self, subscription_id: str) -> PrivateDnsManagementClient:
+        from azure.mgmt.privatedns import PrivateDnsManagementClient
+
+        client: PrivateDnsManagementClient = self._arm_client(
+            PrivateDnsManagementClient, subscription_id
+        )
+        return client
+
+    def authorization(self, subscription_id: str) -> AuthorizationManagementClient:
+        from azure.mgmt.authorization import AuthorizationManagementClient
+
+        client: AuthorizationManagementClient = self._arm_client(
+            AuthorizationManagementClient, subscription_id
+        )
+        return client
+
+    def graph(self) -> PipelineClient[HttpRequest, HttpResponse]:
+        """Microsoft Graph over plain azure-core: the msgraph SDK costs too much at cold start."""
+        from azure.core import PipelineClient
+        from azure.core.pipeline.policies import (
+            BearerTokenCredentialPolicy,
+            HeadersPolicy,
+            HttpLoggingPolicy,
+            RetryPolicy,
+            UserAgentPolicy,
+        )
+        from azure.core.pipeline.transport import RequestsTransport
+
+        key = ("graph", "")
+        credential = self.credential
+        with self._lock:
+            if key not in self._clients:
+                verify = (
+                    {"connection_verify": self.settings.ca_bundle}
+                    if self.settings.ca_bundle
+                    else {}
+                )
+                self._clients[key] = PipelineClient(
+                    base_url=self.settings.cloud.microsoft_graph,
+                    policies=[
+                        HeadersPolicy({"Accept": "application/json"}),
+                        UserAgentPolicy(sdk_moniker="acr-pull-remediator"),
+                        RetryPolicy(
+                            retry_total=self.settings.retry_total,
+                            retry_backoff_factor=self.settings.retry_backoff,
+                        ),
+                        BearerTokenCredentialPolicy(credential, self.settings.cloud.graph_scope),
+                        HttpLoggingPolicy(),
+                    ],
+                    transport=RequestsTransport(**verify),
+                )
+            client: PipelineClient[HttpRequest, HttpResponse] = self._clients[key]
+            return client
+
+    def registry_data(self) -> PipelineClient[HttpRequest, HttpResponse]:
+        """Registry data planes (/v2/, /oauth2/) over azure-core; requests carry absolute URLs.
+
+        Retries 429/5xx (honouring Retry-After), follows ACR's 307 blob redirects (dropping the
+        Authorization header when the host changes) and redacts headers in HTTP logs.
+        """
+        from azure.core import PipelineClient
+        from azure.core.pipeline.policies import (
+            HeadersPolicy,
+            HttpLoggingPolicy,
+            RedirectPolicy,
+            RetryPolicy,
+            UserAgentPolicy,
+        )
+        from azure.core.pipeline.transport import RequestsTransport
+
+        key = ("registry-data", "")
+        with self._lock:
+            if key not in self._clients:
+                connection: dict[str, Any] = {"connection_timeout": 10, "read_timeout": 30}
+                if self.settings.ca_bundle:
+                    connection["connection_verify"] = self.settings.ca_bundle
+                self._clients[key] = PipelineClient(
+                    base_url="",
+                    policies=[
+                        HeadersPolicy(),
+                        UserAgentPolicy(sdk_moniker="acr-pull-remediator"),
+                        RetryPolicy(
+                            retry_total=self.settings.retry_total,
+                            retry_backoff_factor=self.settings.retry_backoff,
+                        ),
+                        RedirectPolicy(),
+                        HttpLoggingPolicy(),
+                    ],
+                    transport=RequestsTransport(**connection),
+                )
+            client: PipelineClient[HttpRequest, HttpResponse] = self._clients[key]
+            return client
+
     def close(self) -> None:
         with self._lock:
             clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             client.close()
+
+    def kubernetes(self, kubeconfig: dict[str, Any]) -> LightkubeClient:
+        """A lightkube client for one cluster's kubeconfig (from ``listClusterUserCredential``).
+
+        Not cached here: kubeconfigs carry credentials, so readers keep one client per cluster per
+        run. The server's CA comes from the kubeconfig's ``certificate-authority-data``;
+        ``trust_env=False`` keeps proxy and netrc settings of the host out of cluster traffic.
+        """
+        import httpx2
+        from lightkube import Client, KubeConfig
+
+        return Client(
+            KubeConfig.from_dict(kubeconfig),
+            timeout=httpx2.Timeout(20.0, connect=5.0),
+            trust_env=False,
+            field_manager="acr-pull-remediator",
+        )
+
+    def table_service(self) -> TableServiceClient:
+        """The state store's Table service: a connection string, else the app's identity.
+
+        ``settings.state_connection_string`` (Azurite, local) wins; otherwise
+        ``settings.state_table_service_uri`` with :attr:`credential` (needs "Storage Table Data
+        Contributor" on the account). Without either, :class:`ConfigurationError`.
+        """
+        from azure.data.tables import TableServiceClient
+
+        settings = self.settings
+        if not settings.state_connection_string and not settings.state_table_service_uri:
+            raise ConfigurationError(
+                "no state store configured: set STATE_STORAGE_CONNECTION_STRING, or "
+                "AzureWebJobsStorage__accountName / STATE_TABLE_SERVICE_URI for the app's identity"
+            )
+        key = ("tables", "")
+        credential = None if settings.state_connection_string else self.credential
+        with self._lock:
+            if key not in self._clients:
+                options = {
+                    **self._transport_options(),
+                    "connection_timeout": 10,
+                    "read_timeout": 30,
+                }
+                if settings.state_connection_string:
+                    self._clients[key] = TableServiceClient.from_connection_string(
+                        settings.state_connection_string, **options
+                    )
+                else:
+                    self._clients[key] = TableServiceClient(
+                        endpoint=str(settings.state_table_service_uri),
+                        credential=credential,
+                        **options,
+                    )
+            client: TableServiceClient = self._clients[key]
+            return client

@@ -9,6 +9,7 @@ from shared.azure.clusters import _text
 from shared.azure.errors import translated
 from shared.azure.factory import ClientFactory
 from shared.errors import NotFound
+from shared.models import OperationResult
 from shared.ports.registries import IpRule, Registry, RegistryCredentials
 from shared.resource_id import ResourceId
 
@@ -59,6 +60,60 @@ class RegistryReader:
             username=result.username or "",
             passwords=tuple(p.value for p in result.passwords or () if p.value),
         )
+
+    # -- writes (remediations) ---------------------------------------------------------------
+
+    def update_registry_network_rules(
+        self,
+        registry_id: str,
+        *,
+        default_action: str,
+        ip_rules: tuple[IpRule, ...],
+        timeout: float,
+    ) -> OperationResult:
+        from azure.core.exceptions import HttpResponseError
+        from azure.mgmt.containerregistry.models import (
+            IPRule,
+            NetworkRuleSet,
+            RegistryPropertiesUpdateParameters,
+            RegistryUpdateParameters,
+        )
+
+        from shared.azure.network import wait_for_operation
+        from shared.ports.rbac import WriteRejected
+
+        rid = ResourceId.parse(registry_id)
+        client = self.factory.container_registry(rid.subscription_id)
+        rules = NetworkRuleSet(
+            default_action=default_action,
+            ip_rules=[IPRule(action=r.action, ip_address_or_range=r.value) for r in ip_rules],
+        )
+        parameters = RegistryUpdateParameters(
+            properties=RegistryPropertiesUpdateParameters(network_rule_set=rules)
+        )
+        rejected: WriteRejected | None = None
+        try:
+            with translated(registry_id, doing="update the network rules of"):
+                try:
+                    poller = client.registries.begin_update(
+                        rid.resource_group, rid.name, parameters
+                    )
+                except HttpResponseError as exc:
+                    if exc.status_code not in (400, 409, 422):
+                        raise
+                    code = getattr(exc.error, "code", None) or exc.reason or ""
+                    rejected = WriteRejected(
+                        f"ARM refused to update the network rules of {registry_id} "
+                        f"({exc.status_code} {code})",
+                        resource_id=registry_id,
+                        code=code,
+                    )
+                else:
+                    return wait_for_operation(poller, timeout)
+        finally:
+            self.cache.clear()
+        assert rejected is not None
+        raise rejected
 
 
 def _registry(model: Any) -> Registry:

@@ -21,3 +21,12 @@ class ClusterPort(Protocol):
     def identity_exists(self, identity_id: str) -> bool: ...
 
     def reconcile_cluster(self, cluster_id: str, *, timeout: float) -> OperationResult: ...
+
+    def reset_service_principal_profile(
+        self, cluster_id: str, *, client_id: str, secret: str, timeout: float
+    ) -> OperationResult:
+        """Give a service principal cluster new credentials (``az aks update-credentials
+        --reset-service-principal``); waits up to ``timeout`` for the operation, then reports
+        ``InProgress``. AKS reimages the nodes to apply them. ``secret`` never appears in a log,
+        a result or an exception."""
+        ...

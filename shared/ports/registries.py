@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from shared.models import OperationResult
 from shared.resource_id import ResourceId
 
 
@@ -60,4 +61,23 @@ class RegistryPort(Protocol):
 
     def list_registry_credentials(self, registry_id: str) -> RegistryCredentials | None:
         """The admin credentials, or None when the admin user is disabled."""
+        ...
+
+    # -- writes (remediations) ------------------------------------------------------------------
+
+    def update_registry_network_rules(
+        self,
+        registry_id: str,
+        *,
+        default_action: str,
+        ip_rules: tuple[IpRule, ...],
+        timeout: float,
+    ) -> OperationResult:
+        """PATCH the registry's whole ``networkRuleSet`` (as ``az acr network-rule add`` does).
+
+        Returns ``Succeeded``, ``InProgress`` (still running after ``timeout`` seconds) or
+        ``Failed`` (the operation ran and failed; ``detail`` holds its error code). ARM refusing
+        the change (400/409, e.g. IP rules on a non-Premium registry) raises
+        :class:`~shared.ports.rbac.WriteRejected` carrying the ARM error code.
+        """
         ...

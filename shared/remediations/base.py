@@ -39,12 +39,21 @@ class ActionRecord:
 
 
 class Remediation(ABC):
+    """One fix. The engine re-runs the check before ``apply`` and verifies with it afterwards.
+
+    ``apply`` must be idempotent: running it twice, or after someone else fixed the problem,
+    changes nothing more and still reports ``applied``.
+    """
+
     id: str
     # The Azure RBAC actions the app's identity needs; infra/ grants exactly these.
     permissions: tuple[str, ...]
 
     @abstractmethod
-    def plan(self, finding: Finding, target: Target) -> Plan: ...
+    def plan(self, finding: Finding, target: Target) -> Plan:
+        """What would change, in words and as the equivalent az / kubectl commands."""
 
     @abstractmethod
-    def apply(self, target: Target, estate: Estate, *, timeout: float) -> ActionRecord: ...
+    def apply(
+        self, finding: Finding, target: Target, estate: Estate, *, timeout: float
+    ) -> ActionRecord: ...

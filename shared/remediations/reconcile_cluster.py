@@ -28,7 +28,9 @@ class ReconcileCluster(Remediation):
             warnings=("The cluster shows provisioningState Updating for a few minutes.",),
         )
 
-    def apply(self, target: Target, estate: Estate, *, timeout: float) -> ActionRecord:
+    def apply(
+        self, finding: Finding, target: Target, estate: Estate, *, timeout: float
+    ) -> ActionRecord:
         result = estate.reconcile_cluster(target.cluster.id, timeout=timeout)
         if result.succeeded:
             return ActionRecord(self.id, "applied", "the reconcile operation succeeded")

@@ -1,0 +1,176 @@
+// ACR Pull Remediator: everything it needs in Azure, least privilege.
+//   az deployment sub create -l <region> -f infra/main.bicep -p infra/main.parameters.json
+// Deploy once with subscribeEvents=false, publish the code, then deploy with subscribeEvents=true
+// (Event Grid checks that the target functions exist). infra/README.md has the full sequence.
+targetScope = 'subscription'
+
+@description('Azure region for the app\'s resource group and resources.')
+param location string = deployment().location
+
+@description('Lower-case letters and digits, 3-11 characters: the start of every resource name.')
+@minLength(3)
+@maxLength(11)
+param namePrefix string = 'acrpull'
+
+@description('Resource group for the app (created if missing).')
+param resourceGroupName string = '${namePrefix}-rg'
+
+@description('Subscriptions the app may read and act on: Reader, custom roles and ARM events in each (SCOPE_SUBSCRIPTION_IDS).')
+param scopeSubscriptionIds array = [
+  subscription().subscriptionId
+]
+
+@description('Only events from this tenant are handled (AZURE_TENANT_ID).')
+param tenantId string = tenant().tenantId
+
+@description('dry-run plans and reports; enforce also changes Azure and gets the write roles (REMEDIATION_MODE).')
+@allowed([
+  'dry-run'
+  'enforce'
+])
+param remediationMode string = 'dry-run'
+
+@description('Policy file inside the deployed package (POLICY_PATH), e.g. policies/example.yaml; empty = built-in safe defaults.')
+param policyPath string = ''
+
+@description('Create the Event Grid system topics and subscriptions; needs the functions published first.')
+param subscribeEvents bool = false
+
+@description('Resource group created in each scope subscription for its ARM events system topic.')
+param eventsResourceGroupName string = '${namePrefix}-events-rg'
+
+@description('Container registries whose image pushes/deletes go to the registry_events function.')
+param registryIds array = []
+
+@description('Ticket credentials already stored in the Key Vault (secrets github-token, azure-devops-pat, ticket-webhook-url).')
+@allowed([
+  'GITHUB_TOKEN'
+  'AZURE_DEVOPS_PAT'
+  'TICKET_WEBHOOK_URL'
+])
+param ticketSecrets array = []
+
+@description('Publish outcomes as CloudEvents to an Event Grid custom topic (OUTCOME_TOPIC_ENDPOINT).')
+param enableOutcomeTopic bool = false
+
+@description('Alert on KubeEvents "Failed to pull image" and call the alert_webhook function; needs the functions published first.')
+param enablePullFailureAlert bool = false
+
+@description('Log Analytics workspaces the clusters\' Container Insights writes to (for the pull-failure alert).')
+param alertWorkspaceIds array = []
+
+@description('Tags for every resource.')
+param tags object = {
+  application: 'acr-pull-remediator'
+}
+
+// Storage account and Key Vault names allow only lower-case letters and digits from the prefix.
+var prefix = toLower(replace(namePrefix, '-', ''))
+
+resource group 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: resourceGroupName
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: '${prefix}-identity'
+  scope: group
+  params: {
+    location: location
+    namePrefix: prefix
+    tags: tags
+  }
+}
+
+module outcomeTopic 'modules/outcome-topic.bicep' = if (enableOutcomeTopic) {
+  name: '${prefix}-outcome-topic'
+  scope: group
+  params: {
+    location: location
+    namePrefix: prefix
+    tags: tags
+    principalId: identity.outputs.principalId
+  }
+}
+
+module app 'modules/app.bicep' = {
+  name: '${prefix}-app'
+  scope: group
+  params: {
+    location: location
+    namePrefix: prefix
+    tags: tags
+    identityName: identity.outputs.name
+    scopeSubscriptionIds: scopeSubscriptionIds
+    tenantId: tenantId
+    remediationMode: remediationMode
+    policyPath: policyPath
+    ticketSecrets: ticketSecrets
+    outcomeTopicEndpoint: enableOutcomeTopic ? outcomeTopic.outputs.endpoint : ''
+  }
+}
+
+module customRoles 'modules/custom-roles.bicep' = {
+  name: '${prefix}-custom-roles'
+  params: {
+    namePrefix: prefix
+    scopeSubscriptionIds: scopeSubscriptionIds
+  }
+}
+
+module scopeRoles 'modules/scope-roles.bicep' = [for subscriptionId in scopeSubscriptionIds: {
+  name: '${prefix}-roles-${uniqueString(subscriptionId)}'
+  scope: subscription(subscriptionId)
+  params: {
+    principalId: identity.outputs.principalId
+    customRoles: customRoles.outputs.names
+    enforce: remediationMode == 'enforce'
+  }
+}]
+
+module armEvents 'modules/subscription-events.bicep' = [for subscriptionId in scopeSubscriptionIds: if (subscribeEvents) {
+  name: '${prefix}-arm-events-${uniqueString(subscriptionId)}'
+  scope: subscription(subscriptionId)
+  params: {
+    resourceGroupName: eventsResourceGroupName
+    location: location
+    tags: tags
+    functionAppId: app.outputs.functionAppId
+    identityId: identity.outputs.id
+    deadLetterStorageId: app.outputs.storageAccountId
+    deadLetterContainerName: app.outputs.deadLetterContainerName
+  }
+}]
+
+module registryEvents 'modules/registry-events.bicep' = [for registryId in registryIds: if (subscribeEvents) {
+  name: '${prefix}-acr-events-${uniqueString(registryId)}'
+  scope: resourceGroup(split(registryId, '/')[2], split(registryId, '/')[4])
+  params: {
+    registryName: last(split(registryId, '/'))
+    tags: tags
+    functionAppId: app.outputs.functionAppId
+    identityId: identity.outputs.id
+    deadLetterStorageId: app.outputs.storageAccountId
+    deadLetterContainerName: app.outputs.deadLetterContainerName
+  }
+}]
+
+module pullFailureAlert 'modules/pull-failure-alert.bicep' = if (enablePullFailureAlert) {
+  name: '${prefix}-pull-failure-alert'
+  scope: group
+  params: {
+    location: location
+    namePrefix: prefix
+    tags: tags
+    functionAppName: app.outputs.functionAppName
+    workspaceIds: alertWorkspaceIds
+  }
+}
+
+output resourceGroupName string = group.name
+output functionAppName string = app.outputs.functionAppName
+output functionAppHostName string = app.outputs.functionAppHostName
+output identityPrincipalId string = identity.outputs.principalId
+output identityClientId string = identity.outputs.clientId
+output keyVaultName string = app.outputs.keyVaultName

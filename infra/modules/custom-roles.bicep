@@ -1,0 +1,144 @@
+// Custom roles with exactly the actions the checks and remediations need, instead of Contributor.
+// Role definitions are tenant-wide; these are created once, assignable in every scope subscription.
+// tests/infra/test_bicep_contract.py checks every action here is one the code declares
+// (shared/checks meta.reads, shared/remediations permissions), and nothing more.
+targetScope = 'subscription'
+
+@description('Lower-case letters and digits, 3-11 characters: makes the role names unique in the tenant.')
+param namePrefix string
+
+@description('Subscriptions the roles may be assigned in.')
+param scopeSubscriptionIds array
+
+var scopeIds = [for id in scopeSubscriptionIds: '/subscriptions/${id}']
+// The subscription the definitions are created in must be assignable too.
+var assignableScopes = union(scopeIds, [
+  subscription().id
+])
+
+// Reads that Reader (*/read) does not cover; assigned in every mode, dry-run included.
+resource reader 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(tenant().tenantId, namePrefix, 'acr-pull-remediator-reader')
+  properties: {
+    roleName: '${namePrefix} ACR Pull Remediator reader'
+    description: 'Reads the ACR Pull Remediator checks need beyond Reader: cluster user kubeconfig, registry admin credentials, and the Kubernetes objects it inspects.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: [
+          // pull-secret-sp-invalid, pull-secret-admin-stale, pull-qps-exceeded, pull-failure sweep: the Kubernetes API
+          'Microsoft.ContainerService/managedClusters/listClusterUserCredential/action'
+          // pull-secret-admin-stale: compare pull secrets with the registry's admin passwords
+          'Microsoft.ContainerRegistry/registries/listCredentials/action'
+        ]
+        notActions: []
+        dataActions: [
+          // Entra ID clusters with Azure RBAC for Kubernetes: what the checks list
+          'Microsoft.ContainerService/managedClusters/pods/read'
+          'Microsoft.ContainerService/managedClusters/events/read'
+          'Microsoft.ContainerService/managedClusters/secrets/read'
+          'Microsoft.ContainerService/managedClusters/serviceaccounts/read'
+          'Microsoft.ContainerService/managedClusters/apps/deployments/read'
+          'Microsoft.ContainerService/managedClusters/apps/statefulsets/read'
+          'Microsoft.ContainerService/managedClusters/apps/daemonsets/read'
+          'Microsoft.ContainerService/managedClusters/batch/jobs/read'
+          'Microsoft.ContainerService/managedClusters/batch/cronjobs/read'
+        ]
+        notDataActions: []
+      }
+    ]
+    assignableScopes: assignableScopes
+  }
+}
+
+// Cluster writes; assigned only when remediationMode is enforce.
+resource clusterOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(tenant().tenantId, namePrefix, 'acr-pull-remediator-cluster-operator')
+  properties: {
+    roleName: '${namePrefix} ACR Pull Remediator cluster operator'
+    description: 'Reconciles AKS clusters, resets their service principal profile, and fixes pull secrets and workloads.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: [
+          // reconcile-cluster: PUT the current managed cluster (az aks update)
+          'Microsoft.ContainerService/managedClusters/write'
+          // reconcile-cluster: ARM checks assign/action on every user-assigned identity in the PUT body
+          'Microsoft.ManagedIdentity/userAssignedIdentities/assign/action'
+          // rotate-sp-secret: hand the cluster its new service principal secret
+          'Microsoft.ContainerService/managedClusters/resetServicePrincipalProfile/action'
+        ]
+        notActions: []
+        dataActions: [
+          // refresh-pull-secret: rewrite the imagePullSecret
+          'Microsoft.ContainerService/managedClusters/secrets/write'
+          // set-os-node-selector, set-pull-policy-if-not-present: patch the workload
+          'Microsoft.ContainerService/managedClusters/apps/deployments/write'
+          'Microsoft.ContainerService/managedClusters/apps/statefulsets/write'
+          'Microsoft.ContainerService/managedClusters/apps/daemonsets/write'
+        ]
+        notDataActions: []
+      }
+    ]
+    assignableScopes: assignableScopes
+  }
+}
+
+// Registry and private DNS writes; assigned only when remediationMode is enforce.
+resource networkOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(tenant().tenantId, namePrefix, 'acr-pull-remediator-network-operator')
+  properties: {
+    roleName: '${namePrefix} ACR Pull Remediator network operator'
+    description: 'Adds cluster egress IPs to registry firewalls and links cluster VNets to the registry private DNS zone.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: [
+          // allow-egress-ip: PATCH the registry's networkRuleSet
+          'Microsoft.ContainerRegistry/registries/write'
+          // link-private-dns-zone: create the privatelink.azurecr.io virtual network link
+          'Microsoft.Network/privateDnsZones/virtualNetworkLinks/write'
+          // link-private-dns-zone: linking a zone to a VNet needs join on that VNet
+          'Microsoft.Network/virtualNetworks/join/action'
+        ]
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+    assignableScopes: assignableScopes
+  }
+}
+
+// Role assignment writes; assigned only when remediationMode is enforce, and always with the ABAC
+// condition in scope-roles.bicep that limits them to the AcrPull and Repository Reader roles.
+resource pullRoleAssigner 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(tenant().tenantId, namePrefix, 'acr-pull-remediator-pull-role-assigner')
+  properties: {
+    roleName: '${namePrefix} ACR Pull Remediator pull role assigner'
+    description: 'Creates and deletes role assignments; assigned only with a condition limiting it to AcrPull and Container Registry Repository Reader.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: [
+          // attach-acr: assign AcrPull (or Repository Reader) to the kubelet identity or cluster SP
+          'Microsoft.Authorization/roleAssignments/write'
+          // attach-acr (sp-mismatch): remove the assignment left for a cluster's old service principal
+          'Microsoft.Authorization/roleAssignments/delete'
+        ]
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+    assignableScopes: assignableScopes
+  }
+}
+
+// Role definition names (GUIDs); scope-roles.bicep turns them into ids in each subscription.
+output names object = {
+  reader: reader.name
+  clusterOperator: clusterOperator.name
+  networkOperator: networkOperator.name
+  pullRoleAssigner: pullRoleAssigner.name
+}

@@ -1,0 +1,101 @@
+// What the app's identity may do in ONE scope subscription (main.bicep deploys this once per
+// SCOPE_SUBSCRIPTION_IDS entry). Reads in every mode; writes only when remediationMode is enforce.
+// For a management group instead of a subscription list, see infra/README.md.
+targetScope = 'subscription'
+
+@description('Principal id of the app\'s user-assigned identity.')
+param principalId string
+
+@description('Custom role definition names (GUIDs) from custom-roles.bicep: reader, clusterOperator, networkOperator, pullRoleAssigner.')
+param customRoles object
+
+@description('True when remediationMode is enforce: only then does the app get write roles.')
+param enforce bool
+
+var builtInRoles = {
+  // Built-in role definition ids (the same in every tenant).
+  reader: 'acdd72a7-3385-48ef-bd42-f606fba81ae7'
+  repositoryReader: 'b93aa761-3e63-49ed-ac28-beffa264f7ac'
+}
+
+// The only roles attach-acr may hand out (shared.ports.rbac ACR_PULL_ROLE_ID, REPOSITORY_READER_ROLE_ID).
+var acrPullRoleId = '7f951dda-4ed3-4680-a7ca-43fe172d538d'
+var repositoryReaderRoleId = 'b93aa761-3e63-49ed-ac28-beffa264f7ac'
+
+// Azure ABAC (conditionVersion 2.0), "Constrain roles": creating an assignment is allowed only for
+// those two role definitions and for service principals (kubelet identities, cluster SPs);
+// deleting one only when it is for those two role definitions.
+var pullRolesOnlyCondition = '((!(ActionMatches{\'Microsoft.Authorization/roleAssignments/write\'})) OR (@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {${acrPullRoleId}, ${repositoryReaderRoleId}} AND @Request[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {\'ServicePrincipal\'})) AND ((!(ActionMatches{\'Microsoft.Authorization/roleAssignments/delete\'})) OR (@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {${acrPullRoleId}, ${repositoryReaderRoleId}}))'
+
+// Reader: every check's ARM reads (clusters, scale sets, identities, registries incl. pull/read,
+// role assignments and definitions, VNets, peerings, private endpoints, DNS zones, route tables,
+// load balancers, NAT gateways, public IPs): */read.
+resource reader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(subscription().id, principalId, builtInRoles.reader)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.reader)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: 'ACR Pull Remediator: every check reads the estate'
+  }
+}
+
+// Container Registry Repository Reader: image-not-found, arch-mismatch, os-mismatch read tags and
+// manifests of registries in ABAC repository-permissions mode, where Reader's pull/read does not count.
+resource repositoryReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(subscription().id, principalId, builtInRoles.repositoryReader)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.repositoryReader)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: 'ACR Pull Remediator: image checks read manifests on ABAC-mode registries'
+  }
+}
+
+// Custom reader: pull-secret-sp-invalid, pull-secret-admin-stale, pull-qps-exceeded and the
+// pull-failure sweep (kubeconfig, Kubernetes reads), pull-secret-admin-stale (listCredentials).
+resource customReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(subscription().id, principalId, customRoles.reader)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', customRoles.reader)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: 'ACR Pull Remediator: kubeconfig, Kubernetes reads, registry credentials'
+  }
+}
+
+// Cluster operator: reconcile-cluster, rotate-sp-secret, refresh-pull-secret, set-os-node-selector,
+// set-pull-policy-if-not-present.
+resource clusterOperator 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enforce) {
+  name: guid(subscription().id, principalId, customRoles.clusterOperator)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', customRoles.clusterOperator)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: 'ACR Pull Remediator: cluster remediations'
+  }
+}
+
+// Network operator: allow-egress-ip (registry network rules), link-private-dns-zone.
+resource networkOperator 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enforce) {
+  name: guid(subscription().id, principalId, customRoles.networkOperator)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', customRoles.networkOperator)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: 'ACR Pull Remediator: registry firewall and private DNS remediations'
+  }
+}
+
+// Pull role assigner: attach-acr, limited by the ABAC condition to AcrPull / Repository Reader.
+resource pullRoleAssigner 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enforce) {
+  name: guid(subscription().id, principalId, customRoles.pullRoleAssigner)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', customRoles.pullRoleAssigner)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: 'ACR Pull Remediator: attach-acr, AcrPull and Repository Reader only'
+    condition: pullRolesOnlyCondition
+    conditionVersion: '2.0'
+  }
+}

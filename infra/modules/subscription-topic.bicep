@@ -1,0 +1,92 @@
+// The subscription's Event Grid system topic and the subscription that sends the ARM operations
+// the engine handles to the arm_events function.
+
+@description('Tags for every resource.')
+param tags object = {}
+
+@description('Resource id of the Function App (its arm_events function receives the events).')
+param functionAppId string
+
+@description('Resource id of the app\'s user-assigned identity (used to write dead letters).')
+param identityId string
+
+@description('Resource id of the storage account that keeps dead letters.')
+param deadLetterStorageId string
+
+@description('Blob container for dead letters.')
+param deadLetterContainerName string
+
+// Mirrors shared.engine.HANDLED_OPERATIONS (tests/infra/test_bicep_contract.py compares them):
+// the operations whose success events may break pulls (DESIGN.md section 5). At most 25 values.
+var handledOperations = [
+  'Microsoft.Compute/virtualMachineScaleSets/write'
+  'Microsoft.ContainerRegistry/registries/regenerateCredential/action'
+  'Microsoft.Authorization/roleAssignments/delete'
+  'Microsoft.ContainerRegistry/registries/write'
+  'Microsoft.ContainerService/managedClusters/write'
+  'Microsoft.Network/privateDnsZones/virtualNetworkLinks/delete'
+  'Microsoft.Network/virtualNetworks/virtualNetworkPeerings/delete'
+]
+
+resource topic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
+  name: 'arm-events-${uniqueString(subscription().id, functionAppId)}'
+  location: 'global'
+  tags: tags
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    source: subscription().id
+    topicType: 'Microsoft.Resources.Subscriptions'
+  }
+}
+
+resource armEvents 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = {
+  parent: topic
+  name: 'arm-events'
+  properties: {
+    eventDeliverySchema: 'EventGridSchema'
+    destination: {
+      endpointType: 'AzureFunction'
+      properties: {
+        resourceId: '${functionAppId}/functions/arm_events'
+        maxEventsPerBatch: 1
+        preferredBatchSizeInKilobytes: 64
+      }
+    }
+    filter: {
+      includedEventTypes: [
+        'Microsoft.Resources.ResourceWriteSuccess'
+        'Microsoft.Resources.ResourceDeleteSuccess'
+        'Microsoft.Resources.ResourceActionSuccess'
+      ]
+      advancedFilters: [
+        {
+          operatorType: 'StringIn'
+          key: 'data.operationName'
+          values: handledOperations
+        }
+      ]
+    }
+    retryPolicy: {
+      maxDeliveryAttempts: 30
+      eventTimeToLiveInMinutes: 1440
+    }
+    deadLetterWithResourceIdentity: {
+      identity: {
+        type: 'UserAssigned'
+        userAssignedIdentity: identityId
+      }
+      deadLetterDestination: {
+        endpointType: 'StorageBlob'
+        properties: {
+          resourceId: deadLetterStorageId
+          blobContainerName: deadLetterContainerName
+        }
+      }
+    }
+  }
+}

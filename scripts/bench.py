@@ -1,0 +1,101 @@
+"""``make bench``: requests and wall time of one diagnosis, optimized vs sequential and uncached.
+
+Every emulator request gets 50 ms of injected latency, as a rough stand-in for ARM from an Azure
+region. The optimized run is what the product does (a per-run read cache and bounded concurrent
+checks); the baseline runs the same checks one after another with every read going to Azure.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+from emulator import scenario
+from emulator.server import Emulator
+from shared.azure.cache import RunCache
+from shared.azure.estate import ArmEstate
+from shared.azure.factory import ClientFactory
+from shared.checks import CHECKS, Target
+from shared.config import Settings
+from shared.engine import Engine
+
+R = TypeVar("R")
+LATENCY = 0.05
+ROUNDS = 3
+SCENARIO = os.environ.get("BENCH_SCENARIO", "demo")
+CLUSTER = os.environ.get("BENCH_CLUSTER", "aks-prod-weu")
+REGISTRY = os.environ.get("BENCH_REGISTRY", "acrprodweu")
+
+
+class NoCache(RunCache):
+    """The baseline: every read goes to Azure."""
+
+    def get_or_load(self, key: Hashable, load: Callable[[], R]) -> R:
+        return load()
+
+
+def run(
+    emulator: Emulator, settings: Settings, factory: ClientFactory, *, optimized: bool
+) -> tuple[float, Counter[str]]:
+    estate = ArmEstate(factory)
+    if not optimized:
+        estate.cache = NoCache()
+    engine = Engine(settings if optimized else _sequential(settings), estate)
+    cluster_id = scenario.find_cluster(emulator.state, CLUSTER)["id"]
+    registry_id = scenario.find_registry(emulator.state, REGISTRY)["id"]
+    image = os.environ.get("BENCH_IMAGE", f"{REGISTRY}.azurecr.io/app:v1")
+    emulator.clear_journal()
+    started = time.perf_counter()
+    findings = engine.diagnose(Target(estate.get_cluster(cluster_id), registry_id, image))
+    elapsed = time.perf_counter() - started
+    assert len(findings) == len(CHECKS)
+    counts = Counter(e.service for e in emulator.journal() if e.service != "identity")
+    return elapsed, counts
+
+
+def _sequential(settings: Settings) -> Settings:
+    from dataclasses import replace
+
+    return replace(settings, max_concurrency=1)
+
+
+def main() -> int:
+    with Emulator() as emulator:
+        try:
+            scenario.load(emulator.state, SCENARIO)
+        except FileNotFoundError:
+            scenario.load(emulator.state, "sample")
+        os.environ.update(emulator.environment())
+        subscriptions = ",".join(sorted(emulator.state.subscriptions))
+        settings = Settings.from_env({**os.environ, "SCOPE_SUBSCRIPTION_IDS": subscriptions})
+        factory = ClientFactory(settings)
+        run(emulator, settings, factory, optimized=True)  # warm up: token, connections
+        emulator.inject(".*", latency=LATENCY)
+        results: dict[str, Any] = {}
+        for label, optimized in (("optimized", True), ("baseline", False)):
+            timings, counts = [], Counter[str]()
+            for _ in range(ROUNDS):
+                elapsed, counts = run(emulator, settings, factory, optimized=optimized)
+                timings.append(elapsed)
+            results[label] = (statistics.median(timings), counts)
+    print(
+        f"diagnosis of one pair ({len(CHECKS)} checks), {int(LATENCY * 1000)} ms per request, median of {ROUNDS}"
+    )
+    print(f"{'run':<10} {'wall s':>7} {'requests':>9}  by service")
+    for label, (wall, counts) in results.items():
+        services = ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+        print(f"{label:<10} {wall:>7.2f} {sum(counts.values()):>9}  {services}")
+    (fast, fast_counts), (slow, slow_counts) = results["optimized"], results["baseline"]
+    print(
+        f"speed-up x{slow / fast:.1f}; requests {sum(fast_counts.values())} vs {sum(slow_counts.values())}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

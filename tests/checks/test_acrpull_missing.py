@@ -1,0 +1,230 @@
+"""acrpull-missing through the real authorization, registry and Graph clients against the emulator."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from emulator import scenario
+from emulator.server import Emulator
+from shared.azure.estate import ArmEstate
+from shared.azure.factory import ClientFactory
+from shared.checks.acrpull_missing import AcrPullMissing
+from shared.checks.base import Finding, Status, Target
+from shared.config import Settings
+from tests.conftest import PROD_SUB
+
+SP_APP = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
+RG_ID = f"/subscriptions/{PROD_SUB}/resourceGroups/rg-acr"
+
+
+def estate_spec(
+    *,
+    cluster: dict[str, Any] | None = None,
+    registry: dict[str, Any] | None = None,
+    group: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "subscriptions": [
+            {
+                "id": PROD_SUB,
+                "resourceGroups": [
+                    {"name": "rg-aks", "clusters": [{"name": "aks1", **(cluster or {})}]},
+                    {
+                        "name": "rg-acr",
+                        "registries": [{"name": "acr1", **(registry or {})}],
+                        **(group or {}),
+                    },
+                ],
+            }
+        ]
+    }
+
+
+def run(emulator: Emulator, *, registry: str = "acr1") -> Finding:
+    estate = ArmEstate(ClientFactory(Settings.from_env(os.environ)))
+    cluster = estate.get_cluster(scenario.find_cluster(emulator.state, "aks1")["id"])
+    registry_id = f"{RG_ID}/providers/Microsoft.ContainerRegistry/registries/{registry}"
+    return AcrPullMissing().run(Target(cluster, registry_id), estate)
+
+
+def kubelet_object_id(emulator: Emulator) -> str:
+    cluster = scenario.find_cluster(emulator.state, "aks1")
+    return str(cluster["properties"]["identityProfile"]["kubeletidentity"]["objectId"])
+
+
+def test_attached_registry_passes(emulator: Emulator, app_env: dict[str, str]) -> None:
+    scenario.load(emulator.state, estate_spec(cluster={"attachedRegistries": ["acr1"]}))
+    finding = run(emulator)
+    assert finding.status is Status.PASS, finding.summary
+    assert finding.evidence["principalId"] == kubelet_object_id(emulator)
+    assert [(g["role"], g["inherited"]) for g in finding.evidence["granting"]] == [
+        ("AcrPull", False)
+    ]
+    reads = [e for e in emulator.journal("arm") if "roleAssignments" in e.path]
+    assert reads and all(e.api_version == "2022-04-01" for e in reads)
+
+
+def test_deleted_assignment_fails_with_evidence(
+    emulator: Emulator, app_env: dict[str, str]
+) -> None:
+    scenario.load(
+        emulator.state,
+        {
+            **estate_spec(cluster={"attachedRegistries": ["acr1"]}),
+            "breaks": [{"cause": "acrpull-missing", "cluster": "aks1", "registry": "acr1"}],
+        },
+    )
+    finding = run(emulator)
+    assert finding.status is Status.FAIL
+    assert finding.action_id == "attach-acr"
+    assert finding.evidence["principalId"] == kubelet_object_id(emulator)
+    assert finding.evidence["identity"] == "kubelet identity"
+    assert finding.evidence["granting"] == []
+    assert finding.evidence["requiredRole"] == "AcrPull"
+    registry_id = finding.evidence["registry"]
+    assert f"az role assignment list --scope {registry_id} -o table" in finding.commands
+    assert f"az aks update -n aks1 -g rg-aks --attach-acr {registry_id}" in finding.commands
+
+
+def test_assignment_inherited_from_resource_group_passes(
+    emulator: Emulator, app_env: dict[str, str]
+) -> None:
+    group = {
+        "roleAssignments": [
+            {"scope": "resourceGroup", "role": "AcrPull", "principal": "kubelet:aks1"}
+        ]
+    }
+    scenario.load(emulator.state, estate_spec(group=group))
+    finding = run(emulator)
+    assert finding.status is Status.PASS, finding.summary
+    granting = finding.evidence["granting"]
+    assert [(g["scope"], g["inherited"]) for g in granting] == [(RG_ID, True)]
+    assert "inherited from" in finding.summary
+
+
+def test_assignment_to_someone_else_does_not_count(
+    emulator: Emulator, app_env: dict[str, str]
+) -> None:
+    other = "6a1c5b9e-0f7d-4e2b-8c3a-9d8e7f6a5b4c"
+    group = {"roleAssignments": [{"scope": "acr1", "role": "AcrPull", "principal": other}]}
+    scenario.load(emulator.state, estate_spec(group=group))
+    finding = run(emulator)
+    assert finding.status is Status.FAIL
+    assert finding.evidence["considered"] == []
+
+
+@pytest.mark.parametrize(
+    ("actions", "not_actions", "status"),
+    [
+        (["Microsoft.ContainerRegistry/registries/pull/read"], [], Status.PASS),
+        (["Microsoft.ContainerRegistry/*"], [], Status.PASS),
+        (["microsoft.containerregistry/registries/*/read"], [], Status.PASS),
+        (
+            ["Microsoft.ContainerRegistry/*"],
+            ["Microsoft.ContainerRegistry/registries/pull/*"],
+            Status.FAIL,
+        ),
+        (["Microsoft.ContainerRegistry/registries/read"], [], Status.FAIL),
+    ],
+)
+def test_custom_role_counts_when_its_actions_match_pull(
+    emulator: Emulator,
+    app_env: dict[str, str],
+    actions: list[str],
+    not_actions: list[str],
+    status: Status,
+) -> None:
+    group = {
+        "customRoles": [{"name": "Image Puller", "actions": actions, "notActions": not_actions}],
+        "roleAssignments": [
+            {"scope": "subscription", "role": "Image Puller", "principal": "kubelet:aks1"}
+        ],
+    }
+    scenario.load(emulator.state, estate_spec(group=group))
+    finding = run(emulator)
+    assert finding.status is status, finding.summary
+    assert [c["role"] for c in finding.evidence["considered"]] == ["Image Puller"]
+    assert finding.evidence["considered"][0]["scope"] == f"/subscriptions/{PROD_SUB}"
+
+
+def test_abac_registry_ignores_acrpull(emulator: Emulator, app_env: dict[str, str]) -> None:
+    group = {"roleAssignments": [{"scope": "acr1", "role": "AcrPull", "principal": "kubelet:aks1"}]}
+    scenario.load(
+        emulator.state,
+        estate_spec(registry={"roleAssignmentMode": "AbacRepositoryPermissions"}, group=group),
+    )
+    finding = run(emulator)
+    assert finding.status is Status.FAIL
+    assert "ABAC" in finding.summary
+    assert finding.evidence["requiredRole"] == "Container Registry Repository Reader"
+    assert finding.evidence["roleAssignmentMode"] == "AbacRepositoryPermissions"
+    assert [c["role"] for c in finding.evidence["considered"]] == ["AcrPull"]
+
+
+def test_abac_registry_with_repository_reader_passes(
+    emulator: Emulator, app_env: dict[str, str]
+) -> None:
+    scenario.load(
+        emulator.state,
+        estate_spec(
+            cluster={"attachedRegistries": ["acr1"]},
+            registry={"roleAssignmentMode": "AbacRepositoryPermissions"},
+        ),
+    )
+    finding = run(emulator)
+    assert finding.status is Status.PASS, finding.summary
+    assert [g["role"] for g in finding.evidence["granting"]] == [
+        "Container Registry Repository Reader"
+    ]
+
+
+def test_owner_on_abac_registry_grants_no_pull(emulator: Emulator, app_env: dict[str, str]) -> None:
+    group = {
+        "roleAssignments": [{"scope": "subscription", "role": "Owner", "principal": "kubelet:aks1"}]
+    }
+    scenario.load(
+        emulator.state,
+        estate_spec(registry={"roleAssignmentMode": "AbacRepositoryPermissions"}, group=group),
+    )
+    assert run(emulator).status is Status.FAIL
+
+
+def test_service_principal_cluster_uses_the_sp_object_id(
+    emulator: Emulator, app_env: dict[str, str]
+) -> None:
+    scenario.load(
+        emulator.state,
+        estate_spec(cluster={"servicePrincipal": SP_APP, "attachedRegistries": ["acr1"]}),
+    )
+    finding = run(emulator)
+    assert finding.status is Status.PASS, finding.summary
+    sp_object_id = emulator.state.graph_applications[SP_APP]["_servicePrincipal"]["id"]
+    assert finding.evidence["principalId"] == sp_object_id
+    assert finding.evidence["identity"] == "service principal"
+    scenario.apply_break(emulator.state, {"cause": "acrpull-missing", "cluster": "aks1"})
+    assert run(emulator).status is Status.FAIL
+
+
+def test_unreadable_role_assignments_are_unknown(
+    emulator: Emulator, app_env: dict[str, str]
+) -> None:
+    scenario.load(emulator.state, estate_spec(cluster={"attachedRegistries": ["acr1"]}))
+    emulator.deny(
+        f"{RG_ID}/providers/Microsoft.ContainerRegistry/registries/acr1/providers/Microsoft.Authorization"
+    )
+    finding = run(emulator)
+    assert finding.status is Status.UNKNOWN
+    assert finding.action_id is None
+    assert [e.status for e in emulator.journal("arm") if e.path.endswith("/roleAssignments")] == [
+        403
+    ]
+
+
+def test_missing_registry_is_unknown(emulator: Emulator, app_env: dict[str, str]) -> None:
+    scenario.load(emulator.state, estate_spec(cluster={"attachedRegistries": ["acr1"]}))
+    finding = run(emulator, registry="nosuchacr")
+    assert finding.status is Status.UNKNOWN
+    assert finding.evidence["unreadable"].endswith("/registries/nosuchacr")
