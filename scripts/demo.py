@@ -1,7 +1,8 @@
-"""``make demo``: the product's main job, end to end, on the emulator's sample estate.
+"""``make demo``: the product's main job, end to end, on the emulator.
 
-Starts the local Azure, breaks a cluster the way people break them, delivers the Event Grid
-event Azure would send to the indexed function, and prints what was found, done and verified.
+1. Diagnose an estate with one cluster broken for each of the 14 causes of the guide.
+2. Respond under an `enforce` policy: fix and verify what may be fixed, ticket the rest.
+3. Event Grid: a kubelet identity removed from node pools, delivered to the indexed function.
 """
 
 from __future__ import annotations
@@ -11,14 +12,20 @@ import logging
 import os
 import sys
 import textwrap
+from collections import Counter
 from typing import Any
 
+import yaml
+
 from emulator import scenario
+from emulator.azurite import Azurite
 from emulator.events import arm_event
 from emulator.server import Emulator
+from emulator.tickets import github_issues
 
 PROD = "9a3c1b2e-5d4f-4e6a-8b7c-1d2e3f4a5b6c"
 VMSS_WRITE = "Microsoft.Compute/virtualMachineScaleSets/write"
+POLICY = scenario.SCENARIOS / "demo-policy.yaml"
 
 
 class OutcomeCapture(logging.Handler):
@@ -35,91 +42,149 @@ class OutcomeCapture(logging.Handler):
 def say(text: str = "", indent: int = 0) -> None:
     prefix = " " * indent
     wrapped = textwrap.fill(
-        text, 100, initial_indent=prefix, subsequent_indent=prefix + "  ", break_on_hyphens=False
+        text, 110, initial_indent=prefix, subsequent_indent=prefix + "    ", break_on_hyphens=False
     )
     print(wrapped if text else "")
 
 
-def deliver(
-    functions: dict[str, Any], payload: dict[str, Any], capture: OutcomeCapture
-) -> dict[str, Any]:
+def targets(emulator: Emulator, pairs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], Any]]:
+    from shared.checks import Target
+    from shared.runtime import engine
+
+    estate = engine().estate
+    found = []
+    for pair in pairs:
+        cluster = estate.get_cluster(scenario.find_cluster(emulator.state, pair["cluster"])["id"])
+        registry = scenario.find_registry(emulator.state, pair["registry"])["id"]
+        found.append((pair, Target(cluster, registry, pair["image"])))
+    return found
+
+
+def diagnose(emulator: Emulator, spec: dict[str, Any]) -> bool:
+    from shared.checks import Status
+    from shared.runtime import engine
+
+    say("== 1. Diagnose: one cluster broken for each cause of the guide")
+    pairs = [{"cause": "(healthy)", **spec["healthy"]}, *spec["pairs"]]
+    diagnoser = engine()
+    ok = True
+    emulator.clear_journal()
+    for pair, target in targets(emulator, pairs):
+        findings = diagnoser.diagnose(target)
+        failed = {f.cause_id: f for f in findings if f.status is Status.FAIL}
+        expected = pair["cause"]
+        if expected == "(healthy)":
+            ok &= not failed
+            say(
+                f"{'healthy pair':<26} {pair['cluster']:<15} {'PASS' if not failed else 'FAIL'}: all 14 checks pass",
+                2,
+            )
+            continue
+        finding = failed.get(expected)
+        ok &= finding is not None
+        status = "FAIL" if finding else "MISSED"
+        say(
+            f"{expected:<26} {pair['cluster']:<15} {status}: {finding.summary if finding else ''}",
+            2,
+        )
+    requests = Counter(e.service for e in emulator.journal() if e.service != "identity")
+    say(
+        f"{len(pairs)} pairs diagnosed; requests: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(requests.items())),
+        2,
+    )
+    say()
+    return ok
+
+
+def respond(emulator: Emulator, spec: dict[str, Any]) -> bool:
+    from shared.runtime import engine, reset_clients
+
+    say(f"== 2. Respond under policy {POLICY.name} (mode enforce): fix and verify, or ticket")
+    reset_clients()
+    responder = engine(respond=True, source="demo")
+    applied, tickets = Counter[str](), Counter[str]()
+    for pair, target in targets(emulator, spec["pairs"]):
+        outcome = responder.diagnose_and_respond(f"demo:{pair['cause']}", target, (pair["cause"],))
+        handled = next((h for h in outcome.handled if h.finding.cause_id == pair["cause"]), None)
+        line = f"{pair['cause']:<26} {outcome.verdict.value:<18}"
+        if handled and handled.action:
+            verified = handled.verification.status.value if handled.verification else "-"
+            line += f" {handled.action.action_id}: {handled.action.status}, verified {verified}"
+            if handled.action.status != "applied":
+                line += f" ({handled.action.detail})"
+            if handled.action.status == "applied" and verified == "PASS":
+                applied[handled.action.action_id] += 1
+        if handled and handled.ticket:
+            line += f" ticket #{handled.ticket.id} ({handled.decision.reason if handled.decision else ''})"
+            tickets[handled.finding.cause_id] += 1
+        say(line, 2)
+    issues = github_issues(emulator.state)
+    say(f"applied and verified: {', '.join(sorted(applied))}", 2)
+    say(f"tickets in GitHub contoso/aks-platform: {len(issues)} ({', '.join(sorted(tickets))})", 2)
+    say()
+    return len(applied) >= 5 and len(issues) >= 4
+
+
+def event_grid(emulator: Emulator, capture: OutcomeCapture) -> bool:
     from azure.functions import meta
     from azure.functions.eventgrid import EventGridEventInConverter
 
-    event = EventGridEventInConverter.decode(
-        meta.Datum(json.dumps(payload), "json"), trigger_metadata={}
-    )
-    functions["arm_events"].get_user_function()(event)
-    return capture.outcomes[-1]
+    import function_app
 
-
-def show(outcome: dict[str, Any]) -> None:
-    for finding in outcome["findings"]:
-        say(f"finding   {finding['cause']}: {finding['status']} - {finding['summary']}", 2)
-    for plan in outcome["plans"]:
-        say(f"plan      {plan['action']}: {plan['summary']}", 2)
-        for command in plan["commands"]:
-            say(f"$ {command}", 12)
-    for action in outcome["actions"]:
-        say(f"action    {action['action']}: {action['status']} ({action['detail']})", 2)
-    for check in outcome["verification"]:
-        say(f"verified  {check['cause']}: {check['status']} - {check['summary']}", 2)
-    say(f"verdict   {outcome['verdict'].upper()}: {outcome['reason']}", 2)
-
-
-def closed_loop(emulator: Emulator, functions: dict[str, Any], capture: OutcomeCapture) -> bool:
-    say("== 1. Kubelet identity removed from node pool scale sets -> reconcile -> verify")
+    say("== 3. Event Grid: kubelet identity removed from node pools -> reconcile -> verify")
+    functions = {fn.get_function_name(): fn for fn in function_app.app.get_functions()}
     scenario.apply_break(
         emulator.state, {"cause": "kubelet-identity-detached", "cluster": "aks-prod-weu"}
     )
     cluster = scenario.find_cluster(emulator.state, "aks-prod-weu")
     vmss = scenario.node_pool_vmss(emulator.state, cluster, "system")[0]
-    say(f"broken: someone ran `az vmss identity remove` on the node pools of {cluster['name']}", 2)
-    say(f"event:  ResourceWriteSuccess {VMSS_WRITE} on {vmss['name']}", 2)
+    say(f"event: ResourceWriteSuccess {VMSS_WRITE} on {vmss['name']}", 2)
+    payload = arm_event(vmss["id"], VMSS_WRITE)
+    event = EventGridEventInConverter.decode(
+        meta.Datum(json.dumps(payload), "json"), trigger_metadata={}
+    )
     emulator.clear_journal()
-    outcome = deliver(functions, arm_event(vmss["id"], VMSS_WRITE), capture)
-    show(outcome)
+    functions["arm_events"].get_user_function()(event)
+    outcome = capture.outcomes[-1]
+    for finding in outcome["findings"]:
+        say(f"finding   {finding['cause']}: {finding['status']} - {finding['summary']}", 2)
+    for action in outcome["actions"]:
+        say(f"action    {action['action']}: {action['status']} ({action['detail']})", 2)
+    for check in outcome["verification"]:
+        say(f"verified  {check['cause']}: {check['status']} - {check['summary']}", 2)
+    say(f"verdict   {outcome['verdict'].upper()}", 2)
     arm = emulator.journal("arm")
     say(f"ARM requests: {len(arm)} ({sum(1 for e in arm if e.method == 'PUT')} write)", 2)
     say()
-
-    say("== 2. The same kind of event where nothing is wrong, and where the fix is not ours")
-    web = next(r for r in emulator.state.iter_resources() if r["name"] == "web-vmss")
-    show(deliver(functions, arm_event(web["id"], VMSS_WRITE), capture))
-    scenario.apply_break(
-        emulator.state, {"cause": "kubelet-identity-deleted", "cluster": "aks-batch-weu"}
-    )
-    batch = scenario.find_cluster(emulator.state, "aks-batch-weu")
-    deleted = deliver(
-        functions,
-        arm_event(scenario.node_pool_vmss(emulator.state, batch)[0]["id"], VMSS_WRITE),
-        capture,
-    )
-    show(deleted)
-    say()
-    return outcome["verdict"] == "remediated" and deleted["verdict"] == "needs-attention"
+    return bool(outcome["verdict"] == "remediated")
 
 
 def main() -> int:
     capture = OutcomeCapture()
     logging.getLogger("shared.runtime").addHandler(capture)
     logging.getLogger("shared.runtime").setLevel(logging.INFO)
-    with Emulator() as emulator:
+    spec = yaml.safe_load((scenario.SCENARIOS / "demo.yaml").read_text(encoding="utf-8"))
+    with Emulator() as emulator, Azurite() as azurite:
         scenario.load(emulator.state, "sample")
+        scenario.load(emulator.state, "demo")
         os.environ.update(emulator.environment())
-        os.environ.update({"SCOPE_SUBSCRIPTION_IDS": PROD, "REMEDIATION_MODE": "enforce"})
-        import function_app
-
-        functions = {fn.get_function_name(): fn for fn in function_app.app.get_functions()}
-        say(
-            f"Local Azure on {emulator.base_url}; sample estate: 3 clusters, 1 registry, mode=enforce"
+        os.environ.update(azurite.environment(table_prefix="demo"))
+        os.environ.update(
+            {
+                "SCOPE_SUBSCRIPTION_IDS": PROD,
+                "REMEDIATION_MODE": "enforce",
+                "POLICY_PATH": str(POLICY),
+            }
         )
+        say(f"Local Azure on {emulator.base_url}, Azurite tables on {azurite.endpoint}")
         say()
-        ok = closed_loop(emulator, functions, capture)
+        results = [diagnose(emulator, spec), respond(emulator, spec), event_grid(emulator, capture)]
     say(
-        "demo finished: " + ("every step behaved as expected" if ok else "SOMETHING DID NOT BEHAVE")
+        "demo finished: "
+        + ("every step behaved as expected" if all(results) else "SOMETHING DID NOT BEHAVE")
     )
-    return 0 if ok else 1
+    return 0 if all(results) else 1
 
 
 if __name__ == "__main__":

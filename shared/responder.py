@@ -19,8 +19,9 @@ from shared.config import Settings
 from shared.outcome_events import EventKind, Publisher
 from shared.policy import Decision, DecisionKind, Policy, decide
 from shared.ports import Estate
-from shared.remediations import REMEDIATIONS
+from shared.remediations import build_remediations
 from shared.remediations.base import ActionRecord, Plan
+from shared.remediations.rotate_sp_secret import remove_expired_passwords
 from shared.store import AuditRecord, PendingOperation, StateStore
 from shared.ticket_routes import TicketRouter
 from shared.tickets.errors import TicketError
@@ -29,6 +30,9 @@ from shared.tickets.render import build_ticket
 from shared.tickets.service import TicketService
 
 log = logging.getLogger(__name__)
+
+# The deferred last step of rotate-sp-secret, kept as a pending operation of its own.
+REMOVE_PASSWORDS = "rotate-sp-secret-remove-old-passwords"
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class Responder:
         self.publisher = publisher
         self.correlation_id = correlation_id
         self.clock = clock
+        self.remediations = build_remediations(settings)
 
     def respond(self, signal_id: str, target: Target, findings: Sequence[Finding]) -> list[Handled]:
         handled = []
@@ -99,7 +104,7 @@ class Responder:
             return Handled(finding, decision, note="the action is off in this scope")
         if decision.kind is DecisionKind.TICKET:
             return self._ticket(Handled(finding, decision), decision.reason)
-        remediation = REMEDIATIONS[str(finding.action_id)]
+        remediation = self.remediations[str(finding.action_id)]
         plan = remediation.plan(finding, target)
         if decision.kind is DecisionKind.PLAN:
             self._publish(EventKind.ACTION_PLANNED, plan, finding.resource_id)
@@ -133,7 +138,7 @@ class Responder:
             # Someone (or an earlier delivery) fixed it meanwhile: acting now would be a guess.
             result = replace(handled, verification=recheck, note="fixed before we acted")
             return self._resolve(result, target)
-        remediation = REMEDIATIONS[str(finding.action_id)]
+        remediation = self.remediations[str(finding.action_id)]
         action = remediation.apply(
             recheck, fresh, self.estate, timeout=self.settings.operation_timeout
         )
@@ -146,21 +151,12 @@ class Responder:
         )
         handled = replace(handled, action=action)
         if action.status == "in-progress":
-            self.store.put_pending_operation(
-                PendingOperation(
-                    cluster_id=target.cluster.id,
-                    action_id=remediation.id,
-                    started_at=self.clock(),
-                    correlation_id=self.correlation_id,
-                    signal_id=finding.cause_id,
-                    detail={
-                        "cause": finding.cause_id,
-                        "registry": target.registry_id or "",
-                        "image": target.image or "",
-                    },
-                )
-            )
+            self._pending(target, remediation.id, finding, {})
             return replace(handled, note="still running; verified on a later run")
+        removal = getattr(action, "pending_removal", None)
+        if applied and removal:
+            # Old secrets stay valid for a grace period while nodes and pods pick up the new one.
+            self._pending(target, REMOVE_PASSWORDS, finding, removal)
         if not applied:
             return self._ticket(
                 handled,
@@ -175,9 +171,31 @@ class Responder:
             handled, f"{remediation.id} ran but the check still fails: {verification.summary}"
         )
 
+    def _pending(
+        self, target: Target, action_id: str, finding: Finding, extra: Mapping[str, Any]
+    ) -> None:
+        detail = {
+            "cause": finding.cause_id,
+            "registry": target.registry_id or "",
+            "image": target.image or "",
+            **extra,
+        }
+        self.store.put_pending_operation(
+            PendingOperation(
+                cluster_id=target.cluster.id,
+                action_id=action_id,
+                started_at=self.clock(),
+                correlation_id=self.correlation_id,
+                signal_id=finding.cause_id,
+                detail=detail,
+            )
+        )
+
     def verify_pending(self, operation: PendingOperation) -> Handled | None:
         """A later run's look at an operation that outlived its function."""
         detail: Mapping[str, Any] = operation.detail
+        if operation.action_id == REMOVE_PASSWORDS:
+            return self._remove_old_passwords(operation)
         cluster = self.estate.get_cluster(operation.cluster_id)
         target = Target(cluster, detail.get("registry") or None, detail.get("image") or None)
         check = get_check(str(detail.get("cause", "")))
@@ -196,6 +214,25 @@ class Responder:
         if verification.status is Status.PASS:
             return self._resolve(handled, target)
         return self._ticket(handled, f"{operation.action_id} finished but the check still fails")
+
+    def _remove_old_passwords(self, operation: PendingOperation) -> Handled | None:
+        detail = operation.detail
+        not_before = datetime.fromisoformat(str(detail["notBefore"]))
+        if self.clock() < not_before:
+            return None
+        record = remove_expired_passwords(
+            self.estate,
+            str(detail["appId"]),
+            [str(k) for k in detail["keyIds"]],
+            not_before=not_before,
+            now=self.clock(),
+        )
+        self.store.remove_pending_operation(operation.cluster_id, operation.action_id)
+        kind = EventKind.ACTION_APPLIED if record.status == "applied" else EventKind.ACTION_FAILED
+        self._publish(kind, record, operation.cluster_id)
+        cluster = self.estate.get_cluster(operation.cluster_id)
+        finding = get_check("sp-secret-expired").run(Target(cluster), self.estate)
+        return Handled(finding, action=record, verification=finding)
 
     def _fresh(self, target: Target) -> Target:
         return Target(self.estate.get_cluster(target.cluster.id), target.registry_id, target.image)

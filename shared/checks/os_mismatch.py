@@ -1,11 +1,11 @@
 """Cause 5: a Linux image scheduled on Windows nodes, or the reverse.
 
-Decided from the image's OS list and the node pools' ``osType`` alone (workload nodeSelectors are
-not read yet): FAIL when no pool runs an OS the image has (nothing can run it; not fixable by a
-selector), and FAIL with ``needsNodeSelector: true`` when the cluster mixes OSes and the image
-has only some: AKS does not taint Windows nodes, so a pod without a ``kubernetes.io/os``
-selector can land on a node it cannot run on. Once workloads are readable, that second case
-should PASS for workloads that already select the right OS.
+Decided from the image's OS list, the node pools' ``osType`` and the workloads running the image:
+FAIL when no pool runs an OS the image has (nothing can run it; not fixable by a selector). When
+the cluster mixes OSes and the image has only some, AKS does not taint Windows nodes, so a pod
+without a ``kubernetes.io/os`` (or agent pool) selector can land on a node it cannot run on:
+PASS when every workload running the image selects a fitting OS or pool, FAIL with
+``needsNodeSelector: true`` naming those that do not (or when the workloads cannot be read).
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ from typing import Any
 
 from shared.checks.base import Check, CheckMeta, Finding, Status, Target
 from shared.checks.image_not_found import locate, names
+from shared.errors import ReadError
 from shared.ports import Estate
+from shared.ports.kubernetes import OS_LABEL, Workload, image_registry_host, image_repository
+
+POOL_LABELS = ("agentpool", "kubernetes.azure.com/agentpool")
 
 
 class OsMismatch(Check):
@@ -73,6 +77,28 @@ class OsMismatch(Check):
                 fixable=False,
             )
         selector = {"kubernetes.io/os": image_os[0]} if len(image_os) == 1 else {}
+        try:
+            running = [
+                w
+                for w in estate.list_workloads(cluster)
+                if any(
+                    image_registry_host(i) == registry.login_server.lower()
+                    and image_repository(i) == ref.repository
+                    for i in w.images
+                )
+            ]
+        except ReadError as exc:
+            running, evidence["workloadsUnreadable"] = [], exc.reason
+        unpinned = [w.ref for w in running if not _fits(w, set(image_os), pool_os)]
+        evidence.update(workloads=[w.ref for w in running], workloadsWithoutSelector=unpinned)
+        if running and not unpinned:
+            return self.finding(
+                Status.PASS,
+                f"{cluster.name} mixes {'/'.join(sorted(set(pool_os.values())))} node pools, and "
+                f"every workload running {ref} selects a node that can run it.",
+                target,
+                evidence,
+            )
         return self.finding(
             Status.FAIL,
             f"{ref} only has {'/'.join(image_os)} images and {cluster.name} also has "
@@ -92,3 +118,12 @@ class OsMismatch(Check):
             '--query "[].{name:name, osType:osType, osSku:osSku}" -o table',
             "kubectl get nodes -L kubernetes.io/arch,kubernetes.io/os",
         )
+
+
+def _fits(workload: Workload, image_os: set[str], pool_os: dict[str, str]) -> bool:
+    """Whether the workload's nodeSelector keeps it on nodes whose OS the image has."""
+    selector = workload.node_selector
+    if selector.get(OS_LABEL, "").lower() in image_os:
+        return True
+    pools = {selector[label] for label in POOL_LABELS if label in selector}
+    return bool(pools) and all(pool_os.get(pool) in image_os for pool in pools)

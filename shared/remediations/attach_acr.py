@@ -1,0 +1,134 @@
+"""attach-acr: let the cluster's pull identity pull from the registry, as ``az aks update --attach-acr``.
+
+One role assignment at the REGISTRY scope (never its resource group or subscription): AcrPull, or
+Container Registry Repository Reader on registries in ABAC repository-permissions mode, which
+ignore AcrPull. The pull identity is the kubelet identity of a managed-identity cluster, or the
+service principal of the cluster's current ``servicePrincipalProfile.clientId`` (looked up in
+Graph). That also fixes sp-mismatch; the old service principal's assignment is left alone.
+
+The assignment's name is a uuid5 of (registry id lower-cased, role GUID, principal id lower-cased),
+so a retry or a concurrent worker PUTs the same name (a no-op for ARM), and a ``409
+RoleAssignmentExists`` (the same grant under another name) counts as success.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from shared.checks.base import Finding, Target
+from shared.errors import ReadError
+from shared.ports import Estate
+from shared.ports.rbac import ACR_PULL_ROLE_ID, REPOSITORY_READER_ROLE_ID, WriteRejected
+from shared.remediations.base import ActionRecord, Plan, Remediation
+
+log = logging.getLogger(__name__)
+
+ROLE_NAMES = {
+    ACR_PULL_ROLE_ID: "AcrPull",
+    REPOSITORY_READER_ROLE_ID: "Container Registry Repository Reader",
+}
+
+
+def assignment_name(registry_id: str, role_guid: str, principal_id: str) -> str:
+    """The role assignment's GUID: the same for every run that grants the same thing."""
+    key = "/".join((registry_id.lower().rstrip("/"), role_guid.lower(), principal_id.lower()))
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, key))
+
+
+def role_definition_id(registry_id: str, role_guid: str) -> str:
+    subscription_id = registry_id.strip("/").split("/")[1]
+    return (
+        f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/"
+        f"{role_guid}"
+    )
+
+
+class AttachAcr(Remediation):
+    id = "attach-acr"
+    permissions = (
+        "Microsoft.ContainerRegistry/registries/read",
+        "Microsoft.Authorization/roleAssignments/write",
+    )
+    # Not Azure RBAC: the service principal lookup reads Microsoft Graph (Application.Read.All).
+
+    def plan(self, finding: Finding, target: Target) -> Plan:
+        cluster = target.cluster
+        rg = cluster.resource.resource_group
+        registry = target.registry_id or "<acr-resource-id>"
+        evidence = finding.evidence
+        role = str(evidence.get("requiredRole") or "AcrPull")
+        sp = cluster.service_principal_client_id
+        principal = str(
+            evidence.get("servicePrincipalObjectId")
+            or evidence.get("principalId")
+            or (
+                f"$(az ad sp show --id {sp} --query id -o tsv)"
+                if sp
+                else f"$(az aks show -g {rg} -n {cluster.name} "
+                "--query identityProfile.kubeletidentity.objectId -o tsv)"
+            )
+        )
+        who = f"service principal {sp}" if sp else "kubelet identity"
+        summary = (
+            f"Assign {role} on {registry.rsplit('/', 1)[-1]} to the {who} of {cluster.name} "
+            f"(object id {principal}), at the registry scope."
+        )
+        warnings: tuple[str, ...] = ()
+        if sp:
+            warnings = (
+                "Role assignments of any previous service principal on the registry are left in "
+                "place; remove them by hand once nothing uses that principal.",
+            )
+        if role == "AcrPull":
+            warnings += (
+                "If the registry is in ABAC repository-permissions mode, Container Registry "
+                "Repository Reader is assigned instead (AcrPull does not apply there).",
+            )
+        return Plan(
+            action_id=self.id,
+            summary=summary,
+            commands=(
+                f"az aks update -n {cluster.name} -g {rg} --attach-acr {registry}",
+                f"az role assignment create --assignee-object-id {principal} "
+                f'--assignee-principal-type ServicePrincipal --role "{role}" --scope {registry}',
+            ),
+            warnings=warnings,
+        )
+
+    def apply(
+        self, finding: Finding, target: Target, estate: Estate, *, timeout: float
+    ) -> ActionRecord:
+        cluster = target.cluster
+        if target.registry_id is None:
+            return ActionRecord(self.id, "failed", "no registry was given to attach")
+        try:
+            registry = estate.get_registry(target.registry_id)
+            if cluster.kubelet_identity is not None:
+                principal, who = cluster.kubelet_identity.object_id, "kubelet identity"
+            elif cluster.service_principal_client_id:
+                sp = estate.get_service_principal(cluster.service_principal_client_id)
+                principal, who = sp.id, f"service principal {sp.app_id}"
+            else:
+                return ActionRecord(
+                    self.id, "failed", f"{cluster.name} has neither a kubelet identity nor an SP"
+                )
+            role = REPOSITORY_READER_ROLE_ID if registry.abac_mode else ACR_PULL_ROLE_ID
+            name = assignment_name(registry.id, role, principal)
+            created = estate.create_role_assignment(
+                registry.id,
+                name,
+                role_definition_id=role_definition_id(registry.id, role),
+                principal_id=principal,
+                principal_type="ServicePrincipal",
+                description=f"acr-pull-remediator attach-acr: {cluster.name} pulls from "
+                f"{registry.name}",
+            )
+        except (ReadError, WriteRejected) as exc:
+            return ActionRecord(self.id, "failed", f"could not assign the pull role: {exc}")
+        grant = f"{ROLE_NAMES[role]} on {registry.name} for the {who} of {cluster.name}"
+        if created is None:
+            log.info("attach-acr: %s already existed under another name", grant)
+            return ActionRecord(self.id, "applied", f"{grant} already existed")
+        log.info("attach-acr: assigned %s (%s)", grant, created.id)
+        return ActionRecord(self.id, "applied", f"assigned {grant} ({created.name})")
