@@ -66,3 +66,45 @@ def as_cloud_event(event: dict[str, Any]) -> dict[str, Any]:
         "time": event["eventTime"],
         "data": event["data"],
     }
+
+
+# Registry system topic samples (specification/eventgrid/data-plane/Microsoft.ContainerRegistry).
+IMAGE_SAMPLES = {
+    "push": "image_pushed.event-grid-schema.json",
+    "delete": "image_deleted.event-grid-schema.json",
+}
+
+
+def registry_image_event(
+    registry_id: str,
+    login_server: str,
+    repository: str,
+    *,
+    action: str = "push",
+    tag: str | None = None,
+    digest: str,
+    media_type: str = "application/vnd.oci.image.index.v1+json",
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """An ImagePushed / ImageDeleted event (Event Grid schema) shaped like the published sample.
+
+    ``az acr repository delete --image repo@digest`` sends no tag; a push always names one.
+    ``connectedRegistry`` is left out: only connected registries send it.
+    """
+    sample = json.loads((SAMPLES_DIR / IMAGE_SAMPLES[action]).read_text(encoding="utf-8"))
+    event: dict[str, Any] = copy.deepcopy(sample)
+    event_id = event_id or str(uuid.uuid4())
+    event.update(
+        id=event_id, topic=registry_id, subject=f"{repository}:{tag}" if tag else repository
+    )
+    data = event["data"]
+    data.pop("connectedRegistry", None)
+    data["id"] = event_id
+    target: dict[str, Any] = {"mediaType": media_type, "digest": digest, "repository": repository}
+    if action == "push":
+        target.update(size=data["target"]["size"], length=data["target"]["length"])
+    if tag:
+        target["tag"] = tag
+    data["target"] = target
+    data["request"]["host"] = login_server
+    return event

@@ -1,6 +1,7 @@
 """Every app setting the product reads: the contract between the code, infra/ and the README.
 
-A contract test checks that the code reads only these, and that infra/ sets exactly these.
+Contract tests check that the code reads only these, and that infra/ sets exactly the deployed
+ones (everything but :data:`LOCAL_ONLY`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,31 @@ CORE = (
     "MAX_CONCURRENT_READS",
 )
 
-# Only for AZURE_CLOUD=Custom (the local emulator) or a private CA; infra/ never sets them.
+# Policy file and the state store's tables (the account comes from AzureWebJobsStorage__*).
+STATE = ("POLICY_PATH", "STATE_TABLE_PREFIX")
+
+# Ticket systems and outcome events; tokens are Key Vault references in Azure.
+TICKETS = ("GITHUB_TOKEN", "AZURE_DEVOPS_PAT", "TICKET_WEBHOOK_URL")
+OUTCOMES = ("OUTCOME_TOPIC_ENDPOINT",)
+
+# Timer schedules (NCRONTAB, read by the Functions host as %SETTING%) and the sweep budget.
+TRIGGERS = (
+    "EXPIRY_SWEEP_SCHEDULE",
+    "DRIFT_SWEEP_SCHEDULE",
+    "PULL_FAILURE_SCAN_SCHEDULE",
+    "SWEEP_BUDGET_SECONDS",
+)
+
+# The defaults documented in the README and local.settings.example.json, and set by infra/.
+TRIGGER_DEFAULTS = {
+    "EXPIRY_SWEEP_SCHEDULE": "0 0 6 * * *",
+    "DRIFT_SWEEP_SCHEDULE": "0 0 * * * *",
+    "PULL_FAILURE_SCAN_SCHEDULE": "0 */10 * * * *",
+    "SWEEP_BUDGET_SECONDS": "300",
+}
+
+# Only for the local emulator, a private CA, key-based storage or self-hosted ticket systems;
+# infra/ never sets them.
 LOCAL_ONLY = (
     "ARM_ENDPOINT",
     "GRAPH_ENDPOINT",
@@ -27,6 +52,12 @@ LOCAL_ONLY = (
     "ACR_SUFFIX",
     "AZURE_CA_BUNDLE",
     "ACR_DATA_ENDPOINT_TEMPLATE",
+    "STATE_STORAGE_CONNECTION_STRING",
+    "STATE_TABLE_SERVICE_URI",
+    "STORAGE_ENDPOINT_SUFFIX",
+    "GITHUB_API_URL",
+    "AZURE_DEVOPS_URL",
+    "OUTCOME_TOPIC_KEY",
 )
 
-APP_SETTINGS = CORE + LOCAL_ONLY
+APP_SETTINGS = CORE + STATE + TICKETS + OUTCOMES + TRIGGERS + LOCAL_ONLY

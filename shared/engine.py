@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from shared.azure.event_names import event_types
 from shared.checks import CHECKS, Finding, Status, Target, get_check
 from shared.config import Settings
+from shared.errors import Forbidden, NotFound
+from shared.images import ImageRef, InvalidImageReference, parse_image
 from shared.outcome import Outcome, Verdict, verdict_of
 from shared.pairs import Pair, PairFinder
 from shared.ports import Estate
 from shared.resource_id import ResourceId
 from shared.responder import Responder
-from shared.signals import ResourceEvent
+from shared.signals import RegistryImageEvent, ResourceEvent
 from shared.store import StateStore
 
 log = logging.getLogger(__name__)
@@ -240,6 +242,84 @@ class Engine:
                 )
         return outcomes
 
+    # -- registry image events (the registry system topic) ---------------------------------------
+
+    def handle_registry_event(self, event: RegistryImageEvent) -> list[Outcome]:
+        """ImagePushed: arch/os of the new image vs the pools of clusters running its repository;
+        ImageDeleted: image-not-found for the images of that repository clusters still run."""
+        ignore = self._registry_ignore_reason(event)
+        if ignore:
+            return [Outcome(event.id, Verdict.IGNORED, ignore)]
+        if self.store is not None and not self.store.claim_event(event.id):
+            return [Outcome(event.id, Verdict.IGNORED, f"event {event.id} was already handled")]
+        try:
+            work = self._image_work(event)
+        except Exception:
+            self._forget(event.id)
+            raise
+        if isinstance(work, str):
+            return [Outcome(event.id, Verdict.IGNORED, work)]
+        return self.run(event.id, work, forget_on_error=True)
+
+    def _registry_ignore_reason(self, event: RegistryImageEvent) -> str | None:
+        names = event_types()
+        if event.event_type not in (names.image_pushed, names.image_deleted):
+            return f"event type {event.event_type} is not handled"
+        if not self.settings.in_scope(event.subscription_id):
+            return f"subscription {event.subscription_id} is outside the configured scope"
+        return None
+
+    def _image_work(self, event: RegistryImageEvent) -> list[Work] | str:
+        """Re-read the registry and the clusters: the event says only which image changed."""
+        name = ResourceId.parse(event.registry_id).name
+        try:
+            registry = self.estate.get_registry(event.registry_id)
+        except (NotFound, Forbidden) as exc:
+            return f"registry {name} cannot be read: {exc.reason}"
+        login = registry.login_server.lower()
+        running: list[tuple[Pair, list[ImageRef]]] = []
+        for pair in self.pairs().clusters_using(registry.id):
+            images = [ref for ref in _refs(pair.images) if ref.registry == login]
+            mine = [ref for ref in images if ref.repository == event.repository]
+            if mine:
+                running.append((pair, mine))
+        if not running:
+            return f"no cluster in scope runs {login}/{event.repository}"
+        if event.event_type == event_types().image_pushed:
+            image = event.image(login)
+            return [Work(Target(p.cluster, registry.id, image), IMAGE_PUSHED) for p, _ in running]
+        work = [
+            Work(Target(pair.cluster, registry.id, str(ref)), IMAGE_DELETED)
+            for pair, refs in running
+            for ref in refs
+            if _deleted(ref, event)
+        ]
+        return work or f"no cluster in scope runs {login}/{event.reference}"
+
+    # -- findings made elsewhere (the expiry sweep) ----------------------------------------------
+
+    def respond(self, signal_id: str, target: Target, findings: tuple[Finding, ...]) -> Outcome:
+        """Respond to findings a sweep evaluated itself, under the cluster's lease."""
+        cluster_id = target.cluster.id
+        if self._responder is None:
+            return Outcome(
+                signal_id, verdict_of(findings), _summary(findings), cluster_id, findings
+            )
+        lease = None
+        if self.store is not None and any(f.status is Status.FAIL for f in findings):
+            lease = self.store.acquire_lease(
+                cluster_id, self.owner, self.settings.operation_timeout + 60
+            )
+            if lease is None:
+                reason = f"another instance is acting on {target.cluster.name}; it owns the lease"
+                return Outcome(signal_id, Verdict.DEFERRED, reason, cluster_id, findings)
+        try:
+            handled = self._responder(signal_id).respond(signal_id, target, findings)
+        finally:
+            if lease is not None and self.store is not None:
+                self.store.release(lease)
+        return Outcome.of(signal_id, cluster_id, findings, handled)
+
 
 def _work(pair: Pair, causes: tuple[str, ...]) -> Work:
     return Work(Target(pair.cluster, pair.registry.id, pair.image), causes)
@@ -250,3 +330,28 @@ def _summary(findings: tuple[Finding, ...]) -> str:
     if unknown:
         return unknown[0].summary
     return findings[0].summary if len(findings) == 1 else f"all {len(findings)} checks pass"
+
+
+# What a registry image event can bring about (DESIGN.md section 5).
+IMAGE_PUSHED = ("arch-mismatch", "os-mismatch")
+IMAGE_DELETED = ("image-not-found",)
+
+
+def _refs(images: tuple[str, ...]) -> list[ImageRef]:
+    refs = []
+    for image in images:
+        try:
+            refs.append(parse_image(image))
+        except InvalidImageReference:
+            continue
+    return refs
+
+
+def _deleted(ref: ImageRef, event: RegistryImageEvent) -> bool:
+    """Could this running image be the one deleted? A digest-only delete names no tag, so every
+    tag of the repository may have pointed at it: those are all re-checked."""
+    if event.digest and ref.digest == event.digest:
+        return True
+    if event.tag:
+        return ref.tag == event.tag and ref.digest is None
+    return ref.digest is None

@@ -69,6 +69,7 @@ class Responder:
         publisher: Publisher,
         correlation_id: str,
         clock: Callable[[], datetime],
+        recurrence_comments: bool = True,
     ) -> None:
         self.settings = settings
         self.estate = estate
@@ -79,6 +80,8 @@ class Responder:
         self.correlation_id = correlation_id
         self.clock = clock
         self.remediations = build_remediations(settings)
+        # Sweeps see every open problem every run: they must not comment on its ticket each time.
+        self.recurrence_comments = recurrence_comments
 
     def respond(self, signal_id: str, target: Target, findings: Sequence[Finding]) -> list[Handled]:
         handled = []
@@ -249,6 +252,10 @@ class Responder:
             finding, commands=tuple(dict.fromkeys((*plan_commands, *finding.commands)))
         )
         ticket = build_ticket(source, reason, labels=self.tickets.labels(handled.decision))
+        if not self.recurrence_comments:
+            existing = self.store.get_ticket(ticket.fingerprint)
+            if existing is not None and existing.is_open:
+                return replace(handled, ticket=existing, note="already ticketed")
         try:
             ref = service.open_or_update(ticket)
         except TicketError as exc:

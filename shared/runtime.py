@@ -32,6 +32,9 @@ _factories: dict[Settings, ClientFactory] = {}
 _stores: dict[Settings, TableStateStore] = {}
 _lock = threading.Lock()
 
+# Functions that revisit every open problem on each run: they keep tickets quiet.
+QUIET_SOURCES = frozenset({"drift_sweep", "pull_failure_scan", "sweep_handover"})
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -82,6 +85,7 @@ def engine(
             publisher=publisher,
             correlation_id=str(uuid.uuid4()),
             clock=_utcnow,
+            recurrence_comments=source not in QUIET_SOURCES,
         )
 
     return Engine(settings, estate, store=store, responder=responder)
@@ -170,3 +174,150 @@ def _pair(params: Mapping[str, str], body: bytes) -> tuple[ResourceId, str, str 
         return ResourceId.parse(cluster_id), registry, fields.get("image")
     except ValueError as exc:
         raise HttpProblem(400, str(exc)) from exc
+
+
+# -- registry events, sweeps, hand-over and alerts (issue 5) ---------------------------------------
+
+SWEEP_BUDGET_SETTING = "SWEEP_BUDGET_SECONDS"
+# Well under host.json's functionTimeout (10 min): one more task (an LRO waits up to
+# OPERATION_TIMEOUT_SECONDS) must still fit after the budget is spent.
+DEFAULT_SWEEP_BUDGET = 300.0
+# An HTTP response must come back within 230 s (Azure's front end); the webhook hands the rest over.
+HTTP_BUDGET = 60.0
+
+
+def handle_registry_event(
+    payload: Mapping[str, Any], *, source: str = "registry_events"
+) -> list[Outcome]:
+    """Handle one registry image event; bad input is logged and ignored, transient failures raise."""
+    from shared.azure.event_names import event_types
+    from shared.signals import parse_registry_event
+
+    names = event_types()
+    try:
+        event = parse_registry_event(
+            payload, handled_types=frozenset({names.image_pushed, names.image_deleted})
+        )
+    except BadSignal as exc:
+        event_id = payload.get("id") if isinstance(payload, Mapping) else None
+        shown = event_id[:64] if isinstance(event_id, str) and event_id.isprintable() else ""
+        log.warning("ignored a registry event: %s", exc)
+        outcome = Outcome(shown, Verdict.IGNORED, str(exc))
+        log_outcome(outcome)
+        return [outcome]
+    outcomes = engine(respond=True, source=source).handle_registry_event(event)
+    for outcome in outcomes:
+        log_outcome(outcome)
+    return outcomes
+
+
+def sweep_budget(env: Mapping[str, str] | None = None) -> float:
+    """SWEEP_BUDGET_SECONDS: how long a sweep starts new work before handing the rest over."""
+    env = os.environ if env is None else env
+    raw = env.get(SWEEP_BUDGET_SETTING, "").strip()
+    if not raw:
+        return DEFAULT_SWEEP_BUDGET
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{SWEEP_BUDGET_SETTING}={raw!r} is not a number") from None
+    if not 0 <= value <= 3600:
+        raise ConfigurationError(f"{SWEEP_BUDGET_SETTING}={raw!r} must be 0 to 3600 seconds")
+    return value
+
+
+def _sweeps(source: str, *, budget: float | None = None) -> Any:
+    from shared.sweeps import Budget, Sweeps
+
+    current = engine(respond=True, source=source)
+    seconds = sweep_budget() if budget is None else budget
+    return Sweeps(current, load_policy(current.settings.policy_path), budget=Budget(seconds))
+
+
+def run_sweep(kind: str, *, source: str) -> list[str]:
+    """Run one timer sweep (``drift``, ``pull-failures`` or ``expiry``); the hand-over messages."""
+    sweeps = _sweeps(source)
+    signal_id = f"{kind}:{_utcnow():%Y%m%dT%H%M%SZ}:{uuid.uuid4().hex[:8]}"
+    run = {"drift": sweeps.drift, "pull-failures": sweeps.pull_failures, "expiry": sweeps.expiry}
+    report = run[kind](signal_id)
+    for outcome in report.outcomes:
+        log_outcome(outcome)
+    log.info("sweep %s", json.dumps(report.summary(), sort_keys=True))
+    return list(report.handed_over)
+
+
+def handle_handover(body: str | bytes, *, source: str = "sweep_handover") -> list[Outcome]:
+    """One hand-over message from the queue; a bad one is logged and dropped, transient raises."""
+    from shared.sweeps import parse_handover
+
+    current = Settings.from_env(os.environ)
+    try:
+        message = parse_handover(body, in_scope=current.in_scope)
+    except BadSignal as exc:
+        log.warning("dropped a hand-over message: %s", exc)
+        outcome = Outcome("", Verdict.IGNORED, str(exc))
+        log_outcome(outcome)
+        return [outcome]
+    outcome = _sweeps(source).handover(message)
+    log_outcome(outcome)
+    return [outcome]
+
+
+def alert_request(
+    body: bytes, *, source: str = "alert_webhook"
+) -> tuple[int, dict[str, Any], list[str]]:
+    """An Azure Monitor common-schema alert: (status, JSON summary, hand-over messages).
+
+    A bad body is 400 (413 when too large) and nothing is read or changed; a resolved alert or a
+    repeated delivery of the same firing is 202 with nothing done.
+    """
+    from shared.alerts import BadAlert, parse_alert
+
+    try:
+        alert = parse_alert(body)
+    except BadAlert as exc:
+        log.warning("refused an alert: %s", exc)
+        return exc.status, {"error": str(exc)}, []
+    summary: dict[str, Any] = {
+        "alert": alert.alert_id,
+        "rule": alert.rule,
+        "pods": len(alert.pods),
+        "clusters": len(
+            {p.cluster_id.lower() for p in alert.pods} | {c.lower() for c in alert.clusters}
+        ),
+    }
+    if alert.resolved:
+        return 202, {**summary, "status": "ignored", "reason": "the alert is resolved"}, []
+    if not alert.pods and not alert.clusters:
+        reason = "the alert names no pod and no managed cluster"
+        return (
+            202,
+            {**summary, "status": "ignored", "reason": reason, "notes": list(alert.skipped)},
+            [],
+        )
+    sweeps = _sweeps(source, budget=min(sweep_budget(), HTTP_BUDGET))
+    store = sweeps.engine.store
+    if store is not None and not store.claim_event(alert.signal_id):
+        return (
+            202,
+            {**summary, "status": "ignored", "reason": "this firing was already handled"},
+            [],
+        )
+    try:
+        report = sweeps.alert(alert, alert.signal_id)
+    except Exception:
+        if store is not None:
+            store.forget_event(alert.signal_id)
+        raise
+    for outcome in report.outcomes:
+        log_outcome(outcome)
+    result = report.summary()
+    return (
+        202,
+        {
+            **summary,
+            "status": "accepted",
+            **{k: result[k] for k in ("processed", "handedOver", "verdicts", "notes")},
+        },
+        list(report.handed_over),
+    )

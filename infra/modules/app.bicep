@@ -380,6 +380,23 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'MAX_CONCURRENT_READS'
           value: '8'
         }
+        // Timer schedules (NCRONTAB) and how long one sweep may run before it hands the rest over.
+        {
+          name: 'EXPIRY_SWEEP_SCHEDULE'
+          value: '0 0 6 * * *'
+        }
+        {
+          name: 'DRIFT_SWEEP_SCHEDULE'
+          value: '0 0 * * * *'
+        }
+        {
+          name: 'PULL_FAILURE_SCAN_SCHEDULE'
+          value: '0 */10 * * * *'
+        }
+        {
+          name: 'SWEEP_BUDGET_SECONDS'
+          value: '300'
+        }
         {
           name: 'POLICY_PATH'
           value: policyPath

@@ -116,15 +116,13 @@ resource pullRoleAssigner 'Microsoft.Authorization/roleDefinitions@2022-04-01' =
   name: guid(tenant().tenantId, namePrefix, 'acr-pull-remediator-pull-role-assigner')
   properties: {
     roleName: '${namePrefix} ACR Pull Remediator pull role assigner'
-    description: 'Creates and deletes role assignments; assigned only with a condition limiting it to AcrPull and Container Registry Repository Reader.'
+    description: 'Creates role assignments; assigned only with a condition limiting it to AcrPull and Container Registry Repository Reader.'
     type: 'CustomRole'
     permissions: [
       {
         actions: [
           // attach-acr: assign AcrPull (or Repository Reader) to the kubelet identity or cluster SP
           'Microsoft.Authorization/roleAssignments/write'
-          // attach-acr (sp-mismatch): remove the assignment left for a cluster's old service principal
-          'Microsoft.Authorization/roleAssignments/delete'
         ]
         notActions: []
         dataActions: []

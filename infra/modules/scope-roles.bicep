@@ -23,9 +23,9 @@ var acrPullRoleId = '7f951dda-4ed3-4680-a7ca-43fe172d538d'
 var repositoryReaderRoleId = 'b93aa761-3e63-49ed-ac28-beffa264f7ac'
 
 // Azure ABAC (conditionVersion 2.0), "Constrain roles": creating an assignment is allowed only for
-// those two role definitions and for service principals (kubelet identities, cluster SPs);
-// deleting one only when it is for those two role definitions.
-var pullRolesOnlyCondition = '((!(ActionMatches{\'Microsoft.Authorization/roleAssignments/write\'})) OR (@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {${acrPullRoleId}, ${repositoryReaderRoleId}} AND @Request[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {\'ServicePrincipal\'})) AND ((!(ActionMatches{\'Microsoft.Authorization/roleAssignments/delete\'})) OR (@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {${acrPullRoleId}, ${repositoryReaderRoleId}}))'
+// those two role definitions and for service principals (kubelet identities, cluster SPs).
+// The app never deletes role assignments (sp-mismatch leaves the old SP's for a person).
+var pullRolesOnlyCondition = '((!(ActionMatches{\'Microsoft.Authorization/roleAssignments/write\'})) OR (@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {${acrPullRoleId}, ${repositoryReaderRoleId}} AND @Request[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {\'ServicePrincipal\'}))'
 
 // Reader: every check's ARM reads (clusters, scale sets, identities, registries incl. pull/read,
 // role assignments and definitions, VNets, peerings, private endpoints, DNS zones, route tables,

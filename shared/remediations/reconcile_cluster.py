@@ -16,6 +16,8 @@ class ReconcileCluster(Remediation):
     permissions = (
         "Microsoft.ContainerService/managedClusters/read",
         "Microsoft.ContainerService/managedClusters/write",
+        # ARM checks it for every user-assigned identity named in the PUT body (kubelet identity).
+        "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action",
     )
 
     def plan(self, finding: Finding, target: Target) -> Plan:

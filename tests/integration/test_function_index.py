@@ -18,7 +18,17 @@ def raw_bindings(fn: Any) -> list[dict[str, Any]]:
 
 
 def test_indexed_functions(functions: dict[str, Any]) -> None:
-    assert set(functions) == {"arm_events", "diagnose", "health"}
+    assert set(functions) == {
+        "arm_events",
+        "registry_events",
+        "expiry_sweep",
+        "drift_sweep",
+        "pull_failure_scan",
+        "sweep_handover",
+        "alert_webhook",
+        "diagnose",
+        "health",
+    }
 
 
 def test_arm_events_is_an_event_grid_trigger(functions: dict[str, Any]) -> None:
