@@ -3,6 +3,7 @@
 1. Diagnose an estate with one cluster broken for each of the 14 causes of the guide.
 2. Respond under an `enforce` policy: fix and verify what may be fixed, ticket the rest.
 3. Event Grid: a kubelet identity removed from node pools, delivered to the indexed function.
+4. A timeline: a stream of Event Grid events and timer ticks against the sample estate.
 """
 
 from __future__ import annotations
@@ -126,14 +127,11 @@ def respond(emulator: Emulator, spec: dict[str, Any]) -> bool:
     return len(applied) >= 5 and len(issues) >= 4
 
 
-def event_grid(emulator: Emulator, capture: OutcomeCapture) -> bool:
+def event_grid(emulator: Emulator, capture: OutcomeCapture, functions: dict[str, Any]) -> bool:
     from azure.functions import meta
     from azure.functions.eventgrid import EventGridEventInConverter
 
-    import function_app
-
     say("== 3. Event Grid: kubelet identity removed from node pools -> reconcile -> verify")
-    functions = {fn.get_function_name(): fn for fn in function_app.app.get_functions()}
     scenario.apply_break(
         emulator.state, {"cause": "kubelet-identity-detached", "cluster": "aks-prod-weu"}
     )
@@ -160,6 +158,134 @@ def event_grid(emulator: Emulator, capture: OutcomeCapture) -> bool:
     return bool(outcome["verdict"] == "remediated")
 
 
+class Captured:
+    """A queue output binding, as the worker hands it to the function."""
+
+    def __init__(self) -> None:
+        self.value: Any = None
+
+    def set(self, value: Any) -> None:
+        self.value = value
+
+    def get(self) -> Any:
+        return self.value
+
+
+def timeline(emulator: Emulator, capture: OutcomeCapture, functions: dict[str, Any]) -> bool:
+    from azure.functions import meta
+    from azure.functions.eventgrid import EventGridEventInConverter
+    from azure.functions.timer import TimerRequestConverter
+
+    from emulator.builders.registry_data import push_image
+    from emulator.events import registry_image_event
+
+    say("== 4. Timeline: events and timer ticks against the sample estate")
+    state = emulator.state
+    registry = scenario.find_registry(state, "acrprodweu")
+
+    def event(name: str, payload: dict[str, Any]) -> None:
+        decoded = EventGridEventInConverter.decode(
+            meta.Datum(json.dumps(payload), "json"), trigger_metadata={}
+        )
+        functions[name].get_user_function()(decoded)
+
+    def tick(name: str) -> None:
+        body = json.dumps({"IsPastDue": False, "ScheduleStatus": {}, "Schedule": {}})
+        timer = TimerRequestConverter.decode(meta.Datum(body, "json"), trigger_metadata={})
+        functions[name].get_user_function()(timer, Captured())
+
+    digest = push_image(state, registry["id"], "app", "v3", ["linux/amd64", "windows/amd64"])
+    steps: list[tuple[str, Any]] = [
+        (
+            "someone deletes aks-batch-weu's AcrPull on acrprodweu -> roleAssignments/delete",
+            lambda: (
+                scenario.apply_break(
+                    state,
+                    {
+                        "cause": "acrpull-missing",
+                        "cluster": "aks-batch-weu",
+                        "registry": "acrprodweu",
+                    },
+                ),
+                event(
+                    "arm_events",
+                    arm_event(
+                        f"{registry['id']}/providers/Microsoft.Authorization/roleAssignments/{scenario.guid('deleted')}",
+                        "Microsoft.Authorization/roleAssignments/delete",
+                        event_type="Microsoft.Resources.ResourceDeleteSuccess",
+                    ),
+                ),
+            ),
+        ),
+        (
+            "the admin password of acrprodweu is regenerated -> regenerateCredential/action",
+            lambda: (
+                scenario.apply_break(
+                    state, {"cause": "pull-secret-admin-stale", "cluster": "aks-prod-weu"}
+                ),
+                event(
+                    "arm_events",
+                    arm_event(
+                        registry["id"],
+                        "Microsoft.ContainerRegistry/registries/regenerateCredential/action",
+                        event_type="Microsoft.Resources.ResourceActionSuccess",
+                    ),
+                ),
+            ),
+        ),
+        (
+            "app:v3 is pushed without linux/arm64; aks-prod-weu has an arm64 pool -> ImagePushed",
+            lambda: event(
+                "registry_events",
+                registry_image_event(
+                    registry["id"],
+                    "acrprodweu.azurecr.io",
+                    "app",
+                    tag="v3",
+                    digest=digest,
+                    media_type="application/vnd.oci.image.index.v1+json",
+                ),
+            ),
+        ),
+        (
+            "the kubelet identity leaves aks-batch-weu's scale sets and the event is lost -> drift sweep tick",
+            lambda: (
+                scenario.apply_break(
+                    state, {"cause": "kubelet-identity-detached", "cluster": "aks-batch-weu"}
+                ),
+                tick("drift_sweep"),
+            ),
+        ),
+        ("daily expiry sweep tick", lambda: tick("expiry_sweep")),
+        ("pull-failure scan tick", lambda: tick("pull_failure_scan")),
+    ]
+    ok = True
+    for label, step in steps:
+        before = len(capture.outcomes)
+        step()
+        say(f"* {label}", 2)
+        produced = capture.outcomes[before:]
+        shown = [o for o in produced if any(f["status"] == "FAIL" for f in o["findings"])]
+        for outcome in shown or produced[:1]:
+            cluster = (outcome.get("cluster") or "").rsplit("/", 1)[-1]
+            failed = [f for f in outcome["findings"] if f["status"] == "FAIL"]
+            say(f"-> {cluster}: {', '.join(f['cause'] for f in failed) or 'nothing failed'}", 6)
+            for decision in outcome.get("decisions", []):
+                if decision.get("decision"):
+                    say(f"-> decision: {decision['decision']['reason']}", 8)
+                if decision.get("ticket"):
+                    ticket = decision["ticket"]
+                    say(f"-> ticket #{ticket['id']} {ticket['state']} ({ticket['title']})", 8)
+            for action in outcome["actions"]:
+                say(f"-> action {action['action']}: {action['status']}", 8)
+            for check in outcome["verification"]:
+                say(f"-> verified {check['cause']}: {check['status']}", 8)
+            say(f"=> {outcome['verdict']}", 8)
+        ok &= bool(capture.outcomes[before:])
+    say()
+    return ok
+
+
 def main() -> int:
     capture = OutcomeCapture()
     logging.getLogger("shared.runtime").addHandler(capture)
@@ -179,7 +305,15 @@ def main() -> int:
         )
         say(f"Local Azure on {emulator.base_url}, Azurite tables on {azurite.endpoint}")
         say()
-        results = [diagnose(emulator, spec), respond(emulator, spec), event_grid(emulator, capture)]
+        import function_app  # indexed once, as the worker does
+
+        functions = {fn.get_function_name(): fn for fn in function_app.app.get_functions()}
+        results = [
+            diagnose(emulator, spec),
+            respond(emulator, spec),
+            event_grid(emulator, capture, functions),
+            timeline(emulator, capture, functions),
+        ]
     say(
         "demo finished: "
         + ("every step behaved as expected" if all(results) else "SOMETHING DID NOT BEHAVE")
