@@ -91,19 +91,24 @@ class Engine:
     # -- events --------------------------------------------------------------------------------
 
     def handle_resource_event(self, event: ResourceEvent) -> list[Outcome]:
-        ignore = self._ignore_reason(event)
+        return self._handle_once(event.id, self._ignore_reason(event), lambda: self._route(event))
+
+    def _handle_once(
+        self, event_id: str, ignore: str | None, route: Callable[[], list[Work] | str]
+    ) -> list[Outcome]:
+        """Event Grid delivers at least once: claim the event id, route, run; forget on errors."""
         if ignore:
-            return [Outcome(event.id, Verdict.IGNORED, ignore)]
-        if self.store is not None and not self.store.claim_event(event.id):
-            return [Outcome(event.id, Verdict.IGNORED, f"event {event.id} was already handled")]
+            return [Outcome(event_id, Verdict.IGNORED, ignore)]
+        if self.store is not None and not self.store.claim_event(event_id):
+            return [Outcome(event_id, Verdict.IGNORED, f"event {event_id} was already handled")]
         try:
-            work = self._route(event)
+            work = route()
         except Exception:
-            self._forget(event.id)
+            self._forget(event_id)
             raise
         if isinstance(work, str):
-            return [Outcome(event.id, Verdict.IGNORED, work)]
-        return self.run(event.id, work, forget_on_error=True)
+            return [Outcome(event_id, Verdict.IGNORED, work)]
+        return self.run(event_id, work, forget_on_error=True)
 
     def run(
         self, signal_id: str, work: list[Work], *, forget_on_error: bool = False
@@ -198,34 +203,7 @@ class Engine:
     def diagnose_and_respond(
         self, signal_id: str, target: Target, cause_ids: tuple[str, ...]
     ) -> Outcome:
-        findings = tuple(self.diagnose(target, cause_ids))
-        cluster_id = target.cluster.id
-        if not any(f.status is Status.FAIL for f in findings) or self._responder is None:
-            return self._without_response(signal_id, target, findings)
-        lease = None
-        if self.store is not None:
-            lease = self.store.acquire_lease(
-                cluster_id, self.owner, self.settings.operation_timeout + 60
-            )
-            if lease is None:
-                reason = f"another instance is acting on {target.cluster.name}; it owns the lease"
-                return Outcome(signal_id, Verdict.DEFERRED, reason, cluster_id, findings)
-        try:
-            handled = self._responder(signal_id).respond(signal_id, target, findings)
-        finally:
-            if lease is not None and self.store is not None:
-                self.store.release(lease)
-        return Outcome.of(signal_id, cluster_id, findings, handled)
-
-    def _without_response(
-        self, signal_id: str, target: Target, findings: tuple[Finding, ...]
-    ) -> Outcome:
-        if self._responder is not None:
-            # Nothing failed: still close the tickets of causes that recovered.
-            self._responder(signal_id).respond(signal_id, target, findings)
-        return Outcome(
-            signal_id, verdict_of(findings), _summary(findings), target.cluster.id, findings
-        )
+        return self.respond(signal_id, target, tuple(self.diagnose(target, cause_ids)))
 
     def verify_pending(self) -> list[Outcome]:
         """Operations that outlived an earlier function: verify them now (drift sweep)."""
@@ -248,18 +226,7 @@ class Engine:
         """ImagePushed: arch/os of the new image vs the pools of clusters running its repository;
         ImageDeleted: image-not-found for the images of that repository clusters still run."""
         ignore = self._registry_ignore_reason(event)
-        if ignore:
-            return [Outcome(event.id, Verdict.IGNORED, ignore)]
-        if self.store is not None and not self.store.claim_event(event.id):
-            return [Outcome(event.id, Verdict.IGNORED, f"event {event.id} was already handled")]
-        try:
-            work = self._image_work(event)
-        except Exception:
-            self._forget(event.id)
-            raise
-        if isinstance(work, str):
-            return [Outcome(event.id, Verdict.IGNORED, work)]
-        return self.run(event.id, work, forget_on_error=True)
+        return self._handle_once(event.id, ignore, lambda: self._image_work(event))
 
     def _registry_ignore_reason(self, event: RegistryImageEvent) -> str | None:
         names = event_types()
@@ -299,14 +266,15 @@ class Engine:
     # -- findings made elsewhere (the expiry sweep) ----------------------------------------------
 
     def respond(self, signal_id: str, target: Target, findings: tuple[Finding, ...]) -> Outcome:
-        """Respond to findings a sweep evaluated itself, under the cluster's lease."""
+        """Respond to findings; when one failed, under the cluster's lease (one actor at a time)."""
         cluster_id = target.cluster.id
+        failed = any(f.status is Status.FAIL for f in findings)
         if self._responder is None:
             return Outcome(
                 signal_id, verdict_of(findings), _summary(findings), cluster_id, findings
             )
         lease = None
-        if self.store is not None and any(f.status is Status.FAIL for f in findings):
+        if failed and self.store is not None:
             lease = self.store.acquire_lease(
                 cluster_id, self.owner, self.settings.operation_timeout + 60
             )
@@ -314,10 +282,15 @@ class Engine:
                 reason = f"another instance is acting on {target.cluster.name}; it owns the lease"
                 return Outcome(signal_id, Verdict.DEFERRED, reason, cluster_id, findings)
         try:
+            # Also when nothing failed: the tickets of causes that recovered get closed.
             handled = self._responder(signal_id).respond(signal_id, target, findings)
         finally:
             if lease is not None and self.store is not None:
                 self.store.release(lease)
+        if not failed:
+            return Outcome(
+                signal_id, verdict_of(findings), _summary(findings), cluster_id, findings
+            )
         return Outcome.of(signal_id, cluster_id, findings, handled)
 
 
