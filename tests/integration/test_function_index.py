@@ -67,3 +67,11 @@ def test_diagnose_needs_a_function_key(functions: dict[str, Any]) -> None:
     bindings = {b["type"]: b for b in raw_bindings(functions["diagnose"])}
     assert bindings["httpTrigger"]["authLevel"] == "FUNCTION"
     assert bindings["httpTrigger"]["route"] == "diagnose"
+
+
+def test_the_example_settings_document_every_setting_the_code_reads() -> None:
+    from shared.app_settings import APP_SETTINGS
+
+    documented = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
+    platform = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage", "AzureWebJobsFeatureFlags"}
+    assert set(documented) - platform == set(APP_SETTINGS)
