@@ -1,0 +1,78 @@
+"""kubelet-identity-detached through the real compute, msi and container service clients."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from emulator import scenario
+from emulator.server import Emulator
+from shared.azure.estate import ArmEstate
+from shared.azure.factory import ClientFactory
+from shared.checks.base import Finding, Status, Target
+from shared.checks.kubelet_identity_detached import KubeletIdentityDetached
+from shared.config import Settings
+
+
+def run(emulator: Emulator, cluster_name: str) -> Finding:
+    estate = ArmEstate(ClientFactory(Settings.from_env(os.environ)))
+    cluster = estate.get_cluster(scenario.find_cluster(emulator.state, cluster_name)["id"])
+    return KubeletIdentityDetached().run(Target(cluster), estate)
+
+
+def test_attached_everywhere_passes(
+    emulator: Emulator, sample: dict[str, Any], app_env: dict[str, str]
+) -> None:
+    finding = run(emulator, "aks-prod-weu")
+    assert finding.status is Status.PASS
+    assert len(finding.evidence["scaleSets"]) == 3
+    assert finding.evidence["missingOn"] == []
+
+
+def test_detached_from_one_pool_fails_with_that_scale_set(
+    emulator: Emulator, sample: dict[str, Any], app_env: dict[str, str]
+) -> None:
+    scenario.apply_break(
+        emulator.state,
+        {"cause": "kubelet-identity-detached", "cluster": "aks-prod-weu", "pool": "win"},
+    )
+    finding = run(emulator, "aks-prod-weu")
+    assert finding.status is Status.FAIL
+    assert [m.rsplit("/", 1)[-1].split("-")[1] for m in finding.evidence["missingOn"]] == ["win"]
+    assert finding.evidence["identityDeleted"] is False
+    assert finding.action_id == "reconcile-cluster"
+    assert "az aks update -g rg-aks-prod -n aks-prod-weu" in finding.commands
+
+
+def test_deleted_identity_fails_without_a_fix(
+    emulator: Emulator, sample: dict[str, Any], app_env: dict[str, str]
+) -> None:
+    scenario.apply_break(
+        emulator.state, {"cause": "kubelet-identity-deleted", "cluster": "aks-prod-weu"}
+    )
+    finding = run(emulator, "aks-prod-weu")
+    assert finding.status is Status.FAIL
+    assert finding.evidence["identityDeleted"] is True
+    assert finding.action_id is None
+    assert "cannot bring a deleted identity back" in finding.summary
+
+
+def test_service_principal_cluster_passes_as_not_applicable(
+    emulator: Emulator, sample: dict[str, Any], app_env: dict[str, str], monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("SCOPE_SUBSCRIPTION_IDS", ",".join(emulator.state.subscriptions))
+    finding = run(emulator, "aks-dev-neu")
+    assert finding.status is Status.PASS
+    assert finding.evidence == {"servicePrincipal": "3f2504e0-4f89-41d3-9a0c-0305e82c3301"}
+
+
+def test_unreadable_node_resource_group_is_unknown(
+    emulator: Emulator, sample: dict[str, Any], app_env: dict[str, str]
+) -> None:
+    cluster = scenario.find_cluster(emulator.state, "aks-prod-weu")
+    node_rg = f"/subscriptions/{cluster['id'].split('/')[2]}/resourceGroups/{cluster['properties']['nodeResourceGroup']}"
+    emulator.deny(node_rg)
+    finding = run(emulator, "aks-prod-weu")
+    assert finding.status is Status.UNKNOWN
+    assert "may not list scale sets in" in finding.summary
+    assert finding.action_id is None
