@@ -11,15 +11,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from shared.checks.base import Check, CheckMeta, Finding, Status, Target
+from shared.checks.base import CheckMeta, Finding, Status, Target
+from shared.checks.private_link import PrivateLinkCheck
 from shared.ports import Estate
 from shared.ports.network import PrivateEndpoint, RouteChoice, VirtualNetwork, effective_route
+from shared.ports.registries import Registry
 from shared.resource_id import ResourceId, same_id
 
 BLOCKING_HOPS = ("virtualappliance", "virtualapplianceecmp", "none")
 
 
-class FirewallEgressBlocked(Check):
+class FirewallEgressBlocked(PrivateLinkCheck):
+    not_applicable = "; the i/o timeout of Cause 4 only happens over Private Link"
+
     meta = CheckMeta(
         id="firewall-egress-blocked",
         family="4",
@@ -37,20 +41,10 @@ class FirewallEgressBlocked(Check):
         action_id=None,
     )
 
-    def evaluate(self, target: Target, estate: Estate) -> Finding:
+    def evaluate_private(
+        self, target: Target, estate: Estate, registry: Registry, endpoints: list[PrivateEndpoint]
+    ) -> Finding:
         cluster = target.cluster
-        if target.registry_id is None:
-            return self.finding(Status.UNKNOWN, "No registry was given to check.", target, {})
-        registry = estate.get_registry(target.registry_id)
-        if not registry.private_endpoint_ids:
-            return self.finding(
-                Status.PASS,
-                f"{registry.name} has no private endpoint; the i/o timeout of Cause 4 only "
-                "happens over Private Link (not applicable).",
-                target,
-                {"registry": registry.id, "privateEndpoints": []},
-            )
-        endpoints = [estate.get_private_endpoint(e) for e in registry.private_endpoint_ids]
         tables: list[str] = []
         blocked: list[dict[str, str | None]] = []
         for subnet_id in estate.get_cluster_network(cluster).subnet_ids:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from shared.checks.base import Check, CheckMeta, Finding, Status, Target
+from shared.checks.base import CheckMeta, Finding, Status, Target
+from shared.checks.private_link import PrivateLinkCheck
 from shared.ports import Estate
-from shared.ports.network import REGISTRY_ZONE, PrivateDnsZone
+from shared.ports.network import REGISTRY_ZONE, PrivateDnsZone, PrivateEndpoint
+from shared.ports.registries import Registry
 from shared.resource_id import ResourceId
 
 
-class PrivateDnsLinkMissing(Check):
+class PrivateDnsLinkMissing(PrivateLinkCheck):
+    not_applicable = ", so no private DNS zone applies"
+
     meta = CheckMeta(
         id="private-dns-link-missing",
         family="3",
@@ -30,20 +34,10 @@ class PrivateDnsLinkMissing(Check):
         action_id="link-private-dns-zone",
     )
 
-    def evaluate(self, target: Target, estate: Estate) -> Finding:
+    def evaluate_private(
+        self, target: Target, estate: Estate, registry: Registry, endpoints: list[PrivateEndpoint]
+    ) -> Finding:
         cluster = target.cluster
-        if target.registry_id is None:
-            return self.finding(Status.UNKNOWN, "No registry was given to check.", target, {})
-        registry = estate.get_registry(target.registry_id)
-        if not registry.private_endpoint_ids:
-            return self.finding(
-                Status.PASS,
-                f"{registry.name} has no private endpoint, so no private DNS zone applies "
-                "(not applicable).",
-                target,
-                {"registry": registry.id, "privateEndpoints": []},
-            )
-        endpoints = [estate.get_private_endpoint(e) for e in registry.private_endpoint_ids]
         zone_ids = dict.fromkeys(z for e in endpoints for z in e.dns_zone_ids)
         if zone_ids:
             zones = [estate.get_private_dns_zone(z) for z in zone_ids]

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from shared.checks.base import Check, CheckMeta, Finding, Status, Target
+from shared.checks.base import CheckMeta, Finding, Status, Target
+from shared.checks.private_link import PrivateLinkCheck
 from shared.ports import Estate
 from shared.ports.network import PrivateEndpoint, covered, peered, peering_states
+from shared.ports.registries import Registry
 from shared.resource_id import ResourceId, same_id
 
 APPLIANCE_HOPS = ("virtualappliance", "virtualapplianceecmp")
 
 
-class VnetPeeringMissing(Check):
+class VnetPeeringMissing(PrivateLinkCheck):
+    not_applicable = ", so no peering is needed"
+
     meta = CheckMeta(
         id="vnet-peering-missing",
         family="4",
@@ -31,20 +35,10 @@ class VnetPeeringMissing(Check):
         action_id=None,
     )
 
-    def evaluate(self, target: Target, estate: Estate) -> Finding:
+    def evaluate_private(
+        self, target: Target, estate: Estate, registry: Registry, endpoints: list[PrivateEndpoint]
+    ) -> Finding:
         cluster = target.cluster
-        if target.registry_id is None:
-            return self.finding(Status.UNKNOWN, "No registry was given to check.", target, {})
-        registry = estate.get_registry(target.registry_id)
-        if not registry.private_endpoint_ids:
-            return self.finding(
-                Status.PASS,
-                f"{registry.name} has no private endpoint, so no peering is needed (not "
-                "applicable).",
-                target,
-                {"registry": registry.id, "privateEndpoints": []},
-            )
-        endpoints = [estate.get_private_endpoint(e) for e in registry.private_endpoint_ids]
         cluster_vnets = estate.get_cluster_network(cluster).vnet_ids
         states: dict[str, str] = {}
         unreached: list[str] = []
