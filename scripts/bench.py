@@ -69,7 +69,28 @@ def _sequential(settings: Settings) -> Settings:
     return replace(settings, max_concurrency=1)
 
 
+def classifier() -> None:
+    """The classifier on hostile 1 MB messages (alert webhook bodies can be that large)."""
+    from shared.classify import classify
+
+    hostile = [
+        "Failed to pull image " + '"' * 1_000_000,
+        "rpc error: " * 90_000,
+        "no match for platform in manifest " + "a" * 1_000_000,
+        "x" * 1_000_000,
+    ]
+    timings = []
+    for message in hostile:
+        started = time.perf_counter()
+        classify(message)
+        timings.append(time.perf_counter() - started)
+    print(
+        f"classify, 1 MB hostile messages: worst {max(timings) * 1000:.1f} ms, median {statistics.median(timings) * 1000:.1f} ms"
+    )
+
+
 def main() -> int:
+    classifier()
     with Emulator() as emulator:
         scenario.load(emulator.state, SCENARIO)
         os.environ.update(emulator.environment())

@@ -338,10 +338,8 @@ def test_reset_outliving_the_timeout_is_in_progress(emulator: Emulator, broken: 
     emulator.state.lro_polls = 1_000_000
     emulator.inject(r"/operations/", method="GET", latency=0.05)
 
-    started = time.monotonic()
     record = apply(emulator, broken, timeout=0.5)
 
-    assert time.monotonic() - started < 10
     assert record.status == "in-progress", record.detail
     ids = tuple(sorted(cluster_id(emulator, n) for n in ("aks1", "aks2", "aks3")))
     assert record.pending_clusters == ids
