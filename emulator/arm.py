@@ -205,7 +205,10 @@ class Arm:
         target = arm.resource_id if not arm.is_collection else arm.scope
         if self.state.is_denied(target) or self.state.is_denied(arm.request.path):
             verb = {"GET": "read", "PUT": "write", "DELETE": "delete"}.get(method, "action")
-            operation = f"{arm.type_name}/{arm.action or verb}"
+            # ARM names POST actions ".../<action>/action", as in role definitions.
+            operation = (
+                f"{arm.type_name}/{arm.action}/action" if arm.action else f"{arm.type_name}/{verb}"
+            )
             raise ArmError(
                 403,
                 "AuthorizationFailed",

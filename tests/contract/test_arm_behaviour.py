@@ -169,3 +169,17 @@ def test_journal_records_method_path_api_version_and_body(
     assert (entry.method, entry.path, entry.api_version) == ("PUT", CLUSTER_PATH, "2025-10-01")
     assert entry.body == {"location": "westeurope"}
     assert entry.status == 400  # properties is required
+
+
+def test_denied_action_names_the_action_as_arm_does(
+    http: requests.Session, emulator: Emulator
+) -> None:
+    emulator.deny(CLUSTER_PATH)
+    response = http.post(
+        emulator.base_url + CLUSTER_PATH + "/listClusterUserCredential", params=API, timeout=5
+    )
+    assert response.status_code == 403
+    assert (
+        "Microsoft.ContainerService/managedClusters/listClusterUserCredential/action"
+        in (response.json()["error"]["message"])
+    )
