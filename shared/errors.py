@@ -32,5 +32,16 @@ class Unreachable(ReadError):
     """A data plane (cluster API, registry) could not be reached."""
 
 
+class WriteRejected(RemediatorError):
+    """Azure (or a cluster's API) refused a change as invalid or conflicting (400/409/422): a
+    permanent error for this attempt, not one to retry. Its message never carries request bodies."""
+
+    def __init__(self, reason: str, *, resource_id: str = "", code: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.resource_id = resource_id
+        self.code = code
+
+
 class TransientError(RemediatorError):
     """Throttling or a server error that outlived the SDK's retries: the trigger should retry."""

@@ -7,6 +7,7 @@ from typing import Any
 from shared.azure.cache import RunCache, cached
 from shared.azure.errors import translated
 from shared.azure.factory import ClientFactory
+from shared.azure.operations import wait_for_operation
 from shared.models import Cluster, KubeletIdentity, NodePool, OperationResult, ScaleSet
 from shared.resource_id import ResourceId
 
@@ -64,8 +65,6 @@ class ClusterReader:
 
     def reconcile_cluster(self, cluster_id: str, *, timeout: float) -> OperationResult:
         """PUT the current managed cluster, as ``az aks update`` with no arguments does."""
-        from azure.core.exceptions import HttpResponseError
-
         self.cache.clear()
         rid = ResourceId.parse(cluster_id)
         client = self.factory.container_service(rid.subscription_id)
@@ -75,17 +74,9 @@ class ClusterReader:
                 rid.resource_group, rid.name, current
             )
             try:
-                poller.wait(timeout=timeout)
-                if not poller.done():
-                    return OperationResult("InProgress", f"still running after {timeout:.0f}s")
-                result = poller.result()
-            except HttpResponseError as exc:
-                # The operation ran and ended Failed/Canceled: an outcome, not an error to retry.
-                code = getattr(exc.error, "code", None) or "OperationFailed"
-                return OperationResult("Failed", code)
+                return wait_for_operation(poller, timeout)
             finally:
                 self.cache.clear()
-        return OperationResult(_text(result.provisioning_state) or poller.status())
 
     def reset_service_principal_profile(
         self, cluster_id: str, *, client_id: str, secret: str, timeout: float
@@ -98,8 +89,7 @@ class ClusterReader:
         from azure.core.exceptions import HttpResponseError, ServiceRequestError
         from azure.mgmt.containerservice.models import ManagedClusterServicePrincipalProfile
 
-        from shared.errors import Forbidden, NotFound, TransientError, Unreachable
-        from shared.ports.rbac import WriteRejected
+        from shared.errors import Forbidden, NotFound, TransientError, Unreachable, WriteRejected
 
         self.cache.clear()
         rid = ResourceId.parse(cluster_id)

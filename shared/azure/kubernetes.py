@@ -145,7 +145,7 @@ class KubernetesReader:
         from lightkube.resources.core_v1 import Secret
         from lightkube.types import PatchType
 
-        from shared.ports.rbac import WriteRejected
+        from shared.errors import WriteRejected
 
         client = self._kube_client(cluster.id)
         ref = f"{namespace}/{name}"
@@ -214,7 +214,7 @@ class KubernetesReader:
         from lightkube.resources.apps_v1 import DaemonSet, Deployment, StatefulSet
         from lightkube.types import PatchType
 
-        from shared.ports.rbac import WriteRejected
+        from shared.errors import WriteRejected
 
         resources: dict[str, Any] = {
             "Deployment": Deployment,

@@ -13,6 +13,7 @@ from shared.azure.cache import RunCache, cached
 from shared.azure.clusters import _text
 from shared.azure.errors import translated
 from shared.azure.factory import ClientFactory
+from shared.azure.operations import wait_for_operation
 from shared.errors import NotFound
 from shared.models import Cluster, OperationResult
 from shared.ports.network import (
@@ -305,7 +306,7 @@ class NetworkReader:
             VirtualNetworkLinkProperties,
         )
 
-        from shared.ports.rbac import WriteRejected
+        from shared.errors import WriteRejected
 
         rid = ResourceId.parse(zone_id)
         link_id = f"{rid}/virtualNetworkLinks/{name}"
@@ -418,25 +419,3 @@ def _link(model: Any) -> VnetLink:
         state=_text(model.virtual_network_link_state),
         provisioning_state=_text(model.provisioning_state),
     )
-
-
-def wait_for_operation(poller: Any, timeout: float) -> OperationResult:
-    """Wait up to ``timeout`` seconds for an ARM long-running operation.
-
-    An operation that ran and ended Failed/Canceled is an outcome (``Failed`` with its error
-    code), not an error; a polling request that failed (403, 5xx...) propagates for
-    :func:`~shared.azure.errors.translated` to map.
-    """
-    from azure.core.exceptions import HttpResponseError
-
-    try:
-        poller.wait(timeout=timeout)
-        if not poller.done():
-            return OperationResult("InProgress", f"still running after {timeout:.0f}s")
-        poller.result()
-    except HttpResponseError as exc:
-        status = exc.status_code or 0
-        if status and not 200 <= status < 300:
-            raise
-        return OperationResult("Failed", getattr(exc.error, "code", None) or "OperationFailed")
-    return OperationResult("Succeeded")

@@ -16,7 +16,7 @@ from shared.azure.cache import RunCache, cached
 from shared.azure.clusters import _text
 from shared.azure.errors import translated
 from shared.azure.factory import ClientFactory
-from shared.errors import NotFound
+from shared.errors import NotFound, WriteRejected
 from shared.ports.rbac import (
     Application,
     NewPassword,
@@ -25,7 +25,6 @@ from shared.ports.rbac import (
     RoleAssignment,
     RoleDefinition,
     ServicePrincipal,
-    WriteRejected,
 )
 
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)

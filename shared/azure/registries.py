@@ -8,6 +8,7 @@ from shared.azure.cache import RunCache, cached
 from shared.azure.clusters import _text
 from shared.azure.errors import translated
 from shared.azure.factory import ClientFactory
+from shared.azure.operations import wait_for_operation
 from shared.errors import NotFound
 from shared.models import OperationResult
 from shared.ports.registries import IpRule, Registry, RegistryCredentials
@@ -79,8 +80,7 @@ class RegistryReader:
             RegistryUpdateParameters,
         )
 
-        from shared.azure.network import wait_for_operation
-        from shared.ports.rbac import WriteRejected
+        from shared.errors import WriteRejected
 
         rid = ResourceId.parse(registry_id)
         client = self.factory.container_registry(rid.subscription_id)

@@ -198,7 +198,7 @@ class NetworkPort(Protocol):
         Returns ``Succeeded``, ``InProgress`` (still running after ``timeout`` seconds),
         ``Failed`` (the operation ran and failed; ``detail`` holds its error code) or ``Conflict``
         (409: e.g. the zone already links that VNet under another name). Other refusals
-        (400) raise :class:`~shared.ports.rbac.WriteRejected` carrying the ARM error code.
+        (400) raise :class:`~shared.errors.WriteRejected` carrying the ARM error code.
         """
         ...
 

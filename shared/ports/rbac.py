@@ -12,8 +12,6 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Protocol
 
-from shared.errors import RemediatorError
-
 PULL_ACTION = "Microsoft.ContainerRegistry/registries/pull/read"
 # What registries in "AbacRepositoryPermissions" mode check instead of PULL_ACTION.
 REPOSITORY_READ_DATA_ACTION = "Microsoft.ContainerRegistry/registries/repositories/content/read"
@@ -125,17 +123,6 @@ class ServicePrincipal:
     display_name: str
     service_principal_type: str
     account_enabled: bool = True
-
-
-class WriteRejected(RemediatorError):
-    """Azure (or a cluster's API) refused a change as invalid or conflicting (400/409/422): a
-    permanent error for this attempt, not one to retry. Its message never carries request bodies."""
-
-    def __init__(self, reason: str, *, resource_id: str = "", code: str = "") -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.resource_id = resource_id
-        self.code = code
 
 
 @dataclass(frozen=True)

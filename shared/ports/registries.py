@@ -78,6 +78,6 @@ class RegistryPort(Protocol):
         Returns ``Succeeded``, ``InProgress`` (still running after ``timeout`` seconds) or
         ``Failed`` (the operation ran and failed; ``detail`` holds its error code). ARM refusing
         the change (400/409, e.g. IP rules on a non-Premium registry) raises
-        :class:`~shared.ports.rbac.WriteRejected` carrying the ARM error code.
+        :class:`~shared.errors.WriteRejected` carrying the ARM error code.
         """
         ...

@@ -13,10 +13,9 @@ from __future__ import annotations
 import time
 
 from shared.checks.base import Finding, Target
-from shared.errors import ReadError
+from shared.errors import ReadError, WriteRejected
 from shared.ports import Estate
 from shared.ports.network import covered
-from shared.ports.rbac import WriteRejected
 from shared.ports.registries import IpRule, Registry
 from shared.remediations.base import ActionRecord, Plan, Remediation
 from shared.resource_id import ResourceId

@@ -17,9 +17,9 @@ import logging
 import uuid
 
 from shared.checks.base import Finding, Target
-from shared.errors import ReadError
+from shared.errors import ReadError, WriteRejected
 from shared.ports import Estate
-from shared.ports.rbac import ACR_PULL_ROLE_ID, REPOSITORY_READER_ROLE_ID, WriteRejected
+from shared.ports.rbac import ACR_PULL_ROLE_ID, REPOSITORY_READER_ROLE_ID
 from shared.remediations.base import ActionRecord, Plan, Remediation
 
 log = logging.getLogger(__name__)

@@ -14,11 +14,10 @@ import hashlib
 import time
 
 from shared.checks.base import Finding, Target
-from shared.errors import ReadError
+from shared.errors import ReadError, WriteRejected
 from shared.models import Cluster
 from shared.ports import Estate
 from shared.ports.network import REGISTRY_ZONE, PrivateDnsZone, VnetLink
-from shared.ports.rbac import WriteRejected
 from shared.remediations.base import ActionRecord, Plan, Remediation
 from shared.resource_id import ResourceId
 

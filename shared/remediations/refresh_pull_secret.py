@@ -28,11 +28,11 @@ from typing import Protocol
 
 from shared.checks.base import Finding, Target
 from shared.checks.pull_secret_sp_invalid import GUID, PROBE_REPOSITORY
-from shared.errors import ReadError
+from shared.errors import ReadError, WriteRejected
 from shared.models import Cluster
 from shared.ports import Estate
 from shared.ports.kubernetes import SECRETS_READ, USER_CREDENTIAL, PullSecret
-from shared.ports.rbac import NewPassword, WriteRejected
+from shared.ports.rbac import NewPassword
 from shared.ports.registries import Registry, RegistryCredentials
 from shared.remediations.base import ActionRecord, Plan, Remediation
 from shared.resource_id import ResourceId

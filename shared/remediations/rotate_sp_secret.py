@@ -37,11 +37,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.checks.base import Finding, Target
-from shared.errors import ReadError, RemediatorError
+from shared.errors import ReadError, RemediatorError, WriteRejected
 from shared.models import Cluster, OperationResult
 from shared.ports import Estate
 from shared.ports.kubernetes import SECRETS_READ
-from shared.ports.rbac import PasswordCredential, WriteRejected
+from shared.ports.rbac import PasswordCredential
 from shared.remediations.base import ActionRecord, Plan, Remediation
 
 log = logging.getLogger(__name__)

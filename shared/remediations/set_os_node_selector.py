@@ -18,7 +18,7 @@ import logging
 
 from shared.checks.base import Finding, Target
 from shared.checks.image_not_found import locate
-from shared.errors import ReadError
+from shared.errors import ReadError, WriteRejected
 from shared.images import InvalidImageReference, parse_image
 from shared.models import Cluster
 from shared.ports import Estate
@@ -32,7 +32,6 @@ from shared.ports.kubernetes import (
     kubectl_patch_command,
     node_selector_patch,
 )
-from shared.ports.rbac import WriteRejected
 from shared.remediations.base import ActionRecord, Plan, Remediation
 
 log = logging.getLogger(__name__)

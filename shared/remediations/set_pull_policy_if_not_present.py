@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.checks.base import Finding, Target
-from shared.errors import ReadError
+from shared.errors import ReadError, WriteRejected
 from shared.ports import Estate
 from shared.ports.kubernetes import (
     PATCHABLE_KINDS,
@@ -30,7 +30,6 @@ from shared.ports.kubernetes import (
     kubectl_patch_command,
     pull_policy_patch,
 )
-from shared.ports.rbac import WriteRejected
 from shared.remediations.base import ActionRecord, Plan, Remediation
 
 log = logging.getLogger(__name__)

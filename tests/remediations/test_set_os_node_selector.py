@@ -16,7 +16,7 @@ from shared.azure.factory import ClientFactory
 from shared.checks.base import Finding, Status, Target
 from shared.checks.os_mismatch import OsMismatch
 from shared.config import Settings
-from shared.ports.rbac import WriteRejected
+from shared.errors import WriteRejected
 from shared.remediations.base import ActionRecord
 from shared.remediations.set_os_node_selector import SetOsNodeSelector
 from tests.conftest import PROD_SUB

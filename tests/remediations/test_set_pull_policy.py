@@ -16,7 +16,7 @@ from shared.azure.factory import ClientFactory
 from shared.checks.base import Finding, Status, Target
 from shared.checks.pull_qps_exceeded import PullQpsExceeded
 from shared.config import Settings
-from shared.ports.rbac import WriteRejected
+from shared.errors import WriteRejected
 from shared.remediations.base import ActionRecord
 from shared.remediations.set_pull_policy_if_not_present import SetPullPolicyIfNotPresent
 
