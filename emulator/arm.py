@@ -59,6 +59,8 @@ class ResourceKind:
     actions: dict[str, ActionHook] = field(default_factory=dict)
     read_only: bool = False
     get: GetHook | None = None
+    # PATCH (``begin_update``): validated against this schema, then merged like a PUT.
+    patch_schema: Json | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,8 @@ class Arm:
             return json_response(kind.get(self.state, arm) if kind.get else self._get(arm))
         if request.method == "PUT":
             return self._put(kind, arm)
+        if request.method == "PATCH" and kind.patch_schema is not None:
+            return self._patch(kind, arm)
         if request.method == "DELETE":
             return self._delete(arm)
         raise ArmError(405, "MethodNotAllowed", f"{request.method} is not allowed here.")
@@ -258,16 +262,7 @@ class Arm:
             raise ArmError(405, "MethodNotAllowed", f"PUT is not supported for {arm.type_name}.")
         body = arm.body()
         if kind.schema is not None:
-            validator = jsonschema.Draft202012Validator(kind.schema)
-            errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
-            if errors:
-                where = "/".join(str(p) for p in errors[0].path) or "(root)"
-                raise ArmError(
-                    400,
-                    "InvalidRequestContent",
-                    f"The request content was invalid and could not be deserialized: "
-                    f"'{where}': {errors[0].message}.",
-                )
+            _validate(kind.schema, body)
         existing = self.state.get(arm.resource_id)
         stored = kind.on_put(self.state, arm.resource_id, body, existing) if kind.on_put else body
         stored.setdefault("id", arm.resource_id)
@@ -297,6 +292,14 @@ class Arm:
         return json_response(
             stored, status, {"Azure-AsyncOperation": status_url, "Retry-After": "0"}
         )
+
+    def _patch(self, kind: ResourceKind, arm: ArmRequest) -> Response:
+        """A synchronous update: the body is merged into the resource as a PUT would be."""
+        existing = self._get(arm)
+        body = arm.body()
+        _validate(kind.patch_schema or {}, body)
+        merged = kind.on_put(self.state, arm.resource_id, body, existing) if kind.on_put else body
+        return json_response(self.state.put(merged))
 
     def _delete(self, arm: ArmRequest) -> Response:
         if not self.state.delete(arm.resource_id):
@@ -365,6 +368,20 @@ class Arm:
                 404, "ResourceGroupNotFound", f"Resource group '{name}' could not be found."
             )
         return json_response(group)
+
+
+def _validate(schema: Json, body: Json) -> None:
+    errors = sorted(
+        jsonschema.Draft202012Validator(schema).iter_errors(body), key=lambda e: list(e.path)
+    )
+    if errors:
+        where = "/".join(str(p) for p in errors[0].path) or "(root)"
+        raise ArmError(
+            400,
+            "InvalidRequestContent",
+            f"The request content was invalid and could not be deserialized: "
+            f"'{where}': {errors[0].message}.",
+        )
 
 
 def _iso(epoch: float) -> str:

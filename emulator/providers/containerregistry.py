@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from werkzeug.wrappers import Response
 
@@ -125,74 +125,14 @@ REGISTRY_PATCH_SCHEMA: Json = {
     key: value for key, value in copy.deepcopy(REGISTRY_SCHEMA).items() if key != "required"
 }
 
-REGISTRY_ROUTE = (
-    "/subscriptions/<subscription>/resourceGroups/<group>/providers/"
-    "Microsoft.ContainerRegistry/registries/<name>"
-)
-
-
-def _patch_registry(emulator: Emulator) -> Any:
-    """``registries.begin_update`` (PATCH), which the generic ARM dispatcher does not route.
-
-    Same checks as an ARM PUT (token, api-version, scope, 403 for denied scopes, body schema), then
-    the body is merged like a PUT (:func:`_merge_put`: Premium-only IP rules). Answers 200 with the
-    registry, as ACR does when the update completes synchronously.
-    """
-    import jsonschema
-
-    from emulator.arm import API_VERSION, parse
-
-    def patch(request: Any) -> Response:
-        auth = request.headers.get("Authorization", "")
-        if not emulator.state.token_valid(auth[7:] if auth.startswith("Bearer ") else ""):
-            raise ArmError(
-                401,
-                "AuthenticationFailed",
-                "Authentication failed. The 'Authorization' header is missing or invalid.",
-            )
-        api_version = request.args.get("api-version")
-        if not api_version:
-            raise ArmError(
-                400,
-                "MissingApiVersionParameter",
-                "The api-version query parameter (?api-version=) is required for all requests.",
-            )
-        if not API_VERSION.match(api_version):
-            raise ArmError(
-                400, "InvalidApiVersionParameter", f"The api-version '{api_version}' is invalid."
-            )
-        arm = parse(request)
-        emulator.arm._check_scope_exists(arm)
-        # A PATCH needs registries/write, exactly as a PUT does.
-        emulator.arm._authorize(arm, "PUT")
-        existing = emulator.state.get(arm.resource_id)
-        if existing is None:
-            raise emulator.arm.not_found(arm)
-        body = arm.body()
-        errors = sorted(
-            jsonschema.Draft202012Validator(REGISTRY_PATCH_SCHEMA).iter_errors(body),
-            key=lambda e: list(e.path),
-        )
-        if errors:
-            where = "/".join(str(p) for p in errors[0].path) or "(root)"
-            raise ArmError(
-                400,
-                "InvalidRequestContent",
-                f"The request content was invalid and could not be deserialized: "
-                f"'{where}': {errors[0].message}.",
-            )
-        merged = _merge_put(emulator.state, arm.resource_id, body, existing)
-        return json_response(emulator.state.put(merged))
-
-    return patch
-
 
 def register(emulator: Emulator) -> None:
-    emulator.mount(REGISTRY_ROUTE, "arm", _patch_registry(emulator), ["PATCH"])
     emulator.arm.register(
         ResourceKind(
             type=REGISTRY,
             schema=REGISTRY_SCHEMA,
+            # registries.begin_update; merged like a PUT (Premium-only IP rules).
+            patch_schema=REGISTRY_PATCH_SCHEMA,
             on_put=_merge_put,
             actions={
                 "listcredentials": _list_credentials,
