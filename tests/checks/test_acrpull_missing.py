@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
 
 from emulator import scenario
 from emulator.server import Emulator
-from shared.azure.estate import ArmEstate
-from shared.azure.factory import ClientFactory
 from shared.checks.acrpull_missing import AcrPullMissing
 from shared.checks.base import Finding, Status, Target
-from shared.config import Settings
 from tests.conftest import PROD_SUB
+from tests.support.estate import fresh_estate
 
 SP_APP = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
 RG_ID = f"/subscriptions/{PROD_SUB}/resourceGroups/rg-acr"
@@ -44,7 +41,7 @@ def estate_spec(
 
 
 def run(emulator: Emulator, *, registry: str = "acr1") -> Finding:
-    estate = ArmEstate(ClientFactory(Settings.from_env(os.environ)))
+    estate = fresh_estate()
     cluster = estate.get_cluster(scenario.find_cluster(emulator.state, "aks1")["id"])
     registry_id = f"{RG_ID}/providers/Microsoft.ContainerRegistry/registries/{registry}"
     return AcrPullMissing().run(Target(cluster, registry_id), estate)

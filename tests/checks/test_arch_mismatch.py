@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from emulator import scenario
 from emulator.server import Emulator
-from shared.azure.estate import ArmEstate
-from shared.azure.factory import ClientFactory
 from shared.checks.arch_mismatch import ArchMismatch
 from shared.checks.base import Finding, Status, Target
-from shared.config import Settings
 from tests.conftest import PROD_SUB
+from tests.support.estate import fresh_estate
 
 REGISTRY_ID = f"/subscriptions/{PROD_SUB}/resourceGroups/rg-acr/providers/Microsoft.ContainerRegistry/registries/acr1"
 MIXED_ARCH = [
@@ -52,7 +49,7 @@ def estate_spec(
 
 
 def run(image: str | None, emulator: Emulator) -> Finding:
-    estate = ArmEstate(ClientFactory(Settings.from_env(os.environ)))
+    estate = fresh_estate()
     cluster = estate.get_cluster(scenario.find_cluster(emulator.state, "aks1")["id"])
     return ArchMismatch().run(Target(cluster, REGISTRY_ID, image), estate)
 

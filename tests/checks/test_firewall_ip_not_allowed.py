@@ -4,7 +4,6 @@ emulator: load balancer and NAT gateway egress, CIDR rules, public access Disabl
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
@@ -12,12 +11,10 @@ import yaml
 
 from emulator import scenario
 from emulator.server import Emulator
-from shared.azure.estate import ArmEstate
-from shared.azure.factory import ClientFactory
 from shared.checks.base import Finding, Status, Target
 from shared.checks.firewall_ip_not_allowed import FirewallIpNotAllowed
-from shared.config import Settings
 from tests.conftest import PROD_SUB
+from tests.support.estate import fresh_estate
 
 EGRESS = f"/subscriptions/{PROD_SUB}/resourceGroups/rg-net-egress/providers/Microsoft.Network"
 
@@ -39,7 +36,7 @@ def public_estate(*rules: str, **registry: Any) -> dict[str, Any]:
 
 
 def run(emulator: Emulator, cluster: str, registry: str = "acrpublicweu") -> Finding:
-    estate = ArmEstate(ClientFactory(Settings.from_env(os.environ)))
+    estate = fresh_estate()
     target = Target(
         estate.get_cluster(scenario.find_cluster(emulator.state, cluster)["id"]),
         scenario.find_registry(emulator.state, registry)["id"],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 import pytest
@@ -11,13 +10,11 @@ import pytest
 from emulator import scenario
 from emulator.builders.registry_data import push_image
 from emulator.server import Emulator
-from shared.azure.estate import ArmEstate
-from shared.azure.factory import ClientFactory
 from shared.checks.base import Finding, Status, Target
 from shared.checks.image_not_found import ImageNotFound
-from shared.config import Settings
 from shared.errors import TransientError
 from tests.conftest import PROD_SUB
+from tests.support.estate import fresh_estate
 
 REGISTRY_ID = f"/subscriptions/{PROD_SUB}/resourceGroups/rg-acr/providers/Microsoft.ContainerRegistry/registries/acr1"
 TAGS = ["v1.2.0", "v1.2.1", "v2.0.0", "latest"]
@@ -52,7 +49,7 @@ def estate_spec(
 
 
 def run(emulator: Emulator, image: str | None, *, registry_id: str | None = REGISTRY_ID) -> Finding:
-    estate = ArmEstate(ClientFactory(Settings.from_env(os.environ)))
+    estate = fresh_estate()
     cluster = estate.get_cluster(scenario.find_cluster(emulator.state, "aks1")["id"])
     return ImageNotFound().run(Target(cluster, registry_id, image), estate)
 
@@ -202,7 +199,7 @@ def test_no_pull_rights_on_data_plane_is_unknown(
     emulator: Emulator, app_env: dict[str, str]
 ) -> None:
     scenario.load(emulator.state, estate_spec())
-    registry = ArmEstate(ClientFactory(Settings.from_env(os.environ)))
+    registry = fresh_estate()
     estate_cluster = registry.get_cluster(scenario.find_cluster(emulator.state, "aks1")["id"])
     registry.get_registry(REGISTRY_ID)  # read (and cached) before the identity loses its rights
     emulator.deny(REGISTRY_ID)

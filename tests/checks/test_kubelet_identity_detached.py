@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from emulator import scenario
 from emulator.server import Emulator
-from shared.azure.estate import ArmEstate
-from shared.azure.factory import ClientFactory
 from shared.checks.base import Finding, Status, Target
 from shared.checks.kubelet_identity_detached import KubeletIdentityDetached
-from shared.config import Settings
+from tests.support.estate import fresh_estate
 
 
 def run(emulator: Emulator, cluster_name: str) -> Finding:
-    estate = ArmEstate(ClientFactory(Settings.from_env(os.environ)))
+    estate = fresh_estate()
     cluster = estate.get_cluster(scenario.find_cluster(emulator.state, cluster_name)["id"])
     return KubeletIdentityDetached().run(Target(cluster), estate)
 

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from emulator import scenario
 from emulator.server import Emulator
-from shared.azure.estate import ArmEstate
-from shared.azure.factory import ClientFactory
 from shared.checks.base import Finding, Status, Target
 from shared.checks.os_mismatch import OsMismatch
-from shared.config import Settings
 from tests.conftest import PROD_SUB
+from tests.support.estate import fresh_estate
 
 REGISTRY_ID = f"/subscriptions/{PROD_SUB}/resourceGroups/rg-acr/providers/Microsoft.ContainerRegistry/registries/acr1"
 LINUX = [{"name": "system", "vmSize": "Standard_D4s_v5", "mode": "System"}]
@@ -45,7 +42,7 @@ def estate_spec(
 
 
 def run(image: str, emulator: Emulator) -> Finding:
-    estate = ArmEstate(ClientFactory(Settings.from_env(os.environ)))
+    estate = fresh_estate()
     cluster = estate.get_cluster(scenario.find_cluster(emulator.state, "aks1")["id"])
     return OsMismatch().run(Target(cluster, REGISTRY_ID, image), estate)
 

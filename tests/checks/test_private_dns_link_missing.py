@@ -10,12 +10,12 @@ import yaml
 
 from emulator import scenario
 from emulator.server import Emulator
-from shared.azure.estate import ArmEstate
 from shared.azure.factory import ClientFactory
 from shared.checks.base import Finding, Status, Target
 from shared.checks.private_dns_link_missing import PrivateDnsLinkMissing
 from shared.config import Settings
 from tests.conftest import PROD_SUB
+from tests.support.estate import fresh_estate
 
 NET = f"/subscriptions/{PROD_SUB}/resourceGroups/%s/providers/Microsoft.Network"
 HUB_VNET = f"{NET % 'rg-net-hub'}/virtualNetworks/vnet-hub"
@@ -38,7 +38,7 @@ def named(items: list[dict[str, Any]], name: str) -> dict[str, Any]:
 def run(
     emulator: Emulator, *, cluster: str = "aks-spoke-weu", registry: str = "acrhubweu"
 ) -> Finding:
-    estate = ArmEstate(ClientFactory(Settings.from_env(os.environ)))
+    estate = fresh_estate()
     target = Target(
         estate.get_cluster(scenario.find_cluster(emulator.state, cluster)["id"]),
         scenario.find_registry(emulator.state, registry)["id"],

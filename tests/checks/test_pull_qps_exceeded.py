@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
@@ -12,10 +11,9 @@ from emulator import kubernetes as k8s
 from emulator import scenario
 from emulator.server import Emulator
 from shared.azure.estate import ArmEstate
-from shared.azure.factory import ClientFactory
 from shared.checks.base import Finding, Status, Target
 from shared.checks.pull_qps_exceeded import PullQpsExceeded
-from shared.config import Settings
+from tests.support.estate import fresh_estate
 
 CLUSTER = "aks-shop-weu"
 ETL = "acrshopweu.azurecr.io/batch/etl:latest"
@@ -27,7 +25,7 @@ def shop(emulator: Emulator) -> dict[str, Any]:
 
 
 def estate() -> ArmEstate:
-    return ArmEstate(ClientFactory(Settings.from_env(os.environ)))
+    return fresh_estate()
 
 
 def run(emulator: Emulator) -> Finding:

@@ -12,12 +12,12 @@ import pytest
 from emulator import kubernetes as k8s
 from emulator import scenario
 from emulator.server import Emulator
-from shared.azure.estate import ArmEstate
 from shared.azure.factory import ClientFactory
 from shared.checks.base import Finding, Status, Target
 from shared.checks.pull_secret_admin_stale import PullSecretAdminStale
 from shared.config import Settings
 from tests.conftest import PROD_SUB
+from tests.support.estate import fresh_estate
 
 CLUSTER = "aks-shop-weu"
 REGISTRY = "acrshopweu"
@@ -30,7 +30,7 @@ def shop(emulator: Emulator) -> dict[str, Any]:
 
 def run(emulator: Emulator, registry: str | None = REGISTRY) -> Finding:
     """One diagnosis run: a fresh estate (and run cache), as the engine makes per invocation."""
-    estate = ArmEstate(ClientFactory(Settings.from_env(os.environ)))
+    estate = fresh_estate()
     cluster = estate.get_cluster(scenario.find_cluster(emulator.state, CLUSTER)["id"])
     registry_id = scenario.find_registry(emulator.state, registry)["id"] if registry else None
     return PullSecretAdminStale().run(Target(cluster, registry_id), estate)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from typing import Any
 
 import pytest
@@ -13,11 +12,9 @@ import yaml
 from emulator import kubernetes as k8s
 from emulator import scenario
 from emulator.server import Emulator
-from shared.azure.estate import ArmEstate
-from shared.azure.factory import ClientFactory
 from shared.checks.base import Finding, Status, Target
 from shared.checks.pull_secret_sp_invalid import PullSecretSpInvalid
-from shared.config import Settings
+from tests.support.estate import fresh_estate
 
 CLUSTER = "aks-shop-weu"
 REGISTRY = "acrshopweu"
@@ -30,7 +27,7 @@ def shop(emulator: Emulator) -> dict[str, Any]:
 
 
 def run(emulator: Emulator, registry: str | None = REGISTRY) -> Finding:
-    estate = ArmEstate(ClientFactory(Settings.from_env(os.environ)))
+    estate = fresh_estate()
     cluster = estate.get_cluster(scenario.find_cluster(emulator.state, CLUSTER)["id"])
     registry_id = scenario.find_registry(emulator.state, registry)["id"] if registry else None
     return PullSecretSpInvalid().run(Target(cluster, registry_id), estate)
@@ -136,7 +133,7 @@ def test_refreshed_pull_secret_heals_the_pods_and_passes(
     [current] = sp_secrets(emulator)
     config = {"auths": {"acrshopweu.azurecr.io": {"username": APP_ID, "password": current}}}
     encoded = base64.b64encode(json.dumps(config).encode()).decode()
-    estate = ArmEstate(ClientFactory(Settings.from_env(os.environ)))
+    estate = fresh_estate()
     client = estate._kube_client(scenario.find_cluster(emulator.state, CLUSTER)["id"])
     client.patch(
         Secret,

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from emulator import scenario
 from emulator.server import Emulator
-from shared.azure.estate import ArmEstate
-from shared.azure.factory import ClientFactory
 from shared.checks.base import Finding, Status, Target
 from shared.checks.sp_mismatch import SpMismatch
-from shared.config import Settings
 from tests.conftest import PROD_SUB
+from tests.support.estate import fresh_estate
 
 OLD_APP = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
 NEW_APP = "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d"
@@ -40,7 +37,7 @@ SP_CLUSTER = {"name": "aks-sp", "servicePrincipal": OLD_APP, "attachedRegistries
 
 
 def run(emulator: Emulator, name: str = "aks-sp") -> Finding:
-    estate = ArmEstate(ClientFactory(Settings.from_env(os.environ)))
+    estate = fresh_estate()
     cluster = estate.get_cluster(scenario.find_cluster(emulator.state, name)["id"])
     return SpMismatch().run(Target(cluster, REGISTRY_ID), estate)
 

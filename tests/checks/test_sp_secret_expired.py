@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import pytest
 
 from emulator import scenario
 from emulator.server import Emulator
-from shared.azure.estate import ArmEstate
-from shared.azure.factory import ClientFactory
 from shared.checks.base import Finding, Status, Target
 from shared.checks.sp_secret_expired import SpSecretExpired
-from shared.config import Settings
 from tests.conftest import PROD_SUB
+from tests.support.estate import fresh_estate
 
 APP = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
 
@@ -33,7 +30,7 @@ def estate_spec(
 
 
 def run(emulator: Emulator, check: SpSecretExpired | None = None) -> Finding:
-    estate = ArmEstate(ClientFactory(Settings.from_env(os.environ)))
+    estate = fresh_estate()
     cluster = estate.get_cluster(scenario.find_cluster(emulator.state, "aks1")["id"])
     return (check or SpSecretExpired()).run(Target(cluster), estate)
 

@@ -3,7 +3,6 @@ hub-and-spoke estate (emulator/scenarios/network-private.yaml)."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
@@ -11,12 +10,10 @@ import yaml
 
 from emulator import scenario
 from emulator.server import Emulator
-from shared.azure.estate import ArmEstate
-from shared.azure.factory import ClientFactory
 from shared.checks.base import Finding, Status, Target
 from shared.checks.vnet_peering_missing import VnetPeeringMissing
-from shared.config import Settings
 from tests.conftest import PROD_SUB
+from tests.support.estate import fresh_estate
 
 HUB_RG = f"/subscriptions/{PROD_SUB}/resourceGroups/rg-net-hub"
 HUB_VNET = f"{HUB_RG}/providers/Microsoft.Network/virtualNetworks/vnet-hub"
@@ -43,7 +40,7 @@ def vnet_spec(spec: dict[str, Any], name: str) -> dict[str, Any]:
 def run(
     emulator: Emulator, *, cluster: str = "aks-spoke-weu", registry: str = "acrhubweu"
 ) -> Finding:
-    estate = ArmEstate(ClientFactory(Settings.from_env(os.environ)))
+    estate = fresh_estate()
     target = Target(
         estate.get_cluster(scenario.find_cluster(emulator.state, cluster)["id"]),
         scenario.find_registry(emulator.state, registry)["id"],

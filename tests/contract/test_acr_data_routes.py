@@ -26,6 +26,7 @@ from shared.azure.factory import ClientFactory
 from shared.config import Settings
 from shared.errors import ConfigurationError, Forbidden, ReadError
 from tests.conftest import PROD_SUB
+from tests.support.estate import fresh_estate
 
 LOGIN = "acr1.azurecr.io"
 REGISTRY_ID = f"/subscriptions/{PROD_SUB}/resourceGroups/rg-acr/providers/Microsoft.ContainerRegistry/registries/acr1"
@@ -132,9 +133,7 @@ def get(emu: Emulator, path: str, **kwargs: Any) -> requests.Response:
 
 def admin_password(emu: Emulator) -> str:
     """The admin password as the ARM SDK lists it (listCredentials creates them on first use)."""
-    creds = ArmEstate(ClientFactory(Settings.from_env(os.environ))).list_registry_credentials(
-        REGISTRY_ID
-    )
+    creds = fresh_estate().list_registry_credentials(REGISTRY_ID)
     assert creds is not None
     return creds.passwords[0]
 
@@ -520,7 +519,7 @@ def test_public_network_access_disabled_denies(emulator: Emulator, app_env: dict
 
 
 def reader() -> ArmEstate:
-    return ArmEstate(ClientFactory(Settings.from_env(os.environ)))
+    return fresh_estate()
 
 
 def test_reader_uses_exchange_then_scoped_token(acr: Emulator, app_env: dict[str, str]) -> None:

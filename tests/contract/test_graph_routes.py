@@ -20,10 +20,10 @@ from azure.core.rest import HttpRequest, HttpResponse
 from emulator import scenario
 from emulator.providers.graph import graph_secret_valid, service_principal_id
 from emulator.server import Emulator
-from shared.azure.estate import ArmEstate
 from shared.azure.factory import ClientFactory
 from shared.config import Settings
 from tests.conftest import PROD_SUB
+from tests.support.estate import fresh_estate
 
 APP = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
 # Documented properties (https://learn.microsoft.com/graph/api/resources/...?view=graph-rest-1.0).
@@ -211,7 +211,7 @@ def test_expired_secret_is_not_valid(
 def test_adapter_reads_credentials_without_secrets(
     graph: PipelineClient[HttpRequest, HttpResponse], emulator: Emulator
 ) -> None:
-    application = ArmEstate(ClientFactory(Settings.from_env(os.environ))).get_application(APP)
+    application = fresh_estate().get_application(APP)
     [credential] = application.password_credentials
     stored = emulator.state.graph_applications[APP]["passwordCredentials"][0]
     assert credential.key_id == stored["keyId"]

@@ -22,6 +22,7 @@ from shared.config import Settings
 from shared.remediations.allow_egress_ip import AllowEgressIp
 from tests.conftest import PROD_SUB
 from tests.support.contract import assert_round_trips
+from tests.support.estate import fresh_estate
 
 ACR = "acrpublicweu"
 ORIGINAL_RULES = ["20.61.10.0/29", "20.61.20.7", "20.61.30.9", "20.61.31.0/30"]
@@ -51,7 +52,7 @@ def broken(cluster: str, **registry: Any) -> dict[str, Any]:
 
 
 def new_estate() -> ArmEstate:
-    return ArmEstate(ClientFactory(Settings.from_env(os.environ)))
+    return fresh_estate()
 
 
 def target(emulator: Emulator, estate: ArmEstate, cluster: str) -> Target:

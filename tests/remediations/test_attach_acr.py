@@ -3,7 +3,6 @@ from a broken estate to a role assignment ARM holds and a check that passes."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
@@ -12,13 +11,12 @@ from emulator import scenario
 from emulator.providers import authorization as authz
 from emulator.server import Emulator
 from shared.azure.estate import ArmEstate
-from shared.azure.factory import ClientFactory
 from shared.checks.acrpull_missing import AcrPullMissing
 from shared.checks.base import Check, Finding, Status, Target
 from shared.checks.sp_mismatch import SpMismatch
-from shared.config import Settings
 from shared.remediations.attach_acr import AttachAcr, assignment_name
 from tests.conftest import PROD_SUB
+from tests.support.estate import fresh_estate
 
 SP_APP = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
 NEW_APP = "8b1e4c2d-6f3a-4d5e-9a7b-0c1d2e3f4a5b"
@@ -60,7 +58,7 @@ def estate_spec(
 
 
 def new_estate() -> ArmEstate:
-    return ArmEstate(ClientFactory(Settings.from_env(os.environ)))
+    return fresh_estate()
 
 
 def target(estate: ArmEstate, emulator: Emulator) -> Target:

@@ -21,6 +21,7 @@ from shared.config import Settings
 from shared.remediations.base import ActionRecord
 from shared.remediations.link_private_dns_zone import LinkPrivateDnsZone, link_name
 from tests.conftest import PROD_SUB
+from tests.support.estate import fresh_estate
 
 NET = f"/subscriptions/{PROD_SUB}/resourceGroups/%s/providers/Microsoft.Network"
 HUB_VNET = f"{NET % 'rg-net-hub'}/virtualNetworks/vnet-hub"
@@ -44,7 +45,7 @@ def group(spec: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def new_estate() -> ArmEstate:
-    return ArmEstate(ClientFactory(Settings.from_env(os.environ)))
+    return fresh_estate()
 
 
 def target(emulator: Emulator, estate: ArmEstate) -> Target:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,11 +15,9 @@ from emulator import kubernetes as k8s
 from emulator import scenario
 from emulator.server import Emulator
 from shared.azure.estate import ArmEstate
-from shared.azure.factory import ClientFactory
 from shared.checks.base import Check, Finding, Status, Target
 from shared.checks.pull_secret_admin_stale import PullSecretAdminStale
 from shared.checks.pull_secret_sp_invalid import PullSecretSpInvalid
-from shared.config import Settings
 from shared.remediations.base import ActionRecord
 from shared.remediations.refresh_pull_secret import (
     NEEDS_ROTATION,
@@ -28,6 +25,7 @@ from shared.remediations.refresh_pull_secret import (
     RefreshPullSecret,
     SpPasswords,
 )
+from tests.support.estate import fresh_estate
 
 CLUSTER = "aks-shop-weu"
 REGISTRY = "acrshopweu"
@@ -66,7 +64,7 @@ def cluster_id(emulator: Emulator) -> str:
 
 
 def estate() -> ArmEstate:
-    return ArmEstate(ClientFactory(Settings.from_env(os.environ)))
+    return fresh_estate()
 
 
 def target(emulator: Emulator, reader: ArmEstate) -> Target:

@@ -31,6 +31,7 @@ from shared.remediations.rotate_sp_secret import (
     remove_expired_passwords,
 )
 from tests.conftest import PROD_SUB, SANDBOX_SUB
+from tests.support.estate import fresh_estate
 
 APP = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
 OTHER_APP = "5c6d7e8f-9a0b-4c1d-8e2f-3a4b5c6d7e8f"
@@ -79,7 +80,7 @@ def estate_spec(*, breaks: list[dict[str, Any]] | None = None) -> dict[str, Any]
 
 
 def new_estate() -> ArmEstate:
-    return ArmEstate(ClientFactory(Settings.from_env(os.environ)))
+    return fresh_estate()
 
 
 def cluster_id(emulator: Emulator, name: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from typing import Any
 
@@ -12,14 +11,13 @@ from emulator import kubernetes as k8s
 from emulator import scenario
 from emulator.server import Emulator
 from shared.azure.estate import ArmEstate
-from shared.azure.factory import ClientFactory
 from shared.checks.base import Finding, Status, Target
 from shared.checks.os_mismatch import OsMismatch
-from shared.config import Settings
 from shared.errors import WriteRejected
 from shared.remediations.base import ActionRecord
 from shared.remediations.set_os_node_selector import SetOsNodeSelector
 from tests.conftest import PROD_SUB
+from tests.support.estate import fresh_estate
 
 IMAGE = "acr1.azurecr.io/both:v1"
 REGISTRY_ID = (
@@ -86,7 +84,7 @@ def cluster_id(emulator: Emulator) -> str:
 
 
 def estate() -> ArmEstate:
-    return ArmEstate(ClientFactory(Settings.from_env(os.environ)))
+    return fresh_estate()
 
 
 def target(emulator: Emulator, reader: ArmEstate) -> Target:

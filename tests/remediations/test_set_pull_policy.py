@@ -12,13 +12,12 @@ from emulator import scenario
 from emulator.builders.kubernetes import add_workload
 from emulator.server import Emulator
 from shared.azure.estate import ArmEstate
-from shared.azure.factory import ClientFactory
 from shared.checks.base import Finding, Status, Target
 from shared.checks.pull_qps_exceeded import PullQpsExceeded
-from shared.config import Settings
 from shared.errors import WriteRejected
 from shared.remediations.base import ActionRecord
 from shared.remediations.set_pull_policy_if_not_present import SetPullPolicyIfNotPresent
+from tests.support.estate import fresh_estate
 
 CLUSTER = "aks-shop-weu"
 ETL = "acrshopweu.azurecr.io/batch/etl:latest"
@@ -63,7 +62,7 @@ def cluster_id(emulator: Emulator) -> str:
 
 
 def estate() -> ArmEstate:
-    return ArmEstate(ClientFactory(Settings.from_env(os.environ)))
+    return fresh_estate()
 
 
 def target(reader: ArmEstate) -> Target:
