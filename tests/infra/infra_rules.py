@@ -1,0 +1,223 @@
+"""The rules infra/ must keep, each a function from an infra/ folder to its list of problems.
+
+`all_problems(root)` is what the mutation test runs on every edited copy of infra/: the schema
+(bicep_types), the contracts with the code (test_bicep_contract) and the rules below, which turn
+what used to be bare assertions into checks that can be run on any copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import test_bicep_contract as contract
+from bicep_types import parsed, schema_problems, unwrap
+
+from shared.abac import ConditionNotEvaluable, ConditionSyntaxError, Request, evaluate
+from shared.ports.rbac import ACR_PULL_ROLE_ID, REPOSITORY_READER_ROLE_ID
+
+WRITE = "Microsoft.Authorization/roleAssignments/write"
+ROLE = "@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId]"
+PRINCIPAL_TYPE = "@Request[Microsoft.Authorization/roleAssignments:PrincipalType]"
+OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+USER_ACCESS_ADMINISTRATOR = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
+
+# (role definition GUID, principal type, allowed?) for a roleAssignments/write request.
+ABAC_CASES = [
+    (ACR_PULL_ROLE_ID, "ServicePrincipal", True),
+    (REPOSITORY_READER_ROLE_ID, "ServicePrincipal", True),
+    (OWNER, "ServicePrincipal", False),
+    (CONTRIBUTOR, "ServicePrincipal", False),
+    (USER_ACCESS_ADMINISTRATOR, "ServicePrincipal", False),
+    (ACR_PULL_ROLE_ID, "User", False),
+    (ACR_PULL_ROLE_ID, "Group", False),
+    (ACR_PULL_ROLE_ID, "ForeignGroup", False),
+]
+
+
+def _bicep_unescape(text: str) -> str:
+    """A Bicep string literal's `\\'` is a plain quote in the deployed condition."""
+    return text.replace("\\'", "'")
+
+
+def abac_evaluation_problems(root: Path) -> list[str]:
+    problems = []
+    for assignment in contract.assignments("modules/scope-roles.bicep", root):
+        if not assignment.role.grants(WRITE):
+            continue
+        condition = contract.resolve(assignment.doc, assignment.properties.get("condition"))
+        if not isinstance(condition, str):
+            problems.append(f"{assignment.symbol}: grants {WRITE} with no condition")
+            continue
+        text = _bicep_unescape(condition)
+        for role, principal_type, allowed in ABAC_CASES:
+            request = Request(WRITE, {ROLE: [role], PRINCIPAL_TYPE: [principal_type]})
+            try:
+                verdict = evaluate(text, request)
+            except (ConditionSyntaxError, ConditionNotEvaluable) as exc:
+                problems.append(f"{assignment.symbol}: the condition cannot be evaluated: {exc}")
+                break
+            if verdict is not allowed:
+                word = "lets through" if verdict else "refuses"
+                problems.append(
+                    f"{assignment.symbol}: the condition {word} {role} for a {principal_type}"
+                )
+        other = Request("Microsoft.Authorization/roleAssignments/read", {})
+        try:
+            if not evaluate(text, other):
+                problems.append(
+                    f"{assignment.symbol}: the condition blocks actions it does not name"
+                )
+        except (ConditionSyntaxError, ConditionNotEvaluable):
+            pass  # reported above
+    return problems
+
+
+def principal_type_problems(root: Path) -> list[str]:
+    problems = []
+    for path in sorted(root.rglob("*.bicep")):
+        relative = str(path.relative_to(root))
+        for assignment in contract.assignments(relative, root):
+            if assignment.properties.get("principalType") != "ServicePrincipal":
+                problems.append(
+                    f"{relative}: {assignment.symbol}: principalType is not ServicePrincipal"
+                )
+    return problems
+
+
+def assignable_scope_problems(root: Path) -> list[str]:
+    """Custom roles are assignable in subscriptions only: never `/` or a management group."""
+    doc = contract.bicep("modules/custom-roles.bicep", root)
+    problems = []
+    for symbol, (body, _) in contract.resources_of(doc, contract.ROLE_DEFINITIONS).items():
+        scopes = contract.resolve(doc, body["properties"]["assignableScopes"])
+        for scope in _flatten_scopes(doc, scopes):
+            if not isinstance(scope, str) or not scope.startswith("/subscriptions/"):
+                problems.append(f"custom-roles.bicep: {symbol}: assignable at {scope!r}")
+    return problems
+
+
+def _flatten_scopes(doc: dict[str, Any], value: Any) -> list[Any]:
+    """The literal scopes of `union(a, [b])`, `[for ...]` lists and `subscription().id`."""
+    value = contract.resolve(doc, value)
+    if isinstance(value, list):
+        return [s for item in value for s in _flatten_scopes(doc, item)]
+    if isinstance(value, dict) and value.get("function", {}).get("type") == "union":
+        parameters = value["function"]["parameters"]
+        return [s for item in parameters.values() for s in _flatten_scopes(doc, item)]
+    if isinstance(value, dict) and "loop_type" in value:
+        return _flatten_scopes(doc, value.get("config"))
+    function = value.get("function", {}) if isinstance(value, dict) else {}
+    if function.get("type") == "subscription" and function.get("property_name") == "id":
+        return ["/subscriptions/<this deployment's>"]
+    return [value]
+
+
+# Built-in role names granted on the app's own resources, by the symbol of the resource they scope.
+APP_RESOURCE_ROLES = {
+    "storage": {
+        "Storage Blob Data Owner",
+        "Storage Table Data Contributor",
+        "Storage Queue Data Contributor",
+    },
+    "vault": {"Key Vault Secrets User"},
+    "appInsights": {"Monitoring Metrics Publisher"},
+}
+
+
+def app_role_problems(root: Path) -> list[str]:
+    granted: dict[str, set[str]] = {}
+    for assignment in contract.assignments("modules/app.bicep", root):
+        body, _ = contract.resources_of(assignment.doc, contract.ROLE_ASSIGNMENTS)[
+            assignment.symbol
+        ]
+        granted.setdefault(str(body.get("scope")), set()).add(assignment.role.name)
+    problems = []
+    for scope, roles in APP_RESOURCE_ROLES.items():
+        if granted.get(scope) != roles:
+            problems.append(
+                f"app.bicep: roles on {scope} are {sorted(granted.get(scope, ()))}, not {sorted(roles)}"
+            )
+    return problems
+
+
+def delivery_problems(root: Path) -> list[str]:
+    problems = []
+    for relative in ("modules/subscription-topic.bicep", "modules/registry-events.bicep"):
+        doc = contract.bicep(relative, root)
+        for symbol, (body, _) in contract.resources_of(doc, contract.EVENT_SUBSCRIPTIONS).items():
+            properties = body["properties"]
+            retry = properties.get("retryPolicy") or {}
+            if retry.get("eventTimeToLiveInMinutes") != 1440:
+                problems.append(
+                    f"{relative}: {symbol}: events must live 24 h (Event Grid's maximum)"
+                )
+            dead_letter = properties.get("deadLetterWithResourceIdentity") or {}
+            if (dead_letter.get("identity") or {}).get("type") != "UserAssigned":
+                problems.append(
+                    f"{relative}: {symbol}: dead letters must be written with the app identity"
+                )
+            if properties.get("destination", {}).get("endpointType") != "AzureFunction":
+                problems.append(f"{relative}: {symbol}: must deliver to an AzureFunction")
+    return problems
+
+
+# main.bicep's module calls: the scope each must be deployed at, as (function, its argument).
+EXPECTED_SCOPES = {
+    "modules/app.bicep": "group",
+    "modules/identity.bicep": "group",
+    "modules/scope-roles.bicep": ("subscription", "subscriptionId"),
+    "modules/subscription-events.bicep": ("subscription", "subscriptionId"),
+}
+
+
+def module_scope_problems(root: Path) -> list[str]:
+    main = parsed(root / "main.bicep")
+    problems = []
+    for module in (main.get("modules") or {}).values():
+        path = module["detail"]["path"]
+        if path not in EXPECTED_SCOPES:
+            continue
+        body, _ = unwrap(module["config"])
+        scope = body.get("scope")
+        expected = EXPECTED_SCOPES[path]
+        if isinstance(expected, tuple):
+            function = scope.get("function", {}) if isinstance(scope, dict) else {}
+            arguments = list((function.get("parameters") or {}).values())
+            if function.get("type") != expected[0] or arguments != [expected[1]]:
+                problems.append(
+                    f"main.bicep: {path} must be deployed at {expected[0]}({expected[1]})"
+                )
+        elif scope != expected:
+            problems.append(f"main.bicep: {path} must be deployed at scope {expected}")
+    return problems
+
+
+RULES: list[Callable[[Path], list[str]]] = [
+    schema_problems,
+    contract.operation_filter_problems,
+    contract.app_settings_problems,
+    contract.ungranted_permissions,
+    lambda root: [f"{k}: {v}" for k, v in contract.undeclared_custom_actions(root).items()],
+    contract.enforce_problems,
+    contract.abac_problems,
+    abac_evaluation_problems,
+    principal_type_problems,
+    assignable_scope_problems,
+    app_role_problems,
+    delivery_problems,
+    module_scope_problems,
+]
+
+
+def all_problems(root: Path) -> list[str]:
+    problems: list[str] = []
+    for rule in RULES:
+        try:
+            problems += rule(root)
+        except (AssertionError, KeyError, TypeError, AttributeError) as exc:
+            # A rule that cannot even read the infra has found a problem too.
+            problems.append(f"{getattr(rule, '__name__', 'rule')}: {type(exc).__name__}: {exc}")
+    return problems
