@@ -1,7 +1,6 @@
 // ACR Pull Remediator: everything it needs in Azure, least privilege.
-//   az deployment sub create -l <region> -f infra/main.bicep -p infra/main.parameters.json
-// Deploy once with subscribeEvents=false, publish the code, then deploy with subscribeEvents=true
-// (Event Grid checks that the target functions exist). infra/README.md has the full sequence.
+//   azd up     (azure.yaml: provision, publish, then subscribe the events once the functions are
+//              indexed; infra/README.md has what it asks and the az-only sequence)
 targetScope = 'subscription'
 
 @description('Azure region for the app\'s resource group and resources.')
@@ -59,6 +58,18 @@ param enablePullFailureAlert bool = false
 @description('Log Analytics workspaces the clusters\' Container Insights writes to (for the pull-failure alert).')
 param alertWorkspaceIds array = []
 
+@description('Event Grid allows one system topic per source: for a scope subscription that already has one, its {"<subscription id>": {"resourceGroup": "...", "name": "..."}} (the app subscribes to it instead of creating one).')
+param existingArmTopics object = {}
+
+@description('Grant the identity its Microsoft Graph app roles in this deployment (Microsoft Graph Bicep extension); false for deployers without the right to grant app roles (the azd hook then prints the commands).')
+param grantGraphPermissions bool = true
+
+@description('Changes the Key Vault name; use a new value to deploy over a purge-protected vault deleted less than 90 days ago.')
+param keyVaultNameSalt string = ''
+
+@description('Recover the soft-deleted Key Vault of an earlier deployment of the same name.')
+param recoverKeyVault bool = false
+
 @description('Tags for every resource.')
 param tags object = {
   application: 'acr-pull-remediator'
@@ -108,14 +119,17 @@ module app 'modules/app.bicep' = {
     policyPath: policyPath
     ticketSecrets: ticketSecrets
     outcomeTopicEndpoint: enableOutcomeTopic ? outcomeTopic.outputs.endpoint : ''
+    keyVaultNameSalt: keyVaultNameSalt
+    recoverKeyVault: recoverKeyVault
   }
 }
 
-module customRoles 'modules/custom-roles.bicep' = {
-  name: '${prefix}-custom-roles'
+module graphRoles 'modules/graph-app-roles.bicep' = if (grantGraphPermissions) {
+  name: '${prefix}-graph-app-roles'
+  scope: group
   params: {
-    namePrefix: prefix
-    scopeSubscriptionIds: scopeSubscriptionIds
+    principalId: identity.outputs.principalId
+    grantRotation: remediationMode == 'enforce'
   }
 }
 
@@ -124,7 +138,7 @@ module scopeRoles 'modules/scope-roles.bicep' = [for subscriptionId in scopeSubs
   scope: subscription(subscriptionId)
   params: {
     principalId: identity.outputs.principalId
-    customRoles: customRoles.outputs.names
+    namePrefix: prefix
     enforce: remediationMode == 'enforce'
   }
 }]
@@ -134,6 +148,7 @@ module armEvents 'modules/subscription-events.bicep' = [for subscriptionId in sc
   scope: subscription(subscriptionId)
   params: {
     resourceGroupName: eventsResourceGroupName
+    existingTopic: contains(existingArmTopics, subscriptionId) ? existingArmTopics[subscriptionId] : {}
     location: location
     tags: tags
     functionAppId: app.outputs.functionAppId
@@ -174,3 +189,9 @@ output functionAppHostName string = app.outputs.functionAppHostName
 output identityPrincipalId string = identity.outputs.principalId
 output identityClientId string = identity.outputs.clientId
 output keyVaultName string = app.outputs.keyVaultName
+
+// For azd (azure.yaml): its hooks read these from the environment.
+output AZURE_RESOURCE_GROUP string = group.name
+output AZURE_FUNCTION_APP_NAME string = app.outputs.functionAppName
+output AZURE_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output GRAPH_PERMISSIONS_GRANTED bool = grantGraphPermissions

@@ -53,11 +53,19 @@ param maximumInstanceCount int = 40
 param instanceMemoryMB int = 2048
 
 @description('Days the Log Analytics workspace keeps logs.')
+@minValue(30)
+@maxValue(730)
 param logRetentionDays int = 30
+
+@description('Changes the Key Vault name: a vault deleted with purge protection keeps its name for 90 days, so a fresh deployment over a deleted one picks a new salt (or recovers it).')
+param keyVaultNameSalt string = ''
+
+@description('Recover the soft-deleted Key Vault of an earlier deployment with the same name instead of creating it.')
+param recoverKeyVault bool = false
 
 var suffix = uniqueString(resourceGroup().id, namePrefix)
 var storageName = take('${namePrefix}st${suffix}', 24)
-var vaultName = take('${namePrefix}kv${suffix}', 24)
+var vaultName = take('${namePrefix}kv${uniqueString(resourceGroup().id, namePrefix, keyVaultNameSalt)}', 24)
 var deploymentContainerName = 'app-package'
 var deadLetterContainerName = 'eventgrid-deadletter'
 
@@ -200,6 +208,7 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
       family: 'A'
       name: 'standard'
     }
+    createMode: recoverKeyVault ? 'recover' : 'default'
     enableRbacAuthorization: true
     enableSoftDelete: true
     softDeleteRetentionInDays: 90
@@ -319,9 +328,19 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       http20Enabled: true
       appSettings: [
         // Functions platform (the documented allow-list in tests/infra/test_bicep_contract.py).
+        // Service URIs rather than __accountName: the account name form assumes the public
+        // cloud's endpoint suffix and is documented as unsupported in sovereign clouds.
         {
-          name: 'AzureWebJobsStorage__accountName'
-          value: storage.name
+          name: 'AzureWebJobsStorage__blobServiceUri'
+          value: storage.properties.primaryEndpoints.blob
+        }
+        {
+          name: 'AzureWebJobsStorage__queueServiceUri'
+          value: storage.properties.primaryEndpoints.queue
+        }
+        {
+          name: 'AzureWebJobsStorage__tableServiceUri'
+          value: storage.properties.primaryEndpoints.table
         }
         {
           name: 'AzureWebJobsStorage__credential'
@@ -401,7 +420,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'POLICY_PATH'
           value: policyPath
         }
-        // The state store's table endpoint comes from AzureWebJobsStorage__accountName (shared/config.py).
+        // The state store's table endpoint comes from AzureWebJobsStorage__tableServiceUri (shared/config.py).
         {
           name: 'STATE_TABLE_PREFIX'
           value: 'remediator'

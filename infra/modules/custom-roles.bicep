@@ -1,5 +1,7 @@
 // Custom roles with exactly the actions the checks and remediations need, instead of Contributor.
-// Role definitions are tenant-wide; these are created once, assignable in every scope subscription.
+// One set per scope subscription, assignable only there: a subscription can later leave
+// scopeSubscriptionIds without ARM refusing the change (a role definition shared by several
+// subscriptions cannot lose a scope that still has assignments: RoleScopeBeingRemovedContainsAssignments).
 // tests/infra/test_bicep_contract.py checks every action here is one the code declares
 // (shared/checks meta.reads, shared/remediations permissions), and nothing more.
 targetScope = 'subscription'
@@ -7,20 +9,17 @@ targetScope = 'subscription'
 @description('Lower-case letters and digits, 3-11 characters: makes the role names unique in the tenant.')
 param namePrefix string
 
-@description('Subscriptions the roles may be assigned in.')
-param scopeSubscriptionIds array
-
-var scopeIds = [for id in scopeSubscriptionIds: '/subscriptions/${id}']
-// The subscription the definitions are created in must be assignable too.
-var assignableScopes = union(scopeIds, [
+var assignableScopes = [
   subscription().id
-])
+]
+// Role names are unique in the tenant: each subscription's set carries its id.
+var roleNameSuffix = '(${subscription().subscriptionId})'
 
 // Reads that Reader (*/read) does not cover; assigned in every mode, dry-run included.
 resource reader 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
-  name: guid(tenant().tenantId, namePrefix, 'acr-pull-remediator-reader')
+  name: guid(subscription().id, namePrefix, 'acr-pull-remediator-reader')
   properties: {
-    roleName: '${namePrefix} ACR Pull Remediator reader'
+    roleName: '${namePrefix} ACR Pull Remediator reader ${roleNameSuffix}'
     description: 'Reads the ACR Pull Remediator checks need beyond Reader: cluster user kubeconfig, registry admin credentials, and the Kubernetes objects it inspects.'
     type: 'CustomRole'
     permissions: [
@@ -53,9 +52,9 @@ resource reader 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
 
 // Cluster writes; assigned only when remediationMode is enforce.
 resource clusterOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
-  name: guid(tenant().tenantId, namePrefix, 'acr-pull-remediator-cluster-operator')
+  name: guid(subscription().id, namePrefix, 'acr-pull-remediator-cluster-operator')
   properties: {
-    roleName: '${namePrefix} ACR Pull Remediator cluster operator'
+    roleName: '${namePrefix} ACR Pull Remediator cluster operator ${roleNameSuffix}'
     description: 'Reconciles AKS clusters, resets their service principal profile, and fixes pull secrets and workloads.'
     type: 'CustomRole'
     permissions: [
@@ -86,9 +85,9 @@ resource clusterOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01' = 
 
 // Registry and private DNS writes; assigned only when remediationMode is enforce.
 resource networkOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
-  name: guid(tenant().tenantId, namePrefix, 'acr-pull-remediator-network-operator')
+  name: guid(subscription().id, namePrefix, 'acr-pull-remediator-network-operator')
   properties: {
-    roleName: '${namePrefix} ACR Pull Remediator network operator'
+    roleName: '${namePrefix} ACR Pull Remediator network operator ${roleNameSuffix}'
     description: 'Adds cluster egress IPs to registry firewalls and links cluster VNets to the registry private DNS zone.'
     type: 'CustomRole'
     permissions: [
@@ -113,9 +112,9 @@ resource networkOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01' = 
 // Role assignment writes; assigned only when remediationMode is enforce, and always with the ABAC
 // condition in scope-roles.bicep that limits them to the AcrPull and Repository Reader roles.
 resource pullRoleAssigner 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
-  name: guid(tenant().tenantId, namePrefix, 'acr-pull-remediator-pull-role-assigner')
+  name: guid(subscription().id, namePrefix, 'acr-pull-remediator-pull-role-assigner')
   properties: {
-    roleName: '${namePrefix} ACR Pull Remediator pull role assigner'
+    roleName: '${namePrefix} ACR Pull Remediator pull role assigner ${roleNameSuffix}'
     description: 'Creates role assignments; assigned only with a condition limiting it to AcrPull and Container Registry Repository Reader.'
     type: 'CustomRole'
     permissions: [

@@ -15,6 +15,7 @@ param tags object = {}
 param functionAppName string
 
 @description('Log Analytics workspaces that the clusters\' Container Insights writes KubeEvents to.')
+@minLength(1)
 param workspaceIds array
 
 @description('HTTP route of the alert webhook function.')
@@ -36,8 +37,8 @@ resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
         name: 'alert-webhook'
         functionAppResourceId: functionApp.id
         functionName: 'alert_webhook'
-        // The default host key: the function is AuthLevel.FUNCTION. The URL is stored in the action group only.
-        httpTriggerUrl: 'https://${functionApp.properties.defaultHostName}/api/${webhookRoute}?code=${listKeys('${functionApp.id}/host/default', '2024-04-01').functionKeys.default}'
+        // alert_webhook's own function key, not a host key (a host key opens every function).
+        httpTriggerUrl: 'https://${functionApp.properties.defaultHostName}/api/${webhookRoute}?code=${listKeys(resourceId('Microsoft.Web/sites/functions', functionAppName, 'alert_webhook'), '2024-04-01').default}'
         useCommonAlertSchema: true
       }
     ]

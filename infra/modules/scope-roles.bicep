@@ -6,11 +6,22 @@ targetScope = 'subscription'
 @description('Principal id of the app\'s user-assigned identity.')
 param principalId string
 
-@description('Custom role definition names (GUIDs) from custom-roles.bicep: reader, clusterOperator, networkOperator, pullRoleAssigner.')
-param customRoles object
+@description('Lower-case letters and digits, 3-11 characters: names the custom roles.')
+param namePrefix string
 
 @description('True when remediationMode is enforce: only then does the app get write roles.')
 param enforce bool
+
+// This subscription's own custom roles (custom-roles.bicep): reader, clusterOperator,
+// networkOperator, pullRoleAssigner.
+module definitions 'custom-roles.bicep' = {
+  name: 'acr-pull-remediator-custom-roles'
+  params: {
+    namePrefix: namePrefix
+  }
+}
+
+var customRoles = definitions.outputs.names
 
 var builtInRoles = {
   // Built-in role definition ids (the same in every tenant).

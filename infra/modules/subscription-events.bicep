@@ -5,6 +5,9 @@ targetScope = 'subscription'
 @description('Resource group created in this subscription for its Event Grid system topic.')
 param resourceGroupName string
 
+@description('The subscription\'s existing system topic, {"resourceGroup": "...", "name": "..."}, or {} to create one (Event Grid allows one per source).')
+param existingTopic object = {}
+
 @description('Azure region of that resource group (the topic itself is global).')
 param location string
 
@@ -23,7 +26,9 @@ param deadLetterStorageId string
 @description('Blob container for dead letters.')
 param deadLetterContainerName string
 
-resource group 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+var reuse = !empty(existingTopic)
+
+resource group 'Microsoft.Resources/resourceGroups@2024-03-01' = if (!reuse) {
   name: resourceGroupName
   location: location
   tags: tags
@@ -31,8 +36,12 @@ resource group 'Microsoft.Resources/resourceGroups@2024-03-01' = {
 
 module topic 'subscription-topic.bicep' = {
   name: 'arm-events-topic'
-  scope: group
+  scope: resourceGroup(reuse ? existingTopic.resourceGroup : resourceGroupName)
+  dependsOn: [
+    group
+  ]
   params: {
+    existingTopicName: reuse ? existingTopic.name : ''
     tags: tags
     functionAppId: functionAppId
     identityId: identityId

@@ -16,6 +16,9 @@ param deadLetterStorageId string
 @description('Blob container for dead letters.')
 param deadLetterContainerName string
 
+@description('Name of the subscription\'s existing system topic in this resource group, or empty to create one. An existing topic must carry the app\'s identity (dead letters are written with it).')
+param existingTopicName string = ''
+
 // Mirrors shared.engine.HANDLED_OPERATIONS (tests/infra/test_bicep_contract.py compares them):
 // the operations whose success events may break pulls (DESIGN.md section 5). At most 25 values.
 var handledOperations = [
@@ -28,8 +31,10 @@ var handledOperations = [
   'Microsoft.Network/virtualNetworks/virtualNetworkPeerings/delete'
 ]
 
-resource topic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
-  name: 'arm-events-${uniqueString(subscription().id, functionAppId)}'
+var topicName = empty(existingTopicName) ? 'arm-events-${uniqueString(subscription().id, functionAppId)}' : existingTopicName
+
+resource newTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = if (empty(existingTopicName)) {
+  name: topicName
   location: 'global'
   tags: tags
   identity: {
@@ -44,9 +49,16 @@ resource topic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
   }
 }
 
+resource topic 'Microsoft.EventGrid/systemTopics@2022-06-15' existing = {
+  name: topicName
+}
+
 resource armEvents 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = {
   parent: topic
   name: 'arm-events'
+  dependsOn: [
+    newTopic
+  ]
   properties: {
     eventDeliverySchema: 'EventGridSchema'
     destination: {

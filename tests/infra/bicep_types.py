@@ -75,9 +75,19 @@ def _parser() -> BicepParser:
     return BicepParser()  # building the grammar takes a second: once per process
 
 
+# pycep predates Bicep extensions (`extension microsoftGraphV1`): the statement only names the
+# extension whose types (bicep-types/msgraph) the file's Microsoft.Graph resources use.
+EXTENSION = re.compile(r"^extension\s+\w+\s*$", re.MULTILINE)
+
+
+def uses_extension(path: Path) -> bool:
+    return bool(EXTENSION.search(path.read_text()))
+
+
 @cache
 def parsed(path: Path) -> dict[str, Any]:
-    result: dict[str, Any] = _parser().parse(file_path=path)
+    text = EXTENSION.sub("", path.read_text())
+    result: dict[str, Any] = _parser().parse(text=text)
     return result
 
 
@@ -115,6 +125,14 @@ def unwrap(config: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     return config, condition
 
 
+def _conditional_branches(value: Any) -> tuple[Any, Any] | None:
+    operator = value.get("operator") if isinstance(value, dict) else None
+    if isinstance(operator, dict) and operator.get("type") == "conditional":
+        operands = operator["operands"]
+        return operands["true_value"], operands["false_value"]
+    return None
+
+
 class _Checker:
     def __init__(self, where: str, names: frozenset[str]) -> None:
         self.where = where
@@ -132,6 +150,12 @@ class _Checker:
         self.problems.append(f"{self.where}: {path}: {message}")
 
     def check(self, value: Any, ref: TypeRef, path: str) -> None:
+        branches = _conditional_branches(value)
+        if branches is not None:
+            # `cond ? a : b`: each literal branch must be a value the property takes.
+            for branch in branches:
+                self.check(branch, ref, path)
+            return
         if self.is_expression(value):
             return
         kind = ref.node["$type"]
@@ -255,6 +279,15 @@ class _Checker:
         self._object(body, body_ref, body_ref.node.get("properties") or {}, "", top=True)
 
 
+IDENTIFIER = 16  # Microsoft Graph types: the property that names an existing object (appId, ...)
+
+
+def _identified(body: dict[str, Any], ref: TypeRef) -> bool:
+    properties = ref.follow(ref.node["body"]).node.get("properties") or {}
+    keys = {name for name, spec in properties.items() if spec.get("flags", 0) & IDENTIFIER}
+    return "name" in body or bool(keys & set(body))
+
+
 def resource_problems(path: Path, root: Path) -> list[str]:
     doc = parsed(path)
     names = symbols(doc)
@@ -268,8 +301,8 @@ def resource_problems(path: Path, root: Path) -> list[str]:
             continue
         body, _ = unwrap(resource["config"])
         if resource.get("existing"):
-            if "name" not in body:
-                problems.append(f"{where}: an existing resource needs a name")
+            if not _identified(body, ref):
+                problems.append(f"{where}: an existing resource needs its name or identifier")
             continue
         checker = _Checker(where, names)
         checker.resource(body, ref)

@@ -195,6 +195,37 @@ def module_scope_problems(root: Path) -> list[str]:
     return problems
 
 
+# Microsoft Graph application permissions by app role id (the same in every tenant), and whether
+# only enforce mode may hold them.
+GRAPH_APP_ROLES = {
+    "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30": ("Application.Read.All", False),
+    "18a4783c-866b-4cc7-a460-3d5e5662c884": ("Application.ReadWrite.OwnedBy", True),
+}
+
+
+def graph_role_problems(root: Path) -> list[str]:
+    doc = parsed(root / "modules/graph-app-roles.bicep")
+    found: dict[str, bool] = {}
+    problems = []
+    for symbol, resource in (doc.get("resources") or {}).items():
+        if resource["type"] != "Microsoft.Graph/appRoleAssignedTo":
+            continue
+        body, condition = unwrap(resource["config"])
+        role = contract.resolve(doc, body.get("appRoleId"))
+        if role not in GRAPH_APP_ROLES:
+            problems.append(
+                f"graph-app-roles.bicep: {symbol} grants app role {role!r}, not one the code needs"
+            )
+            continue
+        name, write = GRAPH_APP_ROLES[role]
+        found[name] = condition is not None
+        if write and condition != "grantRotation":
+            problems.append(f"graph-app-roles.bicep: {symbol} grants {name} outside enforce mode")
+    missing = {name for name, _ in GRAPH_APP_ROLES.values()} - set(found)
+    problems += [f"graph-app-roles.bicep: {name} is never granted" for name in sorted(missing)]
+    return problems
+
+
 RULES: list[Callable[[Path], list[str]]] = [
     schema_problems,
     contract.operation_filter_problems,
@@ -209,6 +240,7 @@ RULES: list[Callable[[Path], list[str]]] = [
     app_role_problems,
     delivery_problems,
     module_scope_problems,
+    graph_role_problems,
 ]
 
 

@@ -12,12 +12,11 @@ import json
 import re
 import shutil
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
+import bicep_types
 import pytest
-from pycep import BicepParser
 
 from shared.app_settings import APP_SETTINGS, LOCAL_ONLY
 from shared.azure.event_names import event_types
@@ -38,7 +37,9 @@ EVENT_SUBSCRIPTIONS = "Microsoft.EventGrid/systemTopics/eventSubscriptions"
 # App settings the Bicep sets for the Functions platform rather than for the product; they are not
 # in shared/app_settings.py because the product never reads them itself.
 PLATFORM_SETTINGS = {
-    "AzureWebJobsStorage__accountName": "host storage, identity-based (no connection string)",
+    "AzureWebJobsStorage__blobServiceUri": "host storage, identity-based, any cloud's endpoints",
+    "AzureWebJobsStorage__queueServiceUri": "host queues (sweep hand-over), identity-based",
+    "AzureWebJobsStorage__tableServiceUri": "host tables and the state store, identity-based",
     "AzureWebJobsStorage__credential": "managedidentity: the host signs in to its storage",
     "AzureWebJobsStorage__clientId": "which identity the host uses: the user-assigned one",
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "where the host and worker send telemetry",
@@ -175,15 +176,8 @@ BUILT_IN_ROLES = {
 # -- reading the Bicep ------------------------------------------------------------------------
 
 
-@cache
-def parser() -> BicepParser:
-    return BicepParser()
-
-
-@cache
 def parsed(path: Path) -> dict[str, Any]:
-    result: dict[str, Any] = parser().parse(file_path=path)
-    return result
+    return bicep_types.parsed(path)
 
 
 def bicep(relative: str, root: Path = INFRA) -> dict[str, Any]:
@@ -304,8 +298,10 @@ def role_of(doc: dict[str, Any], role_definition_id: Any, root: Path) -> Role:
         )
         return BUILT_IN_ROLES[value.lower()]
     accessed = accessor(ref)
-    assert accessed and accessed[0] in (doc.get("parameters") or {}), (
-        f"role reference {ref!r} is neither a built-in GUID nor <custom roles param>.<key>"
+    custom = (doc.get("variables") or {}).get(accessed[0]) if accessed else None
+    assert custom and dotted(custom["value"]) == "definitions.outputs.names", (
+        f"role reference {ref!r} is neither a built-in GUID nor customRoles.<key>, "
+        "with `var customRoles = definitions.outputs.names` (the custom-roles.bicep module)"
     )
     return custom_roles(root)[accessed[1]]
 
@@ -531,16 +527,32 @@ def test_every_module_path_exists() -> None:
             assert target.is_file(), f"{path.name}: module {name} points at missing {target}"
 
 
-def test_parameters_file_has_safe_documented_defaults() -> None:
-    values = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+AZD_SUBSTITUTION = re.compile(r"^\$\{([A-Z][A-Z0-9_]*)(?:=([^}]*))?\}$")
+
+
+def parameter_value(entry: dict[str, Any]) -> Any:
+    """A parameters-file value, with azd's `${NAME=default}` read as its default."""
+    value = entry["value"]
+    if isinstance(value, str) and (match := AZD_SUBSTITUTION.match(value)):
+        default = match.group(2)
+        return {"true": True, "false": False}.get(default, default) if default is not None else None
+    return value
+
+
+def test_parameters_file_has_safe_defaults_and_no_placeholders() -> None:
+    text = (INFRA / "main.parameters.json").read_text()
+    values = json.loads(text)["parameters"]
     declared = bicep("main.bicep")["parameters"]
     assert set(values) <= set(declared), f"unknown parameters: {set(values) - set(declared)}"
-    assert values["remediationMode"]["value"] == "dry-run"
-    assert values["registryIds"]["value"] == []
+    # A placeholder id would override the sensible default (the deployment's own subscription).
+    assert not re.search(r"0{8}-0{4}-0{4}-0{4}-0{12}", text), "placeholder subscription id"
+    assert "scopeSubscriptionIds" not in values, "defaults to the deployment's subscription"
+    defaults = {name: parameter_value(entry) for name, entry in values.items()}
+    assert defaults["remediationMode"] == "dry-run"
+    assert defaults["registryIds"] == []
     for name in ("enableOutcomeTopic", "enablePullFailureAlert", "subscribeEvents"):
-        assert values[name]["value"] is False, name
-    for name in ("location", "namePrefix", "scopeSubscriptionIds"):
-        assert name in values, name
+        assert defaults[name] is False, name
+    assert values["location"]["value"] == "${AZURE_LOCATION}", "azd asks for the region"
     for name, param in declared.items():
         descriptions = [d for d in param["decorators"] if d["type"] == "description"]
         assert descriptions, f"main.bicep param {name} has no @description"
@@ -553,7 +565,8 @@ def test_event_filter_lists_exactly_the_handled_operations() -> None:
 
 def test_arm_event_subscription_delivery() -> None:
     doc = bicep("modules/subscription-topic.bicep")
-    topic = the_one(doc, "Microsoft.EventGrid/systemTopics")
+    topic, condition = resources_of(doc, "Microsoft.EventGrid/systemTopics")["newTopic"]
+    assert condition, "a topic is created only when the subscription has none (one per source)"
     assert topic["properties"]["topicType"] == "Microsoft.Resources.Subscriptions"
     assert topic["location"] == "global"
     properties = the_one(doc, EVENT_SUBSCRIPTIONS)["properties"]

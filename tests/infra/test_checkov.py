@@ -18,6 +18,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 CHECKOV = ROOT / ".tools" / "checkov" / "bin" / "checkov"
+# checkov's Bicep parser (pycep) predates Bicep extensions: it cannot read the Microsoft Graph
+# module (`extension microsoftGraphV1`), which holds no Azure resource checkov has a check for.
+# tests/infra/bicep_types.py checks that module against the Graph extension's own types instead.
+SKIP_PATHS = ["--skip-path", "graph-app-roles.bicep"]
 SKIP = re.compile(r"checkov:skip=(CKV2?_[A-Z]+_\d+)")
 SKIP_WITH_REASON = re.compile(r"^\s*// checkov:skip=(CKV2?_[A-Z]+_\d+): (\S.{19,})$")
 
@@ -38,6 +42,7 @@ def scan() -> dict[str, Any]:
             "--directory",
             str(INFRA),
             "--skip-download",
+            *SKIP_PATHS,
             "--output",
             "json",
         ],

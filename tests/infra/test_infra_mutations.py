@@ -41,8 +41,8 @@ MUTATIONS = [
     Mutation(
         "API version of the system topic",
         "modules/subscription-topic.bicep",
-        "'Microsoft.EventGrid/systemTopics@2022-06-15' = {",
-        "'Microsoft.EventGrid/systemTopics@2022-06-01' = {",
+        "'Microsoft.EventGrid/systemTopics@2022-06-15' = if (",
+        "'Microsoft.EventGrid/systemTopics@2022-06-01' = if (",
     ),
     Mutation(
         "API version of a role assignment",
@@ -145,8 +145,8 @@ MUTATIONS = [
     Mutation(
         "assignable scopes widened to the root",
         "modules/custom-roles.bicep",
-        "var assignableScopes = union(scopeIds, [\n",
-        "var assignableScopes = union(scopeIds, [\n  '/'\n",
+        "var assignableScopes = [\n",
+        "var assignableScopes = [\n  '/'\n",
     ),
     Mutation(
         "app module at the wrong scope",
@@ -215,6 +215,30 @@ MUTATIONS = [
         "    deadLetterContainer: app.outputs.deadLetterContainerName\n  }\n}]\n\nmodule registryEvents",
     ),
     Mutation("required module parameter dropped", "main.bicep", "    tenantId: tenantId\n", ""),
+    Mutation(
+        "Graph app role swapped for Directory.ReadWrite.All",
+        "modules/graph-app-roles.bicep",
+        "var applicationReadAll = '9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30'",
+        "var applicationReadAll = '19dbc75e-c2e2-444c-a770-ec69d8559fc7'",
+    ),
+    Mutation(
+        "Graph write role in dry-run",
+        "modules/graph-app-roles.bicep",
+        "= if (grantRotation) {",
+        "= {",
+    ),
+    Mutation(
+        "Graph property misspelt",
+        "modules/graph-app-roles.bicep",
+        "  resourceId: graph.id\n}\n\n//",
+        "  resourceid: graph.id\n}\n\n//",
+    ),
+    Mutation(
+        "Key Vault create mode literal",
+        "modules/app.bicep",
+        "recoverKeyVault ? 'recover' : 'default'",
+        "recoverKeyVault ? 'recover' : 'new'",
+    ),
 ]
 
 
