@@ -156,18 +156,20 @@ class _Parser:
         return value
 
     def expression(self) -> _Node:
-        parts = [self.term()]
-        while self.peek() == "or":
-            self.take("or")
-            parts.append(self.term())
-        return parts[0] if len(parts) == 1 else (lambda r: any(p(r) for p in parts))
+        return self._joined("or", self.term, any)
 
     def term(self) -> _Node:
-        parts = [self.factor()]
-        while self.peek() == "and":
-            self.take("and")
-            parts.append(self.factor())
-        return parts[0] if len(parts) == 1 else (lambda r: all(p(r) for p in parts))
+        return self._joined("and", self.factor, all)
+
+    def _joined(
+        self, joiner: str, operand: Callable[[], _Node], combine: Callable[..., bool]
+    ) -> _Node:
+        """`operand (joiner operand)*`: one node when there is no joiner, else their combination."""
+        parts = [operand()]
+        while self.peek() == joiner:
+            self.take(joiner)
+            parts.append(operand())
+        return parts[0] if len(parts) == 1 else (lambda r: combine(p(r) for p in parts))
 
     def factor(self) -> _Node:
         kind = self.peek()

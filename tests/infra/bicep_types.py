@@ -297,7 +297,10 @@ def resource_problems(path: Path, root: Path) -> list[str]:
         key = f"{resource['type']}@{resource['api_version']}"
         ref = resource_type(key)
         if ref is None:
-            problems.append(f"{where}: {key} is not a resource type and API version Bicep knows")
+            problems.append(
+                f"{where}: {key} is not a resource type and API version Bicep knows "
+                "(a new version: copy its types.json and index entry into tests/infra/bicep-types/)"
+            )
             continue
         body, _ = unwrap(resource["config"])
         if resource.get("existing"):

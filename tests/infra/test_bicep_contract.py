@@ -176,28 +176,16 @@ BUILT_IN_ROLES = {
 # -- reading the Bicep ------------------------------------------------------------------------
 
 
-def parsed(path: Path) -> dict[str, Any]:
-    return bicep_types.parsed(path)
+parsed = bicep_types.parsed
 
 
 def bicep(relative: str, root: Path = INFRA) -> dict[str, Any]:
     return parsed(root / relative)
 
 
-def _unwrap(config: dict[str, Any]) -> tuple[dict[str, Any], Any]:
-    """A resource or module body without its `if (...)` or `[for ...]` wrapper, and the condition."""
-    condition = None
-    while isinstance(config.get("config"), dict) and (
-        "condition" in config or "loop_type" in config
-    ):
-        condition = config.get("condition") or condition
-        config = config["config"]
-    return config, condition
-
-
 def resources_of(doc: dict[str, Any], type_: str) -> dict[str, tuple[dict[str, Any], Any]]:
     return {
-        name: _unwrap(resource["config"])
+        name: bicep_types.unwrap(resource["config"])
         for name, resource in (doc.get("resources") or {}).items()
         if resource["type"].lower() == type_.lower()
     }
@@ -212,7 +200,7 @@ def the_one(doc: dict[str, Any], type_: str) -> dict[str, Any]:
 def module_calls(doc: dict[str, Any], path: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(module body, raw module config) for every module statement deploying `path`."""
     return [
-        (_unwrap(module["config"])[0], module["config"])
+        (bicep_types.unwrap(module["config"])[0], module["config"])
         for module in (doc.get("modules") or {}).values()
         if module["detail"]["path"] == path
     ]
