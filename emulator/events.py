@@ -68,6 +68,12 @@ def as_cloud_event(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def with_string_data(event: dict[str, Any]) -> dict[str, Any]:
+    """The same event with ``data`` serialized into a JSON string, as captured ACR deliveries
+    have carried it (rest-examples/eventgrid/captures/acr_imagepushed_data_as_string.json)."""
+    return {**event, "data": json.dumps(event["data"], separators=(",", ":"))}
+
+
 # Registry system topic samples (specification/eventgrid/data-plane/Microsoft.ContainerRegistry).
 IMAGE_SAMPLES = {
     "push": "image_pushed.event-grid-schema.json",

@@ -4,13 +4,15 @@ function, in both schemas, against the emulator (registry data plane, clusters, 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from emulator import scenario
 from emulator.builders.registry_data import push_image, untag
-from emulator.events import as_cloud_event, registry_image_event
+from emulator.events import as_cloud_event, registry_image_event, with_string_data
 from emulator.server import Emulator
 from emulator.tickets import github_issues
 from shared.errors import TransientError
@@ -72,6 +74,54 @@ def issue_titles(emulator: Emulator) -> list[str]:
 
 
 SCHEMAS = pytest.mark.parametrize("wire", ["event-grid", "cloud-events"])
+
+# A captured ACR delivery whose ``data`` is a JSON string (copied from the reference captures).
+CAPTURE = (
+    Path(__file__).parents[1]
+    / "contract/examples/eventgrid/captures/acr_imagepushed_data_as_string.json"
+)
+
+
+@SCHEMAS
+def test_captured_push_with_data_as_a_json_string_is_handled(
+    emulator: Emulator,
+    sample: dict[str, Any],
+    ticket_policy: Any,
+    functions: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+    wire: str,
+) -> None:
+    """The capture as ACR sent it, re-aimed at the sample registry: data stays a string."""
+    (captured,) = json.loads(CAPTURE.read_text(encoding="utf-8"))
+    assert isinstance(captured["data"], str)
+    ours = pushed(emulator, "app", "v3", ["linux/amd64"])
+    data = json.loads(captured["data"])
+    data["target"].update(
+        repository="app",
+        tag="v3",
+        digest=ours["data"]["target"]["digest"],
+        mediaType=DOCKER_MANIFEST,
+    )
+    data["request"]["host"] = ours["data"]["request"]["host"]
+    event = {**captured, "topic": ours["topic"], "subject": "app:v3", "data": json.dumps(data)}
+    (outcome,) = deliver_event(functions, "registry_events", schema(event, wire), caplog)
+    assert findings(outcome)["arch-mismatch"]["status"] == "FAIL"
+    assert findings(outcome)["arch-mismatch"]["evidence"]["image"] == "acrprodweu.azurecr.io/app:v3"
+
+
+def test_string_data_that_is_not_an_object_is_ignored(
+    emulator: Emulator,
+    sample: dict[str, Any],
+    ticket_policy: Any,
+    functions: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    event = with_string_data(pushed(emulator, "app", "v3", ["linux/amd64"]))
+    event["data"] = json.dumps([json.loads(event["data"])])
+    (outcome,) = deliver_event(functions, "registry_events", event, caplog)
+    assert outcome["verdict"] == "ignored"
+    assert "no data object" in outcome["reason"]
+    assert writes(emulator) == []
 
 
 @SCHEMAS
