@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from emulator import scenario
+from emulator.events import with_string_data
 from emulator.server import Emulator
 from tests.conftest import SANDBOX_SUB
-from emulator.events import with_string_data
 from tests.support.events import arm_event, as_cloud_event, trigger_object
 
 VMSS_WRITE = "Microsoft.Compute/virtualMachineScaleSets/write"
