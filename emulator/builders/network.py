@@ -704,7 +704,36 @@ def _cluster_network(state: State, built: Json, spec: dict[str, Any]) -> None:
     network = properties["networkProfile"]
     network["outboundType"] = kind
     ips = list(outbound.get("ips") or [_address(cluster["id"])])
-    if kind == "loadBalancer":
+    if kind == "loadBalancer" and (outbound.get("publicIPs") or outbound.get("publicIPPrefixes")):
+        # Your own IPs / prefixes (``--load-balancer-outbound-ips`` / ``-ip-prefixes``): AKS
+        # lists the *prefix* ids in effectiveOutboundIPs too, as Azure does.
+        own_ips = [
+            _require(state, PUBLIC_IP, n, sub_id)["id"] for n in outbound.get("publicIPs", [])
+        ]
+        own_prefixes = [
+            _require(state, PUBLIC_IP_PREFIX, n, sub_id)["id"]
+            for n in outbound.get("publicIPPrefixes", [])
+        ]
+        _aks_load_balancer(
+            state,
+            sub_id,
+            node_rg,
+            location,
+            cluster["id"],
+            addresses=[],
+            own=(
+                *(("publicIPAddress", i) for i in own_ips),
+                *(("publicIPPrefix", i) for i in own_prefixes),
+            ),
+        )
+        profile: Json = {"backendPoolType": "NodeIPConfiguration"}
+        if own_ips:
+            profile["outboundIPs"] = {"publicIPs": [{"id": i} for i in own_ips]}
+        if own_prefixes:
+            profile["outboundIPPrefixes"] = {"publicIPPrefixes": [{"id": i} for i in own_prefixes]}
+        profile["effectiveOutboundIPs"] = [{"id": i} for i in own_ips + own_prefixes]
+        network["loadBalancerProfile"] = profile
+    elif kind == "loadBalancer":
         ip_ids = _aks_load_balancer(state, sub_id, node_rg, location, cluster["id"], addresses=ips)
         network["loadBalancerProfile"] = {
             "managedOutboundIPs": {"count": len(ip_ids)},
@@ -749,13 +778,38 @@ def _cluster_network(state: State, built: Json, spec: dict[str, Any]) -> None:
 
 
 def _aks_load_balancer(
-    state: State, sub_id: str, node_rg: str, location: str, cluster_id: str, *, addresses: list[str]
+    state: State,
+    sub_id: str,
+    node_rg: str,
+    location: str,
+    cluster_id: str,
+    *,
+    addresses: list[str],
+    own: tuple[tuple[str, str], ...] = (),
 ) -> list[str]:
+    """The ``kubernetes`` LB: one frontend per managed IP made from ``addresses``, or per
+    ``own`` (``publicIPAddress`` | ``publicIPPrefix``, id) the cluster brought."""
     lb_id = resource_id(sub_id, node_rg, LOAD_BALANCER, AKS_LOAD_BALANCER)
     pool_id = f"{lb_id}/backendAddressPools/kubernetes"
     rule_id = f"{lb_id}/outboundRules/aksOutboundRule"
     ip_ids: list[str] = []
     frontends: list[Json] = []
+    for n, (key, own_id) in enumerate(own):
+        name = guid(cluster_id, "outbound-own", str(n))
+        frontends.append(
+            {
+                "id": f"{lb_id}/frontendIPConfigurations/{name}",
+                "name": name,
+                "etag": etag(),
+                "type": "Microsoft.Network/loadBalancers/frontendIPConfigurations",
+                "properties": {
+                    "provisioningState": "Succeeded",
+                    "privateIPAllocationMethod": "Dynamic",
+                    key: {"id": own_id},
+                    "outboundRules": [{"id": rule_id}],
+                },
+            }
+        )
     for n, address in enumerate(addresses):
         name = guid(cluster_id, "outbound-ip", str(n))
         frontend_id = f"{lb_id}/frontendIPConfigurations/{name}"
