@@ -31,7 +31,8 @@ Cluster keys::
                                                 # AKS's own aks-vnet-* is made in the node RG
     outbound: {type: loadBalancer, ips: [20.61.10.4]}
     # type: loadBalancer (default: the ``kubernetes`` LB in the node RG, one outbound IP per
-    #       entry of ``ips``, effectiveOutboundIPs on the cluster) | managedNATGateway (alias
+    #       entry of ``ips``, effectiveOutboundIPs on the cluster; or your own ``publicIPs: [names]``
+    #       / ``publicIPPrefixes: [names]``, listed in effectiveOutboundIPs) | managedNATGateway (alias
     #       natGateway; natGatewayProfile.effectiveOutboundIPs) | userAssignedNATGateway
     #       (``natGateway: <name>`` is attached to the node subnet) | userDefinedRouting
 
@@ -704,42 +705,10 @@ def _cluster_network(state: State, built: Json, spec: dict[str, Any]) -> None:
     network = properties["networkProfile"]
     network["outboundType"] = kind
     ips = list(outbound.get("ips") or [_address(cluster["id"])])
-    if kind == "loadBalancer" and (outbound.get("publicIPs") or outbound.get("publicIPPrefixes")):
-        # Your own IPs / prefixes (``--load-balancer-outbound-ips`` / ``-ip-prefixes``): AKS
-        # lists the *prefix* ids in effectiveOutboundIPs too, as Azure does.
-        own_ips = [
-            _require(state, PUBLIC_IP, n, sub_id)["id"] for n in outbound.get("publicIPs", [])
-        ]
-        own_prefixes = [
-            _require(state, PUBLIC_IP_PREFIX, n, sub_id)["id"]
-            for n in outbound.get("publicIPPrefixes", [])
-        ]
-        _aks_load_balancer(
-            state,
-            sub_id,
-            node_rg,
-            location,
-            cluster["id"],
-            addresses=[],
-            own=(
-                *(("publicIPAddress", i) for i in own_ips),
-                *(("publicIPPrefix", i) for i in own_prefixes),
-            ),
+    if kind == "loadBalancer":
+        network["loadBalancerProfile"] = _load_balancer_profile(
+            state, cluster, outbound=outbound, ips=ips
         )
-        profile: Json = {"backendPoolType": "NodeIPConfiguration"}
-        if own_ips:
-            profile["outboundIPs"] = {"publicIPs": [{"id": i} for i in own_ips]}
-        if own_prefixes:
-            profile["outboundIPPrefixes"] = {"publicIPPrefixes": [{"id": i} for i in own_prefixes]}
-        profile["effectiveOutboundIPs"] = [{"id": i} for i in own_ips + own_prefixes]
-        network["loadBalancerProfile"] = profile
-    elif kind == "loadBalancer":
-        ip_ids = _aks_load_balancer(state, sub_id, node_rg, location, cluster["id"], addresses=ips)
-        network["loadBalancerProfile"] = {
-            "managedOutboundIPs": {"count": len(ip_ids)},
-            "effectiveOutboundIPs": [{"id": i} for i in ip_ids],
-            "backendPoolType": "NodeIPConfiguration",
-        }
     elif kind == "managedNATGateway":
         ip_ids = [
             put_public_ip(
@@ -775,6 +744,46 @@ def _cluster_network(state: State, built: Json, spec: dict[str, Any]) -> None:
             f"unknown outbound type {kind!r}; known: loadBalancer, managedNATGateway, userAssignedNATGateway, userDefinedRouting"
         )
     state.put(cluster)
+
+
+def _load_balancer_profile(
+    state: State, cluster: Json, *, outbound: dict[str, Any], ips: list[str]
+) -> Json:
+    cluster_id, location = cluster["id"], cluster["location"]
+    sub_id, node_rg = cluster_id.split("/")[2], cluster["properties"]["nodeResourceGroup"]
+    if not (outbound.get("publicIPs") or outbound.get("publicIPPrefixes")):
+        ip_ids = _aks_load_balancer(state, sub_id, node_rg, location, cluster_id, addresses=ips)
+        return {
+            "managedOutboundIPs": {"count": len(ip_ids)},
+            "effectiveOutboundIPs": [{"id": i} for i in ip_ids],
+            "backendPoolType": "NodeIPConfiguration",
+        }
+    # Your own IPs / prefixes (``--load-balancer-outbound-ips`` / ``-ip-prefixes``): AKS lists
+    # the *prefix* ids in effectiveOutboundIPs too, as Azure does.
+    own_ips = [_require(state, PUBLIC_IP, n, sub_id)["id"] for n in outbound.get("publicIPs", [])]
+    own_prefixes = [
+        _require(state, PUBLIC_IP_PREFIX, n, sub_id)["id"]
+        for n in outbound.get("publicIPPrefixes", [])
+    ]
+    _aks_load_balancer(
+        state,
+        sub_id,
+        node_rg,
+        location,
+        cluster_id,
+        addresses=[],
+        own=(
+            *(("publicIPAddress", i) for i in own_ips),
+            *(("publicIPPrefix", i) for i in own_prefixes),
+        ),
+    )
+    profile: Json = {"backendPoolType": "NodeIPConfiguration"}
+    if own_ips:
+        profile["outboundIPs"] = {"publicIPs": [{"id": i} for i in own_ips]}
+    if own_prefixes:
+        profile["outboundIPPrefixes"] = {"publicIPPrefixes": [{"id": i} for i in own_prefixes]}
+    profile["effectiveOutboundIPs"] = [{"id": i} for i in own_ips + own_prefixes]
+    return profile
 
 
 def _aks_load_balancer(
