@@ -23,6 +23,7 @@ from shared.pairs import Pair, PairFinder, PairMemory
 from shared.ports import Estate
 from shared.resource_id import ResourceId
 from shared.responder import Responder
+from shared.root_cause import explain
 from shared.signals import RegistryImageEvent, ResourceEvent
 from shared.store import ClaimState, StateStore
 
@@ -95,7 +96,8 @@ class Engine:
         causes = cause_ids or ALL
         workers = max(1, min(self.settings.max_concurrency, len(causes)))
         with ThreadPoolExecutor(workers, thread_name_prefix="check") as pool:
-            return list(pool.map(lambda cause: get_check(cause).run(target, self.estate), causes))
+            found = list(pool.map(lambda cause: get_check(cause).run(target, self.estate), causes))
+        return list(explain(found))
 
     def pairs(self) -> PairFinder:
         return PairFinder(self.estate, self.settings.subscriptions, self.memory)
@@ -287,6 +289,7 @@ class Engine:
     def respond(self, signal_id: str, target: Target, findings: tuple[Finding, ...]) -> Outcome:
         """Respond to findings; when one failed, under the cluster's lease (one actor at a time)."""
         cluster_id = target.cluster.id
+        findings = explain(findings)  # root cause first, consequences marked
         failed = any(f.status is Status.FAIL for f in findings)
         if self._responder is None:
             return Outcome(
