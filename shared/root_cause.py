@@ -5,7 +5,7 @@ A pull goes: name resolution -> route and peering -> firewall -> authentication 
 rules below are the guide's causes read along that path. Only pairs where fixing the first is
 what fixes the second are listed; every other pair that can fail together (a missing DNS link
 *and* a missing peering, any network cause and a missing AcrPull) is two problems with two fixes,
-so two tickets. ``tests/unit/test_root_cause.py`` and ``tests/integration/test_root_cause.py``
+so two tickets. ``tests/unit/test_root_cause_rules.py`` and ``tests/integration/test_root_cause.py``
 test each pair.
 
 | root cause | explains | why |
