@@ -94,7 +94,8 @@ def registry_image_event(
 ) -> dict[str, Any]:
     """An ImagePushed / ImageDeleted event (Event Grid schema) shaped like the published sample.
 
-    ``az acr repository delete --image repo@digest`` sends no tag; a push always names one.
+    ``az acr repository delete --image repo@digest`` sends no tag, and neither does the push of
+    each platform manifest of a multi-platform build (by digest, before the tagged index).
     ``connectedRegistry`` is left out: only connected registries send it.
     """
     sample = json.loads((SAMPLES_DIR / IMAGE_SAMPLES[action]).read_text(encoding="utf-8"))

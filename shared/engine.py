@@ -21,6 +21,7 @@ from shared.images import ImageRef, InvalidImageReference, parse_image
 from shared.outcome import Outcome, Verdict, verdict_of
 from shared.pairs import Pair, PairFinder, PairMemory
 from shared.ports import Estate
+from shared.pushed_images import pushed_image
 from shared.resource_id import ResourceId
 from shared.responder import Responder
 from shared.root_cause import explain
@@ -274,7 +275,12 @@ class Engine:
         if not running:
             return f"no cluster in scope runs {login}/{event.repository}"
         if event.event_type == event_types().image_pushed:
-            image = event.image(login)
+            image = pushed_image(self.estate, login, event)
+            if image is None:
+                return (
+                    f"{login}/{event.reference} is a platform manifest that no tagged index "
+                    "references: nothing to check until its index is pushed"
+                )
             return [Work(Target(p.cluster, registry.id, image), IMAGE_PUSHED) for p, _ in running]
         work = [
             Work(Target(pair.cluster, registry.id, str(ref)), IMAGE_DELETED)
