@@ -21,8 +21,10 @@ from shared.images import ImageRef, InvalidImageReference, parse_image
 from shared.outcome import Outcome, Verdict, verdict_of
 from shared.pairs import Pair, PairFinder, PairMemory
 from shared.ports import Estate
+from shared.pushed_images import pushed_image
 from shared.resource_id import ResourceId
 from shared.responder import Responder
+from shared.root_cause import explain
 from shared.signals import RegistryImageEvent, ResourceEvent
 from shared.store import ClaimState, StateStore
 
@@ -95,7 +97,8 @@ class Engine:
         causes = cause_ids or ALL
         workers = max(1, min(self.settings.max_concurrency, len(causes)))
         with ThreadPoolExecutor(workers, thread_name_prefix="check") as pool:
-            return list(pool.map(lambda cause: get_check(cause).run(target, self.estate), causes))
+            found = list(pool.map(lambda cause: get_check(cause).run(target, self.estate), causes))
+        return list(explain(found))
 
     def pairs(self) -> PairFinder:
         return PairFinder(self.estate, self.settings.subscriptions, self.memory)
@@ -272,7 +275,12 @@ class Engine:
         if not running:
             return f"no cluster in scope runs {login}/{event.repository}"
         if event.event_type == event_types().image_pushed:
-            image = event.image(login)
+            image = pushed_image(self.estate, login, event)
+            if image is None:
+                return (
+                    f"{login}/{event.reference} is a platform manifest that no tagged index "
+                    "references: nothing to check until its index is pushed"
+                )
             return [Work(Target(p.cluster, registry.id, image), IMAGE_PUSHED) for p, _ in running]
         work = [
             Work(Target(pair.cluster, registry.id, str(ref)), IMAGE_DELETED)
@@ -287,6 +295,7 @@ class Engine:
     def respond(self, signal_id: str, target: Target, findings: tuple[Finding, ...]) -> Outcome:
         """Respond to findings; when one failed, under the cluster's lease (one actor at a time)."""
         cluster_id = target.cluster.id
+        findings = explain(findings)  # root cause first, consequences marked
         failed = any(f.status is Status.FAIL for f in findings)
         if self._responder is None:
             return Outcome(
