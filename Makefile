@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 AZURITE_VERSION := 3.35.0
 AZURITE := .azurite/node_modules/.bin/azurite
 
-.PHONY: deps lint test demo bench clean
+.PHONY: deps lint test chaos demo bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ lint: $(STAMP)
 
 test: deps lint
 	$(PY) -m pytest
+
+# The fault suite in full: every fault kind at every remote call of each trigger path (tests/chaos).
+# `make test` runs its short form (every kind at each path's writes, one kill per path).
+chaos: deps
+	CHAOS=full $(PY) -m pytest tests/chaos
 
 demo: deps
 	$(PY) -m scripts.demo

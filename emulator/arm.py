@@ -163,6 +163,7 @@ class Arm:
             raise ArmError(
                 400, "InvalidApiVersionParameter", f"The api-version '{api_version}' is invalid."
             )
+        self._finish_due()
         for pattern, handler in self.paths:
             if pattern.fullmatch(request.path.rstrip("/")):
                 return handler(request)
@@ -354,6 +355,18 @@ class Arm:
                 "message": "Agent pool reconciliation failed: the operation was injected to fail.",
             }
         return json_response(body, 200, {"Retry-After": "0"})
+
+    def _finish_due(self) -> None:
+        """Operations run on their own in Azure: one nobody polls (its client died, or lost the
+        response) still ends after ``state.operation_seconds``, seen by the next request."""
+        seconds = self.state.operation_seconds
+        if seconds is None:
+            return
+        now = time.time()
+        with self.state.lock:
+            for operation in list(self.state.operations.values()):
+                if operation.status == "InProgress" and now >= operation.started + seconds:
+                    self._finish(operation)
 
     def _finish(self, operation: Operation) -> None:
         resource = self.state.get(operation.resource_id)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
+import socket
 import ssl
 import tempfile
 import threading
@@ -148,8 +150,19 @@ class Emulator:
         latency: float = 0.0,
         lro_fails: bool = False,
         times: int | None = None,
+        skip: int = 0,
+        after_commit: bool = False,
+        drop: bool = False,
     ) -> Fault:
-        """Make matching requests slow or fail; ``lro_fails`` makes matching PUT operations end Failed."""
+        """Make matching requests slow or fail; ``lro_fails`` makes matching PUT operations end Failed.
+
+        ``skip`` lets that many matching requests through first (the Nth of a repeated call);
+        ``after_commit`` serves the request (a write commits) and then answers ``status`` or, with
+        ``drop``, closes the connection: a lost response. ``drop`` alone closes the connection
+        before serving it, as a client timeout looks from the client.
+        """
+        if after_commit and status is None and not drop:
+            raise ValueError("after_commit needs a status or drop")
         fault = Fault(
             method="LRO" if lro_fails else method.upper(),
             path_pattern=re.compile(path_pattern, re.IGNORECASE),
@@ -164,8 +177,18 @@ class Emulator:
                 429: "TooManyRequests",
                 500: "InternalServerError",
             }.get(status or 0, "Failure"),
+            skip=skip,
+            after_commit=after_commit,
+            drop=drop,
         )
         return self.state.inject(fault)
+
+    def release_faults(self) -> None:
+        """End every injected latency now (its client was killed; nothing waits for it)."""
+        with self.state.lock:
+            faults = list(self.state.faults)
+        for fault in faults:
+            fault.release()
 
     def deny(self, scope: str) -> None:
         """Answer 403 AuthorizationFailed for every ARM request at or under ``scope``."""
@@ -191,11 +214,13 @@ class Emulator:
             if not path.startswith("/acr-storage/"):
                 environ["PATH_INFO"] = f"/acr/{host}{path}"
         request = Request(environ)
-        service, response = "unknown", None
+        service, response, fault = "unknown", None, None
         try:
             endpoint, _ = self._routes.bind_to_environ(environ).match()
             service, handler = self._handlers[str(endpoint)]
-            response = self._faulted(request) or handler(request)
+            fault = self.state.take_fault(request.method, request.path)
+            response = self._before(fault, request) or handler(request)
+            response = self._after(fault, response)
         except ArmError as exc:
             response = exc.response()
         except HTTPException as exc:
@@ -215,22 +240,30 @@ class Emulator:
                 path=request.path,
                 api_version=request.args.get("api-version"),
                 body=_body(request),
-                status=response.status_code,
+                status=0 if fault is not None and fault.drop else response.status_code,
                 if_match=request.headers.get("If-Match"),
             )
         )
+        if fault is not None and fault.drop:
+            _drop(environ)
         return response(environ, start_response)
 
-    def _faulted(self, request: Request) -> Response | None:
-        fault = self.state.take_fault(request.method, request.path)
+    def _before(self, fault: Fault | None, request: Request) -> Response | None:
+        """A fault that answers instead of the service (None: let the service answer)."""
         if fault is None:
             return None
-        if fault.latency:
-            time.sleep(fault.latency)
-        if fault.status is None:
+        fault.wait()
+        if fault.after_commit or (fault.status is None and not fault.drop):
             return None
-        headers = {"Retry-After": str(fault.retry_after)} if fault.status == 429 else {}
-        return ArmError(fault.status, fault.code, "Injected fault.").response(headers)
+        if fault.drop:
+            return Response(status=504)  # never sent: the connection is dropped instead
+        return _fault_response(fault)
+
+    def _after(self, fault: Fault | None, response: Response) -> Response:
+        """A lost response: the service did the work, the client hears something else."""
+        if fault is None or not fault.after_commit or fault.status is None:
+            return response
+        return _fault_response(fault)
 
     def _identity(self, request: Request) -> Response:
         if request.headers.get("X-IDENTITY-HEADER") != self.state.identity_header:
@@ -275,6 +308,21 @@ class Emulator:
                 f"'{self.base_url}/'.",
             )
         return self.arm.handle(request)
+
+
+def _fault_response(fault: Fault) -> Response:
+    assert fault.status is not None
+    headers = {"Retry-After": str(fault.retry_after)} if fault.status == 429 else {}
+    return ArmError(fault.status, fault.code, "Injected fault.").response(headers)
+
+
+def _drop(environ: dict[str, Any]) -> None:
+    """Close the connection with no response; werkzeug treats the error as a dropped client."""
+    connection = environ.get("werkzeug.socket")
+    if connection is not None:
+        with contextlib.suppress(OSError):  # already gone
+            connection.shutdown(socket.SHUT_RDWR)
+    raise ConnectionResetError("injected fault: connection dropped")
 
 
 def _body(request: Request) -> Any:

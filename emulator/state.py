@@ -44,11 +44,29 @@ class Fault:
     lro_fails: bool = False
     remaining: int | None = None
     code: str = "InternalServerError"
+    # Matching requests let through before the fault applies: target the Nth of a repeated call.
+    skip: int = 0
+    # A lost response: the request is served (its write committed), then the answer is replaced
+    # by ``status`` or, with ``drop``, the connection is closed without one.
+    after_commit: bool = False
+    # A timeout as the client sees it: the connection closes with no response at all.
+    drop: bool = False
+    # How often it applied, and a way to end its latency early (a test that killed the client).
+    hits: int = 0
+    released: threading.Event = field(default_factory=threading.Event)
 
     def matches(self, method: str, path: str) -> bool:
         if self.remaining is not None and self.remaining <= 0:
             return False
         return self.method in ("*", method) and bool(self.path_pattern.search(path))
+
+    def wait(self) -> None:
+        """The injected latency, cut short by :meth:`release`."""
+        if self.latency:
+            self.released.wait(self.latency)
+
+    def release(self) -> None:
+        self.released.set()
 
 
 @dataclass
@@ -88,6 +106,9 @@ class State:
         self.replication_delay = 0.0
         self.principal_created: dict[str, float] = {}
         self.lro_polls = 1
+        # A long-running operation ends after lro_polls status reads or, when this is set, this
+        # many seconds after it started even if nobody polls it (as in Azure); None: polls only.
+        self.operation_seconds: float | None = None
         # Scale sets an AKS reconcile leaves alone (as it would one under a ReadOnly lock).
         self.reconcile_skips: set[str] = set()
         # Secrets live beside the resources, never inside them, as in Azure.
@@ -201,8 +222,12 @@ class State:
         with self.lock:
             for fault in self.faults:
                 if fault.matches(method, path):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        continue
                     if fault.remaining is not None:
                         fault.remaining -= 1
+                    fault.hits += 1
                     return fault
         return None
 

@@ -30,6 +30,9 @@ class Settings:
     # How long a delivery's claim on an event holds: longer than host.json's functionTimeout
     # (10 min), so only a delivery whose invocation died loses it.
     event_lease_seconds: float = 900.0
+    # How long a worker's lease on a cluster holds if it dies before releasing it; None: the
+    # longest a remediation may run (operation_timeout) plus a minute.
+    cluster_lease_seconds: float | None = None
     # Where a registry's data plane (/v2/, /oauth2/) is served; "{login_server}" is substituted.
     acr_data_endpoint_template: str = "https://{login_server}"
     # Policy file (shared.policy); "" = the bundled policies/default.yaml.
@@ -48,6 +51,12 @@ class Settings:
     ticket_webhook_url: str | None = dataclasses.field(default=None, repr=False)
     outcome_topic_endpoint: str | None = None
     outcome_topic_key: str | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def cluster_lease(self) -> float:
+        if self.cluster_lease_seconds is not None:
+            return self.cluster_lease_seconds
+        return self.operation_timeout + 60
 
     def in_scope(self, subscription_id: str) -> bool:
         return subscription_id.lower() in self.subscriptions
@@ -71,6 +80,11 @@ class Settings:
             polling_interval=_number(env, "LRO_POLLING_INTERVAL_SECONDS", 15.0, float),
             max_concurrency=_number(env, "MAX_CONCURRENT_READS", 8, int),
             event_lease_seconds=_number(env, "EVENT_LEASE_SECONDS", 900.0, float),
+            cluster_lease_seconds=(
+                _number(env, "CLUSTER_LEASE_SECONDS", 0.0, float)
+                if env.get("CLUSTER_LEASE_SECONDS")
+                else None
+            ),
             acr_data_endpoint_template=_endpoint_template(env),
             policy_path=env.get("POLICY_PATH", "").strip(),
             state_connection_string=_state_connection_string(env),

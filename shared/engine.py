@@ -303,9 +303,7 @@ class Engine:
             )
         lease = None
         if failed and self.store is not None:
-            lease = self.store.acquire_lease(
-                cluster_id, self.owner, self.settings.operation_timeout + 60
-            )
+            lease = self.store.acquire_lease(cluster_id, self.owner, self.settings.cluster_lease)
             if lease is None:
                 reason = f"another instance is acting on {target.cluster.name}; it owns the lease"
                 return Outcome(signal_id, Verdict.DEFERRED, reason, cluster_id, findings)

@@ -313,11 +313,18 @@ def kube_errors(cluster: Cluster, *, doing: str) -> Iterator[None]:
         _raise_status(cluster, doing, int(exc.status.code or 0), exc.status.reason or "", exc)
     except httpx2.HTTPStatusError as exc:
         _raise_status(cluster, doing, exc.response.status_code, exc.response.reason_phrase, exc)
-    except httpx2.TransportError as exc:
+    except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.ProxyError) as exc:
         raise Unreachable(
             f"could not reach the Kubernetes API of {cluster.name} to {doing} it "
             f"({type(exc).__name__})",
             resource_id=cluster.id,
+        ) from exc
+    except httpx2.TransportError as exc:
+        # Reached, then the exchange broke (connection dropped, read timed out): not a cluster
+        # we cannot reach, but a failure to retry. Read as "unreachable", a role-assignment
+        # event found no pair and was marked done without its work (tests/chaos).
+        raise TransientError(
+            f"the Kubernetes API of {cluster.name} failed to {doing} it ({type(exc).__name__})"
         ) from exc
 
 
