@@ -39,6 +39,8 @@ class Emulator:
             [
                 Rule("/msi/token", endpoint="identity", methods=["GET"]),
                 Rule("/subscriptions/<path:rest>", endpoint="arm"),
+                # Tenant, root and management-group scopes (role definitions and assignments).
+                Rule("/providers/<path:rest>", endpoint="arm"),
             ]
         )
         self._handlers: dict[str, tuple[str, Handler]] = {
