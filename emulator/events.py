@@ -68,6 +68,12 @@ def as_cloud_event(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def with_string_data(event: dict[str, Any]) -> dict[str, Any]:
+    """The same event with ``data`` serialized into a JSON string, as captured ACR deliveries
+    have carried it (rest-examples/eventgrid/captures/acr_imagepushed_data_as_string.json)."""
+    return {**event, "data": json.dumps(event["data"], separators=(",", ":"))}
+
+
 # Registry system topic samples (specification/eventgrid/data-plane/Microsoft.ContainerRegistry).
 IMAGE_SAMPLES = {
     "push": "image_pushed.event-grid-schema.json",
@@ -88,7 +94,8 @@ def registry_image_event(
 ) -> dict[str, Any]:
     """An ImagePushed / ImageDeleted event (Event Grid schema) shaped like the published sample.
 
-    ``az acr repository delete --image repo@digest`` sends no tag; a push always names one.
+    ``az acr repository delete --image repo@digest`` sends no tag, and neither does the push of
+    each platform manifest of a multi-platform build (by digest, before the tagged index).
     ``connectedRegistry`` is left out: only connected registries send it.
     """
     sample = json.loads((SAMPLES_DIR / IMAGE_SAMPLES[action]).read_text(encoding="utf-8"))

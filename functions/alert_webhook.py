@@ -21,4 +21,8 @@ def alert_webhook(req: func.HttpRequest, handover: func.Out[HandOver]) -> func.H
     status, body, rest = alert_request(req.get_body())
     if rest:
         handover.set(rest)
-    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
+    # 503: another delivery of this firing is still running; the action group retries.
+    headers = {"Retry-After": "30"} if status == 503 else None
+    return func.HttpResponse(
+        json.dumps(body), status_code=status, mimetype="application/json", headers=headers
+    )

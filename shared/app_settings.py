@@ -18,6 +18,7 @@ CORE = (
     "OPERATION_TIMEOUT_SECONDS",
     "LRO_POLLING_INTERVAL_SECONDS",
     "MAX_CONCURRENT_READS",
+    "EVENT_LEASE_SECONDS",
 )
 
 # Policy file and the state store's tables (the account comes from AzureWebJobsStorage__*).

@@ -27,6 +27,9 @@ class Settings:
     operation_timeout: float = 240.0
     polling_interval: float = 15.0
     max_concurrency: int = 8
+    # How long a delivery's claim on an event holds: longer than host.json's functionTimeout
+    # (10 min), so only a delivery whose invocation died loses it.
+    event_lease_seconds: float = 900.0
     # Where a registry's data plane (/v2/, /oauth2/) is served; "{login_server}" is substituted.
     acr_data_endpoint_template: str = "https://{login_server}"
     # Policy file (shared.policy); "" = the bundled policies/default.yaml.
@@ -67,6 +70,7 @@ class Settings:
             operation_timeout=_number(env, "OPERATION_TIMEOUT_SECONDS", 240.0, float),
             polling_interval=_number(env, "LRO_POLLING_INTERVAL_SECONDS", 15.0, float),
             max_concurrency=_number(env, "MAX_CONCURRENT_READS", 8, int),
+            event_lease_seconds=_number(env, "EVENT_LEASE_SECONDS", 900.0, float),
             acr_data_endpoint_template=_endpoint_template(env),
             policy_path=env.get("POLICY_PATH", "").strip(),
             state_connection_string=_state_connection_string(env),

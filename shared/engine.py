@@ -16,15 +16,17 @@ from dataclasses import dataclass
 from shared.azure.event_names import event_types
 from shared.checks import CHECKS, Finding, Status, Target, get_check
 from shared.config import Settings
-from shared.errors import Forbidden, NotFound
+from shared.errors import Forbidden, NotFound, TransientError
 from shared.images import ImageRef, InvalidImageReference, parse_image
 from shared.outcome import Outcome, Verdict, verdict_of
-from shared.pairs import Pair, PairFinder
+from shared.pairs import Pair, PairFinder, PairMemory
 from shared.ports import Estate
+from shared.pushed_images import pushed_image
 from shared.resource_id import ResourceId
 from shared.responder import Responder
+from shared.root_cause import explain
 from shared.signals import RegistryImageEvent, ResourceEvent
-from shared.store import StateStore
+from shared.store import ClaimState, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,16 @@ OPERATION_CAUSES: dict[str, tuple[str, ...]] = {
 HANDLED_OPERATIONS = tuple(OPERATION_CAUSES)
 
 
+class RetryLater(TransientError):
+    """The signal's work was put off (a cluster lease held elsewhere, a busy cluster, another
+    delivery still running it): the trigger fails so Event Grid or the queue delivers it again.
+    ``outcomes`` are what this delivery found (logged before the trigger fails)."""
+
+    def __init__(self, reason: str, outcomes: list[Outcome] | None = None) -> None:
+        super().__init__(reason)
+        self.outcomes = outcomes or []
+
+
 @dataclass(frozen=True)
 class Work:
     """One diagnosis to run: a target and the causes worth checking for it."""
@@ -69,10 +81,12 @@ class Engine:
         store: StateStore | None = None,
         responder: Callable[[str], Responder] | None = None,
         owner: str | None = None,
+        memory: PairMemory | None = None,
     ) -> None:
         self.settings = settings
         self.estate = estate
         self.store = store
+        self.memory = memory
         self._responder = responder
         self.owner = owner or f"engine-{uuid.uuid4().hex[:12]}"
 
@@ -83,10 +97,11 @@ class Engine:
         causes = cause_ids or ALL
         workers = max(1, min(self.settings.max_concurrency, len(causes)))
         with ThreadPoolExecutor(workers, thread_name_prefix="check") as pool:
-            return list(pool.map(lambda cause: get_check(cause).run(target, self.estate), causes))
+            found = list(pool.map(lambda cause: get_check(cause).run(target, self.estate), causes))
+        return list(explain(found))
 
     def pairs(self) -> PairFinder:
-        return PairFinder(self.estate, self.settings.subscriptions)
+        return PairFinder(self.estate, self.settings.subscriptions, self.memory)
 
     # -- events --------------------------------------------------------------------------------
 
@@ -96,36 +111,43 @@ class Engine:
     def _handle_once(
         self, event_id: str, ignore: str | None, route: Callable[[], list[Work] | str]
     ) -> list[Outcome]:
-        """Event Grid delivers at least once: claim the event id, route, run; forget on errors."""
+        """At least once, end to end: a claim is a lease while the work runs and done only after
+        an outcome that needs no retry; errors and deferrals give the claim up and raise."""
         if ignore:
             return [Outcome(event_id, Verdict.IGNORED, ignore)]
-        if self.store is not None and not self.store.claim_event(event_id):
-            return [Outcome(event_id, Verdict.IGNORED, f"event {event_id} was already handled")]
-        try:
-            work = route()
-        except Exception:
-            self._forget(event_id)
-            raise
-        if isinstance(work, str):
-            return [Outcome(event_id, Verdict.IGNORED, work)]
-        return self.run(event_id, work, forget_on_error=True)
+        return self.once(event_id, lambda: self._route_and_run(event_id, route))
 
-    def run(
-        self, signal_id: str, work: list[Work], *, forget_on_error: bool = False
-    ) -> list[Outcome]:
-        outcomes = []
+    def once(self, signal_id: str, work: Callable[[], list[Outcome]]) -> list[Outcome]:
+        """Run ``work`` for a delivered signal unless a delivery already finished it.
+
+        A duplicate is IGNORED. A signal another delivery is running raises :class:`RetryLater`
+        (if that invocation dies, its claim expires and a later delivery runs it). An outcome
+        that was deferred gives the claim up and raises :class:`RetryLater` too.
+        """
+        if self.store is None:
+            return _raise_if_deferred(signal_id, work())
+        claim = self.store.start_event(signal_id, self.settings.event_lease_seconds)
+        if claim.state is ClaimState.DONE:
+            return [Outcome(signal_id, Verdict.IGNORED, f"event {signal_id} was already handled")]
+        if claim.state is ClaimState.BUSY:
+            until = f" until {claim.expires_at:%H:%M:%S}Z" if claim.expires_at else ""
+            raise RetryLater(f"event {signal_id} is being handled by another delivery{until}")
         try:
-            for item in work:
-                outcomes.append(self.diagnose_and_respond(signal_id, item.target, item.causes))
-        except Exception:
-            if forget_on_error:
-                self._forget(signal_id)  # so Event Grid's retry is handled, not deduplicated
+            outcomes = _raise_if_deferred(signal_id, work())
+        except BaseException:
+            self.store.abandon_event(claim)  # so Event Grid's retry runs it, not deduplicates it
             raise
+        self.store.finish_event(claim)
         return outcomes
 
-    def _forget(self, signal_id: str) -> None:
-        if self.store is not None:
-            self.store.forget_event(signal_id)
+    def _route_and_run(self, event_id: str, route: Callable[[], list[Work] | str]) -> list[Outcome]:
+        work = route()
+        if isinstance(work, str):
+            return [Outcome(event_id, Verdict.IGNORED, work)]
+        return self.run(event_id, work)
+
+    def run(self, signal_id: str, work: list[Work]) -> list[Outcome]:
+        return [self.diagnose_and_respond(signal_id, w.target, w.causes) for w in work]
 
     def _ignore_reason(self, event: ResourceEvent) -> str | None:
         names = event_types()
@@ -253,7 +275,12 @@ class Engine:
         if not running:
             return f"no cluster in scope runs {login}/{event.repository}"
         if event.event_type == event_types().image_pushed:
-            image = event.image(login)
+            image = pushed_image(self.estate, login, event)
+            if image is None:
+                return (
+                    f"{login}/{event.reference} is a platform manifest that no tagged index "
+                    "references: nothing to check until its index is pushed"
+                )
             return [Work(Target(p.cluster, registry.id, image), IMAGE_PUSHED) for p, _ in running]
         work = [
             Work(Target(pair.cluster, registry.id, str(ref)), IMAGE_DELETED)
@@ -268,6 +295,7 @@ class Engine:
     def respond(self, signal_id: str, target: Target, findings: tuple[Finding, ...]) -> Outcome:
         """Respond to findings; when one failed, under the cluster's lease (one actor at a time)."""
         cluster_id = target.cluster.id
+        findings = explain(findings)  # root cause first, consequences marked
         failed = any(f.status is Status.FAIL for f in findings)
         if self._responder is None:
             return Outcome(
@@ -292,6 +320,13 @@ class Engine:
                 signal_id, verdict_of(findings), _summary(findings), cluster_id, findings
             )
         return Outcome.of(signal_id, cluster_id, findings, handled)
+
+
+def _raise_if_deferred(signal_id: str, outcomes: list[Outcome]) -> list[Outcome]:
+    deferred = [o for o in outcomes if o.verdict is Verdict.DEFERRED]
+    if deferred:
+        raise RetryLater(f"signal {signal_id}: {deferred[0].reason}", outcomes)
+    return outcomes
 
 
 def _work(pair: Pair, causes: tuple[str, ...]) -> Work:

@@ -33,6 +33,7 @@ SEVERITY = (
     Verdict.NEEDS_ATTENTION,
     Verdict.IN_PROGRESS,
     Verdict.REMEDIATION_FAILED,
+    Verdict.DEFERRED,  # worst: the signal must be delivered again
 )
 
 
@@ -66,7 +67,10 @@ class Outcome:
                 tuple(findings),
                 handled=tuple(handled),
             )
-        worst = max(failed, key=lambda h: SEVERITY.index(_verdict(h)))
+        # The headline names a root cause: consequences ride in its ticket. Findings come in
+        # path order, so among equally serious roots the earliest on the path is named.
+        roots = [h for h in failed if not h.consequence_of] or failed
+        worst = max(roots, key=lambda h: SEVERITY.index(_verdict(h)))
         return cls(
             signal_id,
             _verdict(worst),
@@ -104,10 +108,9 @@ def verdict_of(findings: Sequence[Finding]) -> Verdict:
 def _verdict(handled: Handled) -> Verdict:
     action, verification = handled.action, handled.verification
     if action is not None:
-        if action.status == "in-progress":
-            return Verdict.IN_PROGRESS
+        unfinished = {"in-progress": Verdict.IN_PROGRESS, "deferred": Verdict.DEFERRED}
         if action.status != "applied":
-            return Verdict.REMEDIATION_FAILED
+            return unfinished.get(action.status, Verdict.REMEDIATION_FAILED)
         ok = verification is not None and verification.status is Status.PASS
         return Verdict.REMEDIATED if ok else Verdict.REMEDIATION_FAILED
     if verification is not None and verification.status is Status.PASS:
@@ -118,7 +121,9 @@ def _verdict(handled: Handled) -> Verdict:
 
 
 def _reason(handled: Handled) -> str:
-    parts = [handled.decision.reason if handled.decision else handled.finding.summary]
+    # The headline starts with the cause it is about (the root cause, see Outcome.of).
+    said = handled.decision.reason if handled.decision else handled.finding.summary
+    parts = [f"{handled.finding.cause_id}: {said}"]
     if handled.action is not None:
         parts.append(f"{handled.action.action_id} {handled.action.status}: {handled.action.detail}")
     if handled.verification is not None:

@@ -16,12 +16,14 @@ from typing import Any
 
 from shared.checks import Finding, Status, Target, get_check
 from shared.config import Settings
+from shared.errors import Busy
 from shared.outcome_events import EventKind, Publisher
 from shared.policy import Decision, DecisionKind, Policy, decide
 from shared.ports import Estate
 from shared.remediations import build_remediations
 from shared.remediations.base import ActionRecord, Plan
 from shared.remediations.rotate_sp_secret import remove_expired_passwords
+from shared.root_cause import CONSEQUENCES, consequence_of
 from shared.store import AuditRecord, PendingOperation, StateStore
 from shared.ticket_routes import TicketRouter
 from shared.tickets.errors import TicketError
@@ -46,15 +48,20 @@ class Handled:
     verification: Finding | None = None
     ticket: TicketRef | None = None
     note: str = ""
+    # The root causes that explain this finding: it joins their ticket and is not acted on.
+    consequence_of: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             "cause": self.finding.cause_id,
             "status": self.finding.status.value,
             "decision": self.decision.to_dict() if self.decision else None,
             "ticket": self.ticket.to_dict() if self.ticket else None,
             "note": self.note,
         }
+        if self.consequence_of:
+            found["consequenceOf"] = list(self.consequence_of)
+        return found
 
 
 class Responder:
@@ -91,6 +98,14 @@ class Responder:
             elif finding.status is Status.UNKNOWN:
                 self._publish(EventKind.FINDING, finding)
                 result = Handled(finding, note="could not be checked; nothing decided")
+            elif roots := consequence_of(finding):
+                self._publish(EventKind.FINDING, finding)
+                result = Handled(
+                    finding,
+                    note=f"a consequence of {', '.join(roots)}: reported in its ticket, "
+                    "not acted on by itself",
+                    consequence_of=roots,
+                )
             else:
                 self._publish(EventKind.FINDING, finding)
                 result = self._failed(finding, target)
@@ -142,9 +157,14 @@ class Responder:
             result = replace(handled, verification=recheck, note="fixed before we acted")
             return self._resolve(result, target)
         remediation = self.remediations[str(finding.action_id)]
-        action = remediation.apply(
-            recheck, fresh, self.estate, timeout=self.settings.operation_timeout
-        )
+        try:
+            action = remediation.apply(
+                recheck, fresh, self.estate, timeout=self.settings.operation_timeout
+            )
+        except Busy as exc:
+            # Nothing changed: no ticket, no rate-limit count; the signal is delivered again.
+            deferred = ActionRecord(remediation.id, "deferred", exc.reason)
+            return replace(handled, action=deferred, note="the cluster is busy; retried later")
         self.store.record_action(target.cluster.id, remediation.id, self.clock())
         applied = action.status == "applied"
         self._publish(
@@ -251,6 +271,11 @@ class Responder:
         source = replace(
             finding, commands=tuple(dict.fromkeys((*plan_commands, *finding.commands)))
         )
+        explained = [
+            f"{c['cause']} ({c['summary']})" for c in finding.evidence.get(CONSEQUENCES) or ()
+        ]
+        if explained:
+            reason = f"{reason}; it also explains {'; '.join(explained)}"
         ticket = build_ticket(source, reason, labels=self.tickets.labels(handled.decision))
         if not self.recurrence_comments:
             existing = self.store.get_ticket(ticket.fingerprint)

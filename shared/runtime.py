@@ -7,24 +7,29 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.azure.estate import ArmEstate
 from shared.azure.factory import ClientFactory
 from shared.azure.tables import TableStateStore
 from shared.checks import Target
 from shared.config import Settings
-from shared.engine import Engine
+from shared.engine import Engine, RetryLater
 from shared.errors import ConfigurationError, ReadError
 from shared.outcome import Outcome, Verdict
 from shared.outcome_events import outcome_publisher
+from shared.pairs import PairMemory
 from shared.policy import load_policy
 from shared.resource_id import ResourceId
 from shared.responder import Responder
 from shared.signals import BadSignal, parse_resource_event
 from shared.ticket_routes import TicketRouter
+
+if TYPE_CHECKING:
+    from shared.sweeps import SweepReport, Sweeps
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +93,8 @@ def engine(
             recurrence_comments=source not in QUIET_SOURCES,
         )
 
-    return Engine(settings, estate, store=store, responder=responder)
+    memory = PairMemory(store, policy.known_pairs, policy.pair_retention, _utcnow)
+    return Engine(settings, estate, store=store, responder=responder, memory=memory)
 
 
 def handle_resource_event(
@@ -100,10 +106,23 @@ def handle_resource_event(
     except BadSignal as exc:
         log.warning("ignored a malformed event: %s", exc)
         return [Outcome(str(payload.get("id", ""))[:64], Verdict.IGNORED, str(exc))]
-    outcomes = engine(respond=True, source=source).handle_resource_event(event)
+    with _retry_logged():
+        outcomes = engine(respond=True, source=source).handle_resource_event(event)
     for outcome in outcomes:
         log_outcome(outcome)
     return outcomes
+
+
+@contextmanager
+def _retry_logged() -> Iterator[None]:
+    """A deferral fails the trigger (so the signal is delivered again); log what it found first."""
+    try:
+        yield
+    except RetryLater as exc:
+        for outcome in exc.outcomes:
+            log_outcome(outcome)
+        log.warning("delivery to be retried: %s", exc)
+        raise
 
 
 def log_outcome(outcome: Outcome) -> None:
@@ -205,7 +224,8 @@ def handle_registry_event(
         outcome = Outcome(shown, Verdict.IGNORED, str(exc))
         log_outcome(outcome)
         return [outcome]
-    outcomes = engine(respond=True, source=source).handle_registry_event(event)
+    with _retry_logged():
+        outcomes = engine(respond=True, source=source).handle_registry_event(event)
     for outcome in outcomes:
         log_outcome(outcome)
     return outcomes
@@ -226,7 +246,7 @@ def sweep_budget(env: Mapping[str, str] | None = None) -> float:
     return value
 
 
-def _sweeps(source: str, *, budget: float | None = None) -> Any:
+def _sweeps(source: str, *, budget: float | None = None) -> Sweeps:
     from shared.sweeps import Budget, Sweeps
 
     current = engine(respond=True, source=source)
@@ -258,7 +278,8 @@ def handle_handover(body: str | bytes, *, source: str = "sweep_handover") -> lis
         outcome = Outcome("", Verdict.IGNORED, str(exc))
         log_outcome(outcome)
         return [outcome]
-    outcome = _sweeps(source).handover(message)
+    with _retry_logged():
+        outcome = _sweeps(source).handover(message)
     log_outcome(outcome)
     return [outcome]
 
@@ -296,19 +317,21 @@ def alert_request(
             [],
         )
     sweeps = _sweeps(source, budget=min(sweep_budget(), HTTP_BUDGET))
-    store = sweeps.engine.store
-    if store is not None and not store.claim_event(alert.signal_id):
-        return (
-            202,
-            {**summary, "status": "ignored", "reason": "this firing was already handled"},
-            [],
-        )
+    reports: list[SweepReport] = []
+
+    def run() -> list[Outcome]:
+        reports.append(sweeps.alert(alert, alert.signal_id))
+        return []  # deferred pairs are handed over to the queue, not retried by the sender
+
     try:
-        report = sweeps.alert(alert, alert.signal_id)
-    except Exception:
-        if store is not None:
-            store.forget_event(alert.signal_id)
-        raise
+        sweeps.engine.once(alert.signal_id, run)
+    except RetryLater as exc:
+        # Another delivery of this firing is still running; the action group retries a 503.
+        return 503, {**summary, "status": "busy", "reason": str(exc)}, []
+    if not reports:
+        reason = "this firing was already handled"
+        return 202, {**summary, "status": "ignored", "reason": reason}, []
+    report = reports[0]
     for outcome in report.outcomes:
         log_outcome(outcome)
     result = report.summary()

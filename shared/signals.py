@@ -41,9 +41,7 @@ def parse_resource_event(payload: Mapping[str, Any]) -> ResourceEvent:
     if not isinstance(payload, Mapping):
         raise BadSignal("the event is not a JSON object")
     cloud_event = "specversion" in payload
-    data = payload.get("data")
-    if not isinstance(data, Mapping):
-        raise BadSignal("the event has no data object")
+    data = event_data(payload)
     fields = {
         "id": payload.get("id"),
         "event_type": payload.get("type" if cloud_event else "eventType"),
@@ -60,6 +58,22 @@ def parse_resource_event(payload: Mapping[str, Any]) -> ResourceEvent:
         if len(value) > MAX_FIELD_LENGTH:
             raise BadSignal(f"the event field {name} is longer than {MAX_FIELD_LENGTH} characters")
     return ResourceEvent(**{k: str(v) for k, v in fields.items()})
+
+
+def event_data(payload: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The event's ``data`` object. Captured ACR deliveries carry it as a JSON *string* holding
+    the object (rest-examples/eventgrid/captures/): that is decoded, anything else is refused."""
+    import json
+
+    data = payload.get("data")
+    if isinstance(data, str) and len(data) <= MAX_EVENT_BYTES:
+        try:
+            data = json.loads(data)
+        except ValueError:
+            raise BadSignal("the event's data is a string that is not JSON") from None
+    if not isinstance(data, Mapping):
+        raise BadSignal("the event has no data object")
+    return data
 
 
 # -- registry system topic (ImagePushed / ImageDeleted) -------------------------------------------
@@ -128,9 +142,7 @@ def parse_registry_event(
     if event_type not in handled_types:
         raise BadSignal(f"event type {_shown(event_type)} is not handled")
     topic = _text(payload, "source" if cloud_event else "topic")
-    data = payload.get("data")
-    if not isinstance(data, Mapping):
-        raise BadSignal("the event has no data object")
+    data = event_data(payload)
     target, request = data.get("target"), data.get("request")
     if not isinstance(target, Mapping) or not isinstance(request, Mapping):
         raise BadSignal("the event has no data.target or data.request object")

@@ -13,7 +13,7 @@
   policy window (``expiryWindows``, and "expired") one ticket per app, with a comment each time
   the app crosses into the next window, and ``rotate-sp-secret`` where the policy says ``auto``
   (through the responder, as for any finding). Crossing a window is claimed once in the state
-  store (``claim_event``), keyed by app, newest secret and window, so a daily sweep does not
+  store (``Engine.once``), keyed by app, newest secret and window, so a daily sweep does not
   comment the same window twice.
 
 **Budget.** A run starts no new task once its budget is spent: the remaining tasks become
@@ -32,16 +32,18 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from shared.alerts import Alert
 from shared.checks import CHECKS, Finding, Status, Target
 from shared.classify import classify
-from shared.engine import Engine
+from shared.engine import Engine, RetryLater
 from shared.errors import Forbidden, NotFound, ReadError, TransientError
 from shared.images import InvalidImageReference, parse_image
 from shared.models import Cluster
 from shared.outcome import Outcome, Verdict
+from shared.pairs import PairFinder
 from shared.policy import Policy
 from shared.ports.kubernetes import image_registry_host
 from shared.ports.rbac import Application, PasswordCredential
@@ -189,15 +191,19 @@ class Sweeps:
         self.clock = clock
         self.subscriptions = tuple(sorted(engine.settings.subscriptions))
 
+    @cached_property
+    def finder(self) -> PairFinder:
+        """One per run: the remembered pairs are read from the store once."""
+        return self.engine.pairs()
+
     # drift ------------------------------------------------------------------------------------
 
     def drift(self, signal_id: str) -> SweepReport:
         report = SweepReport("drift", signal_id)
         report.outcomes.extend(self.engine.verify_pending())
-        finder = self.engine.pairs()
         tasks: list[Task] = []
         for cluster in self._clusters(report):
-            pairs = finder.registries_of(cluster)
+            pairs = self.finder.registries_of(cluster)
             tasks += [
                 PairTask("drift", Target(cluster, p.registry.id, p.image), tuple(CHECKS))
                 for p in pairs
@@ -311,6 +317,7 @@ class Sweeps:
             report.notes.append(f"{where}: {ref.registry} is not a registry in scope")
             return None
         causes = causes_for(decided.candidates if decided else ())
+        self.finder.remember(cluster, registry.id)  # a failing pull is a pair too
         return PairTask(sweep, Target(cluster, registry.id, str(ref)), causes)
 
     def _pull_events(self, cluster: Cluster) -> list[Any]:
@@ -372,16 +379,13 @@ class Sweeps:
             return self.engine.respond(signal_id, target, (finding,))  # closes an open ticket
         label = window_label(window)
         crossing = f"expiry:{use.app_id}:{newest.key_id if newest else 'none'}:{label}"
-        store = self.engine.store
-        if store is not None and not store.claim_event(crossing):
+        outcomes = self.engine.once(
+            crossing, lambda: [self.engine.respond(signal_id, target, (finding,))]
+        )
+        if outcomes[0].verdict is Verdict.IGNORED:
             reason = f"{use.app_id} was already notified for the {label} window"
             return Outcome(signal_id, Verdict.IGNORED, reason, home.id, (finding,))
-        try:
-            return self.engine.respond(signal_id, target, (finding,))
-        except Exception:
-            if store is not None:
-                store.forget_event(crossing)  # so the next run notifies again
-            raise
+        return outcomes[0]
 
     def _expiry_finding(
         self,
@@ -454,7 +458,11 @@ class Sweeps:
         task = self._task_of(message)
         if isinstance(task, str):
             return Outcome(str(message.get("signal", "")), Verdict.IGNORED, task)
-        return self._one(task, str(message["signal"]))
+        outcome = self._one(task, str(message["signal"]))
+        if outcome.verdict is Verdict.DEFERRED:
+            # Fail the message: the queue makes it visible again after its visibility timeout.
+            raise RetryLater(outcome.reason, [outcome])
+        return outcome
 
     def _task_of(self, message: Mapping[str, Any]) -> Task | str:
         try:
@@ -493,9 +501,14 @@ class Sweeps:
                 )
                 return
             try:
-                report.outcomes.append(self._one(task, report.signal_id))
+                outcome = self._one(task, report.signal_id)
             except TransientError as exc:
                 log.warning("%s sweep: handing a task over after %s", report.sweep, exc)
+                report.handed_over.append(json.dumps(task.message(report.signal_id)))
+                continue
+            report.outcomes.append(outcome)
+            if outcome.verdict is Verdict.DEFERRED:
+                # Someone else holds the cluster, or it is busy: the queue retries it later.
                 report.handed_over.append(json.dumps(task.message(report.signal_id)))
 
     def _one(self, task: Task, signal_id: str) -> Outcome:

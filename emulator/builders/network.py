@@ -31,7 +31,8 @@ Cluster keys::
                                                 # AKS's own aks-vnet-* is made in the node RG
     outbound: {type: loadBalancer, ips: [20.61.10.4]}
     # type: loadBalancer (default: the ``kubernetes`` LB in the node RG, one outbound IP per
-    #       entry of ``ips``, effectiveOutboundIPs on the cluster) | managedNATGateway (alias
+    #       entry of ``ips``, effectiveOutboundIPs on the cluster; or your own ``publicIPs: [names]``
+    #       / ``publicIPPrefixes: [names]``, listed in effectiveOutboundIPs) | managedNATGateway (alias
     #       natGateway; natGatewayProfile.effectiveOutboundIPs) | userAssignedNATGateway
     #       (``natGateway: <name>`` is attached to the node subnet) | userDefinedRouting
 
@@ -705,12 +706,9 @@ def _cluster_network(state: State, built: Json, spec: dict[str, Any]) -> None:
     network["outboundType"] = kind
     ips = list(outbound.get("ips") or [_address(cluster["id"])])
     if kind == "loadBalancer":
-        ip_ids = _aks_load_balancer(state, sub_id, node_rg, location, cluster["id"], addresses=ips)
-        network["loadBalancerProfile"] = {
-            "managedOutboundIPs": {"count": len(ip_ids)},
-            "effectiveOutboundIPs": [{"id": i} for i in ip_ids],
-            "backendPoolType": "NodeIPConfiguration",
-        }
+        network["loadBalancerProfile"] = _load_balancer_profile(
+            state, cluster, outbound=outbound, ips=ips
+        )
     elif kind == "managedNATGateway":
         ip_ids = [
             put_public_ip(
@@ -748,14 +746,79 @@ def _cluster_network(state: State, built: Json, spec: dict[str, Any]) -> None:
     state.put(cluster)
 
 
+def _load_balancer_profile(
+    state: State, cluster: Json, *, outbound: dict[str, Any], ips: list[str]
+) -> Json:
+    cluster_id, location = cluster["id"], cluster["location"]
+    sub_id, node_rg = cluster_id.split("/")[2], cluster["properties"]["nodeResourceGroup"]
+    if not (outbound.get("publicIPs") or outbound.get("publicIPPrefixes")):
+        ip_ids = _aks_load_balancer(state, sub_id, node_rg, location, cluster_id, addresses=ips)
+        return {
+            "managedOutboundIPs": {"count": len(ip_ids)},
+            "effectiveOutboundIPs": [{"id": i} for i in ip_ids],
+            "backendPoolType": "NodeIPConfiguration",
+        }
+    # Your own IPs / prefixes (``--load-balancer-outbound-ips`` / ``-ip-prefixes``): AKS lists
+    # the *prefix* ids in effectiveOutboundIPs too, as Azure does.
+    own_ips = [_require(state, PUBLIC_IP, n, sub_id)["id"] for n in outbound.get("publicIPs", [])]
+    own_prefixes = [
+        _require(state, PUBLIC_IP_PREFIX, n, sub_id)["id"]
+        for n in outbound.get("publicIPPrefixes", [])
+    ]
+    _aks_load_balancer(
+        state,
+        sub_id,
+        node_rg,
+        location,
+        cluster_id,
+        addresses=[],
+        own=(
+            *(("publicIPAddress", i) for i in own_ips),
+            *(("publicIPPrefix", i) for i in own_prefixes),
+        ),
+    )
+    profile: Json = {"backendPoolType": "NodeIPConfiguration"}
+    if own_ips:
+        profile["outboundIPs"] = {"publicIPs": [{"id": i} for i in own_ips]}
+    if own_prefixes:
+        profile["outboundIPPrefixes"] = {"publicIPPrefixes": [{"id": i} for i in own_prefixes]}
+    profile["effectiveOutboundIPs"] = [{"id": i} for i in own_ips + own_prefixes]
+    return profile
+
+
 def _aks_load_balancer(
-    state: State, sub_id: str, node_rg: str, location: str, cluster_id: str, *, addresses: list[str]
+    state: State,
+    sub_id: str,
+    node_rg: str,
+    location: str,
+    cluster_id: str,
+    *,
+    addresses: list[str],
+    own: tuple[tuple[str, str], ...] = (),
 ) -> list[str]:
+    """The ``kubernetes`` LB: one frontend per managed IP made from ``addresses``, or per
+    ``own`` (``publicIPAddress`` | ``publicIPPrefix``, id) the cluster brought."""
     lb_id = resource_id(sub_id, node_rg, LOAD_BALANCER, AKS_LOAD_BALANCER)
     pool_id = f"{lb_id}/backendAddressPools/kubernetes"
     rule_id = f"{lb_id}/outboundRules/aksOutboundRule"
     ip_ids: list[str] = []
     frontends: list[Json] = []
+    for n, (key, own_id) in enumerate(own):
+        name = guid(cluster_id, "outbound-own", str(n))
+        frontends.append(
+            {
+                "id": f"{lb_id}/frontendIPConfigurations/{name}",
+                "name": name,
+                "etag": etag(),
+                "type": "Microsoft.Network/loadBalancers/frontendIPConfigurations",
+                "properties": {
+                    "provisioningState": "Succeeded",
+                    "privateIPAllocationMethod": "Dynamic",
+                    key: {"id": own_id},
+                    "outboundRules": [{"id": rule_id}],
+                },
+            }
+        )
     for n, address in enumerate(addresses):
         name = guid(cluster_id, "outbound-ip", str(n))
         frontend_id = f"{lb_id}/frontendIPConfigurations/{name}"

@@ -164,6 +164,16 @@ def push_image(
     return digest_of(body)
 
 
+def index_children(state: State, registry_id: str, repository: str, digest: str) -> list[Json]:
+    """The ``manifests`` entries of the index stored under ``digest`` (each child's digest and
+    platform): what buildx pushed by digest, with no tag, before the index itself."""
+    with state.lock:
+        store = state.registry_repositories[registry_id.lower()][repository]
+        body = store["manifests"][digest]["body"]
+    entries: list[Json] = json.loads(body)["manifests"]
+    return entries
+
+
 def untag(state: State, registry_id: str, repository: str, tag: str) -> None:
     """``az acr repository untag``: the manifest stays, reachable by digest only."""
     with state.lock:

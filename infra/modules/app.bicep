@@ -399,6 +399,11 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'MAX_CONCURRENT_READS'
           value: '8'
         }
+        // A delivery's claim on an event outlives host.json's functionTimeout (10 min).
+        {
+          name: 'EVENT_LEASE_SECONDS'
+          value: '900'
+        }
         // Timer schedules (NCRONTAB) and how long one sweep may run before it hands the rest over.
         {
           name: 'EXPIRY_SWEEP_SCHEDULE'

@@ -174,18 +174,27 @@ class NetworkReader:
         profile = mc.network_profile
         lb = profile.load_balancer_profile if profile else None
         nat = profile.nat_gateway_profile if profile else None
+        # effectiveOutboundIPs holds public IP *and* public IP prefix ids (a cluster created
+        # with --load-balancer-outbound-ip-prefixes lists the prefixes there): split them by type.
+        lb_ips, lb_prefixes = _by_type(
+            _ids(lb.effective_outbound_i_ps if lb else None),
+            _ids(lb.outbound_i_ps.public_i_ps if lb and lb.outbound_i_ps else None),
+            _ids(
+                lb.outbound_ip_prefixes.public_ip_prefixes
+                if lb and lb.outbound_ip_prefixes
+                else None
+            ),
+        )
+        nat_ips, nat_prefixes = _by_type(_ids(nat.effective_outbound_i_ps if nat else None))
         return ClusterNetwork(
             cluster_id=cluster.id,
             subnet_ids=subnet_ids,
             outbound_type=_text(profile.outbound_type) if profile else "",
             managed_vnet=managed,
-            lb_outbound_ip_ids=_ids(lb.effective_outbound_i_ps if lb else None),
-            lb_outbound_prefix_ids=_ids(
-                lb.outbound_ip_prefixes.public_ip_prefixes
-                if lb and lb.outbound_ip_prefixes
-                else None
-            ),
-            nat_outbound_ip_ids=_ids(nat.effective_outbound_i_ps if nat else None),
+            lb_outbound_ip_ids=lb_ips,
+            lb_outbound_prefix_ids=lb_prefixes,
+            nat_outbound_ip_ids=nat_ips,
+            nat_outbound_prefix_ids=nat_prefixes,
         )
 
     @cached
@@ -199,7 +208,7 @@ class NetworkReader:
                 ip_ids, prefix_ids = self._aks_load_balancer_frontends(cluster)
             return self._egress(outbound, ip_ids, prefix_ids)
         if outbound == "managedNATGateway":
-            return self._egress(outbound, net.nat_outbound_ip_ids, ())
+            return self._egress(outbound, net.nat_outbound_ip_ids, net.nat_outbound_prefix_ids)
         if outbound == "userAssignedNATGateway":
             gateways = tuple(
                 dict.fromkeys(
@@ -218,14 +227,36 @@ class NetworkReader:
                 outbound, egress.addresses, gateways + egress.resource_ids, egress.unknown_reason
             )
         if outbound == "userDefinedRouting":
-            return Egress(
-                outbound,
-                (),
-                (),
-                "outbound traffic follows user-defined routes (a firewall or appliance), whose "
-                "public IP AKS does not know",
-            )
+            return self._routed_egress(net)
         return Egress(outbound, (), (), f"outbound type {outbound} has no public egress IP")
+
+    def _routed_egress(self, net: ClusterNetwork) -> Egress:
+        """userDefinedRouting: the egress IP is the public IP of whatever the default route of
+        the node subnets points at (a firewall or appliance), which no AKS field names."""
+        tables = tuple(
+            dict.fromkeys(
+                s.route_table_id for s in map(self.get_subnet, net.subnet_ids) if s.route_table_id
+            )
+        )
+        hops = [
+            f"{r.next_hop_type} {r.next_hop_ip or ''}".strip() + f" (route {r.name} in {t.name})"
+            for t in map(self.get_route_table, tables)
+            for r in t.routes
+            if r.address_prefix == "0.0.0.0/0"
+        ]
+        where = (
+            f"the default route sends it to {'; '.join(hops)}"
+            if hops
+            else ("no route table on the node subnets has a 0.0.0.0/0 route")
+        )
+        return Egress(
+            "userDefinedRouting",
+            (),
+            tables,
+            "outbound traffic follows user-defined routes, and the public IP it leaves from "
+            f"belongs to a firewall or appliance AKS does not know: {where}; check that that "
+            "device's public IP is allowed",
+        )
 
     def _egress(self, source: str, ip_ids: tuple[str, ...], prefix_ids: tuple[str, ...]) -> Egress:
         addresses: list[str] = []
@@ -346,6 +377,22 @@ class NetworkReader:
 
 def _ids(refs: Any) -> tuple[str, ...]:
     return tuple(r.id for r in refs or () if getattr(r, "id", None))
+
+
+_PREFIX_TYPE = "microsoft.network/publicipprefixes"
+
+
+def _by_type(*groups: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(public IP ids, public IP prefix ids) of all ``groups``, each once, in order."""
+    ips: dict[str, str] = {}
+    prefixes: dict[str, str] = {}
+    for resource_id in (i for group in groups for i in group):
+        try:
+            is_prefix = ResourceId.parse(resource_id).full_type.lower() == _PREFIX_TYPE
+        except ValueError:
+            continue
+        (prefixes if is_prefix else ips).setdefault(resource_id.lower(), resource_id)
+    return tuple(ips.values()), tuple(prefixes.values())
 
 
 def _vnet(model: Any) -> VirtualNetwork:

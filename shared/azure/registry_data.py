@@ -132,15 +132,23 @@ class RegistryDataReader:
         media_type = (response.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
         media_type = media_type or str(document.get("mediaType", ""))
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        children: tuple[str, ...] = ()
         if media_type in INDEX_MEDIA_TYPES:
             platforms = tuple(_index_platforms(document))
+            children = tuple(
+                str(e["digest"])
+                for e in document.get("manifests") or []
+                if isinstance(e, dict) and isinstance(e.get("digest"), str)
+            )
         elif media_type in (OCI_MANIFEST, DOCKER_MANIFEST):
             platforms = self._config_platform(login, repository, document, resource)
         elif media_type in SCHEMA1_TYPES:
             platforms = (Platform(os="linux", architecture=str(document.get("architecture", ""))),)
         else:
             raise ReadError(f"{resource} has a manifest of unknown type {media_type[:80]!r}")
-        return ManifestInfo(digest=digest, media_type=media_type, platforms=platforms)
+        return ManifestInfo(
+            digest=digest, media_type=media_type, platforms=platforms, children=children
+        )
 
     def _config_platform(
         self, login: str, repository: str, manifest: dict[str, Any], resource: str

@@ -8,7 +8,9 @@ in Azure the Function App's own storage account through its identity:
 ``<STATE_TABLE_PREFIX><Name>`` (default prefix ``remediator``), created when first used.
 
 Tables and keys (PartitionKey / RowKey):
-- Events: sha256(event id)[:2] / sha256(event id) - insert-only claims;
+- Events: sha256(event id)[:2] / sha256(event id) - claims: a lease (State "in-progress",
+  ExpiresAt) while the work runs, "done" after it; ETag-guarded;
+- Pairs: sha256(lower(cluster id)) / sha256(lower(registry id)) - the pairs ever seen;
 - Leases: "lease" / sha256(lower(cluster id)) - ETag-guarded owner and expiry;
 - Actions: sha256(lower(cluster id)) / inverted time + uuid - newest first;
 - Tickets: "ticket" / sha256(fingerprint);
@@ -20,6 +22,7 @@ raises TransientError (the trigger retries); 401/403 raises ConfigurationError.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -38,7 +41,15 @@ from shared.store.keys import (
     text_key,
     to_json,
 )
-from shared.store.model import AuditRecord, Lease, PendingOperation, TicketRef
+from shared.store.model import (
+    AuditRecord,
+    ClaimState,
+    EventClaim,
+    Lease,
+    PendingOperation,
+    RememberedPair,
+    TicketRef,
+)
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient, TableServiceClient
@@ -48,7 +59,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EVENTS, LEASES, ACTIONS = "Events", "Leases", "Actions"
-TICKETS, OPERATIONS, AUDIT = "Tickets", "Operations", "Audit"
+TICKETS, OPERATIONS, AUDIT, PAIRS = "Tickets", "Operations", "Audit", "Pairs"
+IN_PROGRESS, DONE = "in-progress", "done"
+_BATCH = 100  # a Table transaction holds at most 100 operations of one partition
 _ACTION_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
@@ -112,27 +125,155 @@ class TableStateStore:
 
     # -- events ------------------------------------------------------------------------------
 
-    def claim_event(self, event_id: str) -> bool:
-        from azure.core.exceptions import ResourceExistsError
+    def start_event(self, event_id: str, ttl_seconds: float) -> EventClaim:
+        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
         key = text_key(event_id)
+        table = self._table(EVENTS)
+        for _ in range(3):
+            now = self._clock()
+            entity = _claim_entity(key, event_id, now, ttl_seconds, attempt=1)
+            with _storage("claim an event"):
+                try:
+                    created = table.create_entity(entity)
+                    return _claim(event_id, entity, created)
+                except ResourceExistsError:
+                    pass
+                try:
+                    current = table.get_entity(key[:2], key)
+                except ResourceNotFoundError:
+                    continue  # abandoned in between: claim it again
+            # Claims written before leases existed have no State: they were done.
+            if current.get("State", DONE) == DONE:
+                return EventClaim(event_id, ClaimState.DONE)
+            expires = _as_utc(current["ExpiresAt"])
+            if expires > now:
+                return EventClaim(event_id, ClaimState.BUSY, expires_at=expires)
+            attempt = int(current.get("Attempts", 1)) + 1
+            entity = _claim_entity(key, event_id, now, ttl_seconds, attempt=attempt)
+            taken = self._update_if_unchanged(
+                EVENTS, entity, str(current.metadata["etag"]), "take over an event"
+            )
+            if taken is None:
+                return EventClaim(event_id, ClaimState.BUSY, expires_at=expires)
+            log.warning(
+                "event %s: the claim of an earlier delivery expired unfinished; running it again "
+                "(attempt %d)",
+                clip(event_id, 200),
+                attempt,
+            )
+            return _claim(event_id, entity, taken)
+        return EventClaim(event_id, ClaimState.BUSY)
+
+    def finish_event(self, claim: EventClaim) -> None:
+        key = text_key(claim.event_id)
         entity = {
             "PartitionKey": key[:2],
             "RowKey": key,
-            "EventId": clip(event_id, 1024),
-            "ClaimedAt": self._clock(),
+            "State": DONE,
+            "DoneAt": self._clock(),
         }
-        with _storage("claim an event"):
-            try:
-                self._table(EVENTS).create_entity(entity)
-            except ResourceExistsError:
-                return False
-        return True
+        if self._update_if_unchanged(EVENTS, entity, claim.etag, "finish an event", merge=True):
+            return
+        # Our claim expired and another delivery took it over: that one finishes it.
+        log.warning("event %s was taken over before it was finished", clip(claim.event_id, 200))
 
-    def forget_event(self, event_id: str) -> None:
-        key = text_key(event_id)
-        with _storage("forget an event"):
-            self._table(EVENTS).delete_entity(key[:2], key)
+    def abandon_event(self, claim: EventClaim) -> None:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+        key = text_key(claim.event_id)
+        # Taken over or gone: the other delivery owns it now.
+        with (
+            _storage("abandon an event"),
+            contextlib.suppress(ResourceModifiedError, ResourceNotFoundError),
+        ):
+            self._table(EVENTS).delete_entity(
+                key[:2], key, etag=claim.etag, match_condition=MatchConditions.IfNotModified
+            )
+
+    def prune_events(self, before: datetime, *, limit: int) -> int:
+        return self._prune(EVENTS, "ClaimedAt lt @before", {"before": _aware(before)}, limit)
+
+    def _update_if_unchanged(
+        self, table: str, entity: dict[str, Any], etag: str, doing: str, *, merge: bool = False
+    ) -> Mapping[str, Any] | None:
+        """The new metadata, or None if the entity changed or vanished since ``etag``."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
+        with _storage(doing):
+            try:
+                return self._table(table).update_entity(
+                    entity,
+                    mode=UpdateMode.MERGE if merge else UpdateMode.REPLACE,
+                    etag=etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except (ResourceModifiedError, ResourceNotFoundError):
+                return None
+
+    def _prune(self, table: str, query: str, parameters: dict[str, Any], limit: int) -> int:
+        """Delete up to ``limit`` matching entities, one transaction per partition and 100 rows."""
+        with _storage(f"prune {table}"):
+            rows = self._table(table).query_entities(
+                query, parameters=parameters, select=["PartitionKey", "RowKey"]
+            )
+            by_partition: dict[str, list[str]] = {}
+            for count, row in enumerate(rows):
+                if count >= limit:
+                    break
+                by_partition.setdefault(row["PartitionKey"], []).append(row["RowKey"])
+            deleted = 0
+            for partition, keys in by_partition.items():
+                for start in range(0, len(keys), _BATCH):
+                    chunk = keys[start : start + _BATCH]
+                    self._table(table).submit_transaction(
+                        [("delete", {"PartitionKey": partition, "RowKey": k}) for k in chunk]
+                    )
+                    deleted += len(chunk)
+        return deleted
+
+    # -- pairs -------------------------------------------------------------------------------
+
+    def remember_pairs(self, pairs: Sequence[RememberedPair]) -> None:
+        from azure.data.tables import UpdateMode
+
+        known = {(p.cluster_id.lower(), p.registry_id.lower()): p for p in self.list_pairs()}
+        for pair in pairs:
+            before = known.get((pair.cluster_id.lower(), pair.registry_id.lower()))
+            sources = pair.sources | (before.sources if before else frozenset())
+            first = min(pair.first_seen, before.first_seen) if before else pair.first_seen
+            entity = {
+                "PartitionKey": resource_key(pair.cluster_id),
+                "RowKey": resource_key(pair.registry_id),
+                "ClusterId": clip(pair.cluster_id),
+                "RegistryId": clip(pair.registry_id),
+                "Sources": ",".join(sorted(sources)),
+                "FirstSeen": _aware(first),
+                "LastSeen": _aware(pair.last_seen),
+            }
+            with _storage("remember a pair"):
+                self._table(PAIRS).upsert_entity(entity, mode=UpdateMode.REPLACE)
+
+    def list_pairs(self) -> Sequence[RememberedPair]:
+        with _storage("list remembered pairs"):
+            rows = list(self._table(PAIRS).list_entities())
+        return [
+            RememberedPair(
+                cluster_id=row["ClusterId"],
+                registry_id=row["RegistryId"],
+                sources=frozenset(s for s in str(row.get("Sources", "")).split(",") if s),
+                first_seen=_as_utc(row["FirstSeen"]),
+                last_seen=_as_utc(row["LastSeen"]),
+            )
+            for row in rows
+        ]
+
+    def forget_pair(self, cluster_id: str, registry_id: str) -> None:
+        with _storage("forget a pair"):
+            self._table(PAIRS).delete_entity(resource_key(cluster_id), resource_key(registry_id))
 
     # -- leases ------------------------------------------------------------------------------
 
@@ -166,20 +307,9 @@ class TableStateStore:
     def _replace_lease(
         self, cluster_id: str, owner: str, entity: dict[str, Any], etag: str
     ) -> Lease | None:
-        from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
-        from azure.data.tables import UpdateMode
-
-        with _storage("take over a lease"):
-            try:
-                updated = self._table(LEASES).update_entity(
-                    entity,
-                    mode=UpdateMode.REPLACE,
-                    etag=etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            except (ResourceModifiedError, ResourceNotFoundError):
-                return None  # another instance won the race
+        updated = self._update_if_unchanged(LEASES, entity, etag, "take over a lease")
+        if updated is None:
+            return None  # another instance won the race
         return _lease(cluster_id, owner, entity, updated)
 
     def release(self, lease: Lease) -> bool:
@@ -228,6 +358,9 @@ class TableStateStore:
             )
             newest = next(iter(rows), None)  # RowKeys sort newest first
         return _as_utc(newest["At"]) if newest is not None else None
+
+    def prune_actions(self, before: datetime, *, limit: int) -> int:
+        return self._prune(ACTIONS, "At lt @before", {"before": _aware(before)}, limit)
 
     # -- tickets -----------------------------------------------------------------------------
 
@@ -368,6 +501,36 @@ class TableStateStore:
                         return records
                 day -= timedelta(days=1)
         return records
+
+    def prune_audit(self, before: datetime, *, limit: int) -> int:
+        # Partitions are UTC days: whole days before the cut-off, then the cut-off day by time.
+        before = _aware(before)
+        query = "PartitionKey lt @day or ( PartitionKey eq @day and When lt @before )"
+        return self._prune(AUDIT, query, {"day": date_partition(before), "before": before}, limit)
+
+
+def _claim_entity(
+    key: str, event_id: str, now: datetime, ttl_seconds: float, *, attempt: int
+) -> dict[str, Any]:
+    return {
+        "PartitionKey": key[:2],
+        "RowKey": key,
+        "EventId": clip(event_id, 1024),
+        "ClaimedAt": now,
+        "State": IN_PROGRESS,
+        "ExpiresAt": now + timedelta(seconds=ttl_seconds),
+        "Attempts": attempt,
+    }
+
+
+def _claim(event_id: str, entity: Mapping[str, Any], metadata: Mapping[str, Any]) -> EventClaim:
+    return EventClaim(
+        event_id,
+        ClaimState.CLAIMED,
+        expires_at=entity["ExpiresAt"],
+        etag=str(metadata["etag"]),
+        attempt=int(entity["Attempts"]),
+    )
 
 
 def _lease_entity(

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from shared.checks.base import Check, CheckMeta, Finding, Status, Target
+from shared.models import Cluster
 from shared.ports import Estate
-from shared.ports.network import covered, peered
+from shared.ports.network import Egress, covered, peered
 from shared.ports.registries import Registry
 from shared.resource_id import ResourceId, same_id
 
@@ -86,14 +87,16 @@ class FirewallIpNotAllowed(Check):
             "egressResources": list(egress.resource_ids),
             "missingIps": missing,
         }
+        commands = (self.commands(target)[0], *egress_commands(cluster, egress))
         if not egress.known:
-            return self.finding(
+            finding = self.finding(
                 Status.UNKNOWN,
                 f"{registry.name} only allows selected networks, and the egress IP of "
                 f"{cluster.name} is unknown: {egress.unknown_reason}",
                 target,
                 evidence,
             )
+            return replace(finding, commands=commands)
         if not missing:
             return self.finding(
                 Status.PASS,
@@ -112,7 +115,7 @@ class FirewallIpNotAllowed(Check):
         return replace(
             finding,
             commands=(
-                *finding.commands,
+                *commands,
                 *(
                     f"az acr network-rule add --name {registry.name} --ip-address {ip}"
                     for ip in missing
@@ -127,10 +130,57 @@ class FirewallIpNotAllowed(Check):
             f'az acr show -n {acr} --query "{{publicNetworkAccess:publicNetworkAccess, '
             f'networkRuleSet:networkRuleSet}}"',
             f"az aks show -g {cluster.resource.resource_group} -n {cluster.name} --query "
-            "networkProfile.loadBalancerProfile.effectiveOutboundIPs[].id -o tsv",
-            f"az network public-ip list -g {cluster.node_resource_group} --query "
-            '"[].{name:name, ip:ipAddress}" -o table',
+            '"networkProfile.{outboundType:outboundType, '
+            "lb:loadBalancerProfile.effectiveOutboundIPs[].id, "
+            'nat:natGatewayProfile.effectiveOutboundIPs[].id}"',
         )
+
+
+def egress_commands(cluster: Cluster, egress: Egress) -> tuple[str, ...]:
+    """Where a person finds the egress addresses, for the outbound type the cluster has: the
+    load balancer's IPs and prefixes, the NAT gateway's (in whatever resource group it is), or
+    the firewall a user-defined route sends traffic to."""
+    show = f"az aks show -g {cluster.resource.resource_group} -n {cluster.name} --query"
+    by_type = {
+        "microsoft.network/publicipaddresses": "az network public-ip show --ids {id} --query ipAddress -o tsv",
+        "microsoft.network/publicipprefixes": "az network public-ip prefix show --ids {id} --query ipPrefix -o tsv",
+        "microsoft.network/natgateways": (
+            "az network nat gateway show --ids {id} --query "
+            '"{{ips:publicIpAddresses[].id, prefixes:publicIpPrefixes[].id}}"'
+        ),
+    }
+    shown = []
+    for resource_id in egress.resource_ids:
+        try:
+            kind = ResourceId.parse(resource_id).full_type.lower()
+        except ValueError:
+            continue
+        if kind in by_type:
+            shown.append(by_type[kind].format(id=resource_id))
+    if egress.source == "loadBalancer":
+        lead = f"{show} networkProfile.loadBalancerProfile.effectiveOutboundIPs[].id -o tsv"
+    elif egress.source == "managedNATGateway":
+        lead = f"{show} networkProfile.natGatewayProfile.effectiveOutboundIPs[].id -o tsv"
+    elif egress.source == "userAssignedNATGateway":
+        lead = (
+            f'{show} "agentPoolProfiles[].vnetSubnetID" -o tsv | xargs -I{{}} '
+            "az network vnet subnet show --ids {} --query natGateway.id -o tsv"
+        )
+    elif egress.source == "userDefinedRouting":
+        # The egress IP belongs to the firewall or appliance the default route points at.
+        tables = [i for i in egress.resource_ids if "/routetables/" in i.lower()]
+        return (
+            *(
+                f"az network route-table route list --ids {t} --query "
+                "\"[?addressPrefix=='0.0.0.0/0'].{name:name, nextHop:nextHopIpAddress}\" -o table"
+                for t in tables or ["<route table of the node subnets>"]
+            ),
+            'az network firewall list --query "[].{name:name, privateIp:ipConfigurations[0].'
+            'privateIPAddress, publicIps:ipConfigurations[].publicIPAddress.id}" -o json',
+        )
+    else:
+        lead = f"{show} networkProfile.outboundType -o tsv"
+    return (lead, *shown)
 
 
 def _private_path(target: Target, estate: Estate, registry: Registry) -> str | None:

@@ -7,7 +7,7 @@ Pure: no I/O except reading the policy file. ``load_policy(path)`` validates (ra
 from shared.policy.decide import Counters, Decision, DecisionKind, decide
 from shared.policy.errors import PolicyError, Problem
 from shared.policy.loader import BUNDLED_DEFAULT, load_policy, parse_policy
-from shared.policy.model import Match, Policy, Scope, TicketRoute
+from shared.policy.model import KnownPair, Match, Policy, Scope, TicketRoute
 from shared.policy.schema import ACTION_IDS, DEFAULT_ACTIONS, SCHEMA
 from shared.policy.windows import MaintenanceWindow
 
@@ -19,6 +19,7 @@ __all__ = [
     "Counters",
     "Decision",
     "DecisionKind",
+    "KnownPair",
     "MaintenanceWindow",
     "Match",
     "Policy",

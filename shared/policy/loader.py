@@ -15,8 +15,8 @@ from types import MappingProxyType
 from typing import Any
 
 from shared.policy.errors import PolicyError, Problem
-from shared.policy.model import Match, Policy, Scope, TicketRoute
-from shared.policy.schema import DAYS, RESERVED_SCOPE
+from shared.policy.model import KnownPair, Match, Policy, Scope, TicketRoute
+from shared.policy.schema import DAYS, DEFAULT_PAIR_RETENTION_DAYS, RESERVED_SCOPE
 from shared.policy.validate import problems
 from shared.policy.windows import MaintenanceWindow, parse_clock
 from shared.policy.yaml_source import duplicate_keys, parse
@@ -65,7 +65,14 @@ def parse_policy(text: str, *, source: str = "<string>") -> Policy:
         _scope(item["name"], item, _match(item["match"]), default)
         for item in data.get("scopes", [])
     )
-    return Policy(default=default, scopes=scopes, source=source)
+    pairs = data.get("pairs", {})
+    return Policy(
+        default=default,
+        scopes=scopes,
+        source=source,
+        known_pairs=tuple(KnownPair(k["cluster"], k["registry"]) for k in pairs.get("known", [])),
+        pair_retention=timedelta(days=pairs.get("retentionDays", DEFAULT_PAIR_RETENTION_DAYS)),
+    )
 
 
 def _scope(name: str, block: Mapping[str, Any], match: Match | None, base: Scope) -> Scope:

@@ -13,6 +13,7 @@ from shared.policy.schema import (
     DEFAULT_ACTIONS,
     DEFAULT_COOLDOWN_MINUTES,
     DEFAULT_EXPIRY_WINDOWS,
+    DEFAULT_PAIR_RETENTION_DAYS,
     DEFAULT_RATE_LIMIT,
     RESERVED_SCOPE,
 )
@@ -73,11 +74,21 @@ class Scope:
 
 
 @dataclass(frozen=True)
+class KnownPair:
+    """A (cluster, registry) pair the operator names: checked by every drift sweep."""
+
+    cluster_id: str
+    registry_id: str
+
+
+@dataclass(frozen=True)
 class Policy:
     """Scopes in file order; the first whose ``match`` holds wins, else the default scope."""
 
     default: Scope = field(default_factory=lambda: Scope(RESERVED_SCOPE))
     scopes: tuple[Scope, ...] = ()
+    known_pairs: tuple[KnownPair, ...] = ()
+    pair_retention: timedelta = timedelta(days=DEFAULT_PAIR_RETENTION_DAYS)
     source: str = "<built-in>"
 
     def scope_for(self, cluster: Cluster) -> Scope:

@@ -29,6 +29,7 @@ WEBHOOK_FORMATS = ("teams", "slack")
 DEFAULT_RATE_LIMIT = 3
 DEFAULT_COOLDOWN_MINUTES = 30
 DEFAULT_EXPIRY_WINDOWS = (30, 14, 7, 1)
+DEFAULT_PAIR_RETENTION_DAYS = 90
 RESERVED_SCOPE = "default"
 
 _TIME = {
@@ -200,8 +201,28 @@ _SCOPE = _object(
     required=["name", "match"],
 )
 
+_RESOURCE_ID = {
+    "type": "string",
+    "pattern": r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/.+",
+    "x-messages": {"pattern": "{instance!r} is not a resource id (/subscriptions/...)"},
+}
+# Pairs the drift sweep always checks (clusters that pull only at deploy time), and how long a
+# pair it no longer finds is remembered.
+_PAIRS = _object(
+    {
+        "retentionDays": {"type": "integer", "minimum": 1, "maximum": 3650},
+        "known": {
+            "type": "array",
+            "items": _object(
+                {"cluster": _RESOURCE_ID, "registry": _RESOURCE_ID},
+                required=["cluster", "registry"],
+            ),
+        },
+    }
+)
+
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "ACR Pull Remediator policy",
-    **_object({**_SETTINGS, "scopes": {"type": "array", "items": _SCOPE}}),
+    **_object({**_SETTINGS, "scopes": {"type": "array", "items": _SCOPE}, "pairs": _PAIRS}),
 }

@@ -136,6 +136,7 @@ class ClusterNetwork:
     lb_outbound_ip_ids: tuple[str, ...] = ()
     lb_outbound_prefix_ids: tuple[str, ...] = ()
     nat_outbound_ip_ids: tuple[str, ...] = ()
+    nat_outbound_prefix_ids: tuple[str, ...] = ()
 
     @property
     def vnet_ids(self) -> tuple[str, ...]:

@@ -52,6 +52,8 @@ class ManifestInfo:
     digest: str
     media_type: str
     platforms: tuple[Platform, ...]
+    # An index's ``manifests[].digest``: the platform manifests (and attestations) it references.
+    children: tuple[str, ...] = ()
 
     @property
     def is_index(self) -> bool:

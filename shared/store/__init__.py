@@ -5,7 +5,24 @@ index, pending long operations and the audit trail.
 Table Storage (Azurite locally). Settings: see ``shared.azure.tables``.
 """
 
-from shared.store.model import AuditRecord, Lease, PendingOperation, TicketRef
+from shared.store.model import (
+    AuditRecord,
+    ClaimState,
+    EventClaim,
+    Lease,
+    PendingOperation,
+    RememberedPair,
+    TicketRef,
+)
 from shared.store.protocol import StateStore
 
-__all__ = ["AuditRecord", "Lease", "PendingOperation", "StateStore", "TicketRef"]
+__all__ = [
+    "AuditRecord",
+    "ClaimState",
+    "EventClaim",
+    "Lease",
+    "PendingOperation",
+    "RememberedPair",
+    "StateStore",
+    "TicketRef",
+]

@@ -5,11 +5,52 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from shared.tickets.model import TicketRef
 
-__all__ = ["AuditRecord", "Lease", "PendingOperation", "TicketRef"]
+__all__ = [
+    "AuditRecord",
+    "ClaimState",
+    "EventClaim",
+    "Lease",
+    "PendingOperation",
+    "RememberedPair",
+    "TicketRef",
+]
+
+
+class ClaimState(StrEnum):
+    CLAIMED = "claimed"  # ours to run now
+    DONE = "done"  # an earlier delivery finished it
+    BUSY = "busy"  # another invocation runs it; its claim has not expired
+
+
+@dataclass(frozen=True)
+class EventClaim:
+    """A delivery's claim on an event: a lease while the work runs, a tombstone once it is done.
+
+    An invocation that dies holds its claim only until ``expires_at``; a redelivery after that
+    runs the event again, so no event is marked done without its work.
+    """
+
+    event_id: str
+    state: ClaimState
+    expires_at: datetime | None = None
+    etag: str = ""
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class RememberedPair:
+    """A (cluster, registry) pair the product has seen, and how: the drift sweep's memory."""
+
+    cluster_id: str
+    registry_id: str
+    sources: frozenset[str]  # role-assignment | workload-image | event | policy
+    first_seen: datetime
+    last_seen: datetime
 
 
 @dataclass(frozen=True)

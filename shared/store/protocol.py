@@ -6,18 +6,44 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from shared.store.model import AuditRecord, Lease, PendingOperation, TicketRef
+from shared.store.model import (
+    AuditRecord,
+    EventClaim,
+    Lease,
+    PendingOperation,
+    RememberedPair,
+    TicketRef,
+)
 
 
 class StateStore(Protocol):
-    # Event dedup: Event Grid delivers at least once.
-    def claim_event(self, event_id: str) -> bool:
-        """True the first time ``event_id`` is claimed, False on every later delivery."""
+    # Events: Event Grid, queues and webhooks deliver at least once.
+    def start_event(self, event_id: str, ttl_seconds: float) -> EventClaim:
+        """CLAIMED for the first delivery, or a later one whose earlier claim expired unfinished;
+        DONE once an earlier delivery finished it; BUSY while another delivery's claim holds."""
         ...
 
-    def forget_event(self, event_id: str) -> None:
-        """Drop a claim so a retried delivery is processed again (after a transient failure)."""
+    def finish_event(self, claim: EventClaim) -> None:
+        """Mark the event done: every later delivery is a duplicate."""
         ...
+
+    def abandon_event(self, claim: EventClaim) -> None:
+        """Drop a claim so the next delivery runs the event again (a transient failure, a
+        deferral). Nothing happens if the claim was already taken over."""
+        ...
+
+    def prune_events(self, before: datetime, *, limit: int) -> int:
+        """Delete up to ``limit`` finished or expired claims older than ``before``."""
+        ...
+
+    # Pairs the product has seen (the drift sweep checks them even when discovery misses them).
+    def remember_pairs(self, pairs: Sequence[RememberedPair]) -> None:
+        """Upsert: sources are merged with what is already known, ``first_seen`` kept."""
+        ...
+
+    def list_pairs(self) -> Sequence[RememberedPair]: ...
+
+    def forget_pair(self, cluster_id: str, registry_id: str) -> None: ...
 
     # One actor per cluster.
     def acquire_lease(self, cluster_id: str, owner: str, ttl_seconds: float) -> Lease | None:
@@ -36,6 +62,10 @@ class StateStore(Protocol):
     def actions_since(self, cluster_id: str, since: datetime) -> int: ...
 
     def last_action(self, cluster_id: str, action_id: str) -> datetime | None: ...
+
+    def prune_actions(self, before: datetime, *, limit: int) -> int:
+        """Delete up to ``limit`` action records older than ``before``."""
+        ...
 
     # Finding fingerprint -> ticket.
     def get_ticket(self, fingerprint: str) -> TicketRef | None: ...
@@ -58,4 +88,8 @@ class StateStore(Protocol):
         self, since: datetime, *, until: datetime | None = None, limit: int | None = None
     ) -> Sequence[AuditRecord]:
         """Newest first."""
+        ...
+
+    def prune_audit(self, before: datetime, *, limit: int) -> int:
+        """Delete up to ``limit`` audit records older than ``before`` (retention, never edits)."""
         ...

@@ -118,6 +118,41 @@ def test_user_assigned_nat_gateway_ip_and_prefix(
     assert finding.evidence["egressResources"][0] == f"{EGRESS}/natGateways/ng-aks"
 
 
+def test_own_load_balancer_ip_and_prefix_are_read_by_type(
+    emulator: Emulator, app_env: dict[str, str]
+) -> None:
+    """effectiveOutboundIPs lists the prefix id: it is read as a publicIPPrefix, not a public IP
+    (which 404s and made the check UNKNOWN)."""
+    scenario.load(emulator.state, "network-public")
+    cluster = scenario.find_cluster(emulator.state, "aks-lbown-weu")
+    effective = cluster["properties"]["networkProfile"]["loadBalancerProfile"][
+        "effectiveOutboundIPs"
+    ]
+    assert f"{EGRESS}/publicIPPrefixes/ippre-lb-own" in [r["id"] for r in effective]
+    finding = run(emulator, "aks-lbown-weu")
+    assert finding.status is Status.PASS, finding.summary
+    assert finding.evidence["egressSource"] == "loadBalancer"
+    assert finding.evidence["egressIps"] == ["20.61.40.4", "20.61.41.0/30"]
+    assert finding.evidence["egressResources"] == [
+        f"{EGRESS}/publicIPAddresses/pip-lb-own",
+        f"{EGRESS}/publicIPPrefixes/ippre-lb-own",
+    ]
+    reads = network_reads(emulator)
+    assert not any("/publicIPAddresses/ippre-lb-own" in p for p in reads)
+
+
+def test_own_load_balancer_prefix_not_covered_fails_with_its_cidr(
+    emulator: Emulator, app_env: dict[str, str]
+) -> None:
+    scenario.load(emulator.state, public_estate("20.61.40.4", "20.61.41.0/31"))
+    finding = run(emulator, "aks-lbown-weu")
+    assert finding.status is Status.FAIL, finding.summary
+    assert finding.evidence["missingIps"] == ["20.61.41.0/30"]
+    assert (
+        "az acr network-rule add --name acrpublicweu --ip-address 20.61.41.0/30" in finding.commands
+    )
+
+
 def test_prefix_only_partly_allowed_fails(emulator: Emulator, app_env: dict[str, str]) -> None:
     scenario.load(emulator.state, public_estate("20.61.30.9", "20.61.31.0/31"))
     finding = run(emulator, "aks-natuser-weu")
@@ -133,6 +168,64 @@ def test_user_defined_routing_egress_is_unknown(
     assert finding.status is Status.UNKNOWN
     assert finding.evidence["egressSource"] == "userDefinedRouting"
     assert "user-defined routes" in finding.summary
+
+
+def test_user_defined_routing_names_the_next_hop_and_where_to_look(
+    emulator: Emulator, app_env: dict[str, str]
+) -> None:
+    scenario.load(emulator.state, "network-public")
+    finding = run(emulator, "aks-udr-weu")
+    assert finding.status is Status.UNKNOWN
+    assert "VirtualAppliance 10.0.1.4 (route default-via-firewall in rt-udr)" in finding.summary
+    assert finding.evidence["egressResources"] == [f"{EGRESS}/routeTables/rt-udr"]
+    assert any(
+        c.startswith(f"az network route-table route list --ids {EGRESS}/routeTables/rt-udr")
+        for c in finding.commands
+    )
+    assert not any("loadBalancerProfile" in c for c in finding.commands)
+
+
+# Where each outbound type keeps its egress addresses: the command a person runs, and what the
+# commands must not send them to.
+OUTBOUND_COMMANDS = {
+    "aks-lb-weu": (
+        "networkProfile.loadBalancerProfile.effectiveOutboundIPs",
+        "az network public-ip show --ids /subscriptions/",
+        "natGateway",
+    ),
+    "aks-lbown-weu": (
+        "networkProfile.loadBalancerProfile.effectiveOutboundIPs",
+        f"az network public-ip prefix show --ids {EGRESS}/publicIPPrefixes/ippre-lb-own",
+        "natGateway",
+    ),
+    "aks-natmanaged-weu": (
+        "networkProfile.natGatewayProfile.effectiveOutboundIPs",
+        "az network public-ip show --ids /subscriptions/",
+        "loadBalancerProfile.effectiveOutboundIPs[].id -o tsv",
+    ),
+    "aks-natuser-weu": (
+        "--query natGateway.id",
+        f"az network nat gateway show --ids {EGRESS}/natGateways/ng-aks",
+        "loadBalancerProfile.effectiveOutboundIPs[].id -o tsv",
+    ),
+}
+
+
+@pytest.mark.parametrize("cluster", sorted(OUTBOUND_COMMANDS))
+def test_commands_match_the_outbound_type(
+    emulator: Emulator, app_env: dict[str, str], cluster: str
+) -> None:
+    spec = public_estate()
+    spec["breaks"] = [
+        {"cause": "firewall-ip-not-allowed", "registry": "acrpublicweu", "cluster": cluster}
+    ]
+    scenario.load(emulator.state, spec)
+    finding = run(emulator, cluster)
+    assert finding.status is Status.FAIL, finding.summary
+    lead, shown, never = OUTBOUND_COMMANDS[cluster]
+    assert any(lead in c for c in finding.commands), finding.commands
+    assert any(c.startswith(shown) for c in finding.commands), finding.commands
+    assert not any(never in c for c in finding.commands), finding.commands
 
 
 def test_open_registry_passes_without_reading_the_network(
@@ -229,4 +322,9 @@ def test_break_for_a_user_nat_gateway_cluster_removes_its_ip_and_prefix(
     finding = run(emulator, "aks-natuser-weu")
     assert finding.status is Status.FAIL
     assert finding.evidence["missingIps"] == ["20.61.30.9", "20.61.31.0/30"]
-    assert finding.evidence["allowedRules"] == ["20.61.10.0/29", "20.61.20.7"]
+    assert finding.evidence["allowedRules"] == [
+        "20.61.10.0/29",
+        "20.61.20.7",
+        "20.61.40.4",
+        "20.61.41.0/28",
+    ]

@@ -21,6 +21,7 @@ from shared.azure.factory import ClientFactory
 from shared.checks import CHECKS, Finding, Status, Target
 from shared.config import Settings
 from shared.engine import Engine
+from shared.root_cause import path_order
 from tests.conftest import PROD_SUB, SANDBOX_SUB
 
 DEMO_FILE = Path(scenario.SCENARIOS) / "demo.yaml"
@@ -69,7 +70,9 @@ def test_the_sample_estate_is_healthy(
 ) -> None:
     monkeypatch.setenv("SCOPE_SUBSCRIPTION_IDS", f"{PROD_SUB},{SANDBOX_SUB}")
     findings = diagnose(emulator, SAMPLE_PAIR)
-    assert list(findings) == list(CHECKS)
+    # Every check, in the order of the pull's path (shared/root_cause.py).
+    assert list(findings) == [f.cause_id for f in path_order(findings.values())]
+    assert sorted(findings) == sorted(CHECKS)
     not_passing = {
         c: (f.status.value, f.summary) for c, f in findings.items() if f.status is not Status.PASS
     }

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from emulator import scenario
+from emulator.events import with_string_data
 from emulator.server import Emulator
 from tests.conftest import SANDBOX_SUB
 from tests.support.events import arm_event, as_cloud_event, trigger_object
@@ -69,7 +70,7 @@ def broken(emulator: Emulator, sample: dict[str, Any]) -> dict[str, Any]:
     return pool_vmss(emulator)
 
 
-@pytest.mark.parametrize("schema", ["event-grid", "cloud-events"])
+@pytest.mark.parametrize("schema", ["event-grid", "cloud-events", "string-data"])
 def test_detached_identity_is_reattached_by_reconcile(
     emulator: Emulator,
     broken: dict[str, Any],
@@ -79,9 +80,8 @@ def test_detached_identity_is_reattached_by_reconcile(
     schema: str,
 ) -> None:
     event = arm_event(broken["id"], VMSS_WRITE)
-    outcome = deliver(
-        functions, as_cloud_event(event) if schema == "cloud-events" else event, caplog
-    )
+    wire = {"event-grid": event, "cloud-events": as_cloud_event(event)}.get(schema)
+    outcome = deliver(functions, wire or with_string_data(event), caplog)
 
     assert outcome["verdict"] == "remediated", outcome["reason"]
     assert outcome["findings"][0]["cause"] == "kubelet-identity-detached"

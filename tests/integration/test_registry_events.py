@@ -4,13 +4,15 @@ function, in both schemas, against the emulator (registry data plane, clusters, 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from emulator import scenario
-from emulator.builders.registry_data import push_image, untag
-from emulator.events import as_cloud_event, registry_image_event
+from emulator.builders.registry_data import index_children, push_image, untag
+from emulator.events import as_cloud_event, registry_image_event, with_string_data
 from emulator.server import Emulator
 from emulator.tickets import github_issues
 from shared.errors import TransientError
@@ -73,6 +75,54 @@ def issue_titles(emulator: Emulator) -> list[str]:
 
 SCHEMAS = pytest.mark.parametrize("wire", ["event-grid", "cloud-events"])
 
+# A captured ACR delivery whose ``data`` is a JSON string (copied from the reference captures).
+CAPTURE = (
+    Path(__file__).parents[1]
+    / "contract/examples/eventgrid/captures/acr_imagepushed_data_as_string.json"
+)
+
+
+@SCHEMAS
+def test_captured_push_with_data_as_a_json_string_is_handled(
+    emulator: Emulator,
+    sample: dict[str, Any],
+    ticket_policy: Any,
+    functions: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+    wire: str,
+) -> None:
+    """The capture as ACR sent it, re-aimed at the sample registry: data stays a string."""
+    (captured,) = json.loads(CAPTURE.read_text(encoding="utf-8"))
+    assert isinstance(captured["data"], str)
+    ours = pushed(emulator, "app", "v3", ["linux/amd64"])
+    data = json.loads(captured["data"])
+    data["target"].update(
+        repository="app",
+        tag="v3",
+        digest=ours["data"]["target"]["digest"],
+        mediaType=DOCKER_MANIFEST,
+    )
+    data["request"]["host"] = ours["data"]["request"]["host"]
+    event = {**captured, "topic": ours["topic"], "subject": "app:v3", "data": json.dumps(data)}
+    (outcome,) = deliver_event(functions, "registry_events", schema(event, wire), caplog)
+    assert findings(outcome)["arch-mismatch"]["status"] == "FAIL"
+    assert findings(outcome)["arch-mismatch"]["evidence"]["image"] == "acrprodweu.azurecr.io/app:v3"
+
+
+def test_string_data_that_is_not_an_object_is_ignored(
+    emulator: Emulator,
+    sample: dict[str, Any],
+    ticket_policy: Any,
+    functions: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    event = with_string_data(pushed(emulator, "app", "v3", ["linux/amd64"]))
+    event["data"] = json.dumps([json.loads(event["data"])])
+    (outcome,) = deliver_event(functions, "registry_events", event, caplog)
+    assert outcome["verdict"] == "ignored"
+    assert "no data object" in outcome["reason"]
+    assert writes(emulator) == []
+
 
 @SCHEMAS
 def test_single_architecture_push_is_caught_before_any_pod_fails(
@@ -119,6 +169,85 @@ def test_push_without_windows_image_is_an_os_mismatch_only(
     assert found["os-mismatch"]["status"] == "FAIL"
     assert found["os-mismatch"]["evidence"]["imageOs"] == ["linux"]
     assert issue_titles(emulator) == [f"[acr-pull] os-mismatch on {CLUSTER}"]
+
+
+def digest_pushes(emulator: Emulator, repository: str, index: str) -> list[dict[str, Any]]:
+    """The digest-only ImagePushed events buildx causes: one per platform manifest of the index."""
+    acr = registry(emulator)
+    return [
+        registry_image_event(
+            acr["id"],
+            acr["properties"]["loginServer"],
+            repository,
+            digest=child["digest"],
+            media_type=child["mediaType"],
+        )
+        for child in index_children(emulator.state, acr["id"], repository, index)
+    ]
+
+
+@SCHEMAS
+def test_platform_manifests_pushed_by_digest_are_checked_as_their_index(
+    emulator: Emulator,
+    sample: dict[str, Any],
+    ticket_policy: Any,
+    functions: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+    wire: str,
+) -> None:
+    """Each child is one platform; its index has them all: no arch- or os-mismatch."""
+    index = pushed(emulator, "app", "v6", ["linux/amd64", "linux/arm64", "windows/amd64"])
+    children = digest_pushes(emulator, "app", index["data"]["target"]["digest"])
+    assert len(children) == 3 and all("tag" not in c["data"]["target"] for c in children)
+    for child in children:
+        (outcome,) = deliver_event(functions, "registry_events", schema(child, wire), caplog)
+        assert outcome["verdict"] == "healthy", outcome["reason"]
+        arch = findings(outcome)["arch-mismatch"]
+        assert arch["evidence"]["image"] == "acrprodweu.azurecr.io/app:v6"
+        assert arch["evidence"]["platformsFound"] == [
+            "linux/amd64",
+            "linux/arm64",
+            "windows/amd64",
+        ]
+    assert github_issues(emulator.state) == []
+
+
+def test_a_platform_manifest_no_tagged_index_references_is_skipped(
+    emulator: Emulator,
+    sample: dict[str, Any],
+    ticket_policy: Any,
+    functions: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The children arrive before the index is tagged: skipped with a log line, no finding."""
+    index = pushed(emulator, "app", "v7", ["linux/amd64", "linux/arm64"])
+    untag(emulator.state, registry(emulator)["id"], "app", "v7")
+    amd64 = digest_pushes(emulator, "app", index["data"]["target"]["digest"])[0]
+    (outcome,) = deliver_event(functions, "registry_events", amd64, caplog)
+    assert outcome["verdict"] == "ignored"
+    assert "no tagged index references" in outcome["reason"]
+    assert any(
+        "skipped (the index's own push is checked)" in r.getMessage() for r in caplog.records
+    )
+    assert github_issues(emulator.state) == []
+
+
+def test_an_index_pushed_by_digest_is_checked_as_it_is(
+    emulator: Emulator,
+    sample: dict[str, Any],
+    ticket_policy: Any,
+    functions: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    index = pushed(emulator, "app", "v8", ["linux/amd64", "linux/arm64"])
+    digest = index["data"]["target"]["digest"]
+    untag(emulator.state, registry(emulator)["id"], "app", "v8")
+    del index["data"]["target"]["tag"]
+    (outcome,) = deliver_event(functions, "registry_events", index, caplog)
+    found = findings(outcome)
+    assert found["arch-mismatch"]["status"] == "PASS"
+    assert found["os-mismatch"]["status"] == "FAIL"
+    assert found["os-mismatch"]["evidence"]["image"] == f"acrprodweu.azurecr.io/app@{digest}"
 
 
 def test_push_for_every_platform_is_healthy(

@@ -58,7 +58,8 @@ def test_an_explicit_connection_string_wins(azurite: AzuriteTables) -> None:
     settings = Settings.from_env(env)
     assert settings.state_connection_string == azurite.connection_string
     assert ACCOUNT_KEY_FRAGMENT not in repr(settings)  # settings may be logged; keys may not
-    assert TableStateStore.from_factory(ClientFactory(settings)).claim_event("via-settings")
+    claim = TableStateStore.from_factory(ClientFactory(settings)).start_event("via-settings", 60)
+    assert claim.state.value == "claimed"
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,14 @@ from shared.azure.factory import ClientFactory
 from shared.azure.tables import TableStateStore
 from shared.config import Settings
 from shared.errors import TransientError
-from shared.store import AuditRecord, PendingOperation, StateStore, TicketRef
+from shared.store import (
+    AuditRecord,
+    ClaimState,
+    PendingOperation,
+    RememberedPair,
+    StateStore,
+    TicketRef,
+)
 from shared.store.keys import MAX_JSON_CHARS, resource_key
 from tests.fixtures_azurite import AzuriteTables
 
@@ -68,7 +75,7 @@ def race(workers: list[Callable[[], Any]]) -> list[Any]:
 
 def test_the_table_store_satisfies_the_protocol(azurite: AzuriteTables) -> None:
     port: StateStore = store(azurite)
-    assert port.claim_event("protocol-check")
+    assert port.start_event("protocol-check", 60).state is ClaimState.CLAIMED
 
 
 # -- event dedup -------------------------------------------------------------------------
@@ -77,20 +84,100 @@ def test_the_table_store_satisfies_the_protocol(azurite: AzuriteTables) -> None:
 def test_an_event_delivered_five_times_is_claimed_once(azurite: AzuriteTables) -> None:
     first, second = store(azurite), store(azurite)
     event_id = "3f1c2d4e-0000-4000-8000-000000000001"
-    results = race([lambda s=s: s.claim_event(event_id) for s in (first, second) * 2])
-    results.append(first.claim_event(event_id))
-    assert sorted(results) == [False, False, False, False, True]
+    claims = race([lambda s=s: s.start_event(event_id, 60) for s in (first, second) * 2])
+    claims.append(first.start_event(event_id, 60))
+    states = sorted(c.state for c in claims)
+    assert states == [ClaimState.BUSY] * 4 + [ClaimState.CLAIMED]
     rows = raw_rows(azurite, "Events")
-    assert [row["EventId"] for row in rows] == [event_id]
-    assert first.claim_event("another-event")
+    assert [(row["EventId"], row["State"]) for row in rows] == [(event_id, "in-progress")]
+    winner = next(c for c in claims if c.state is ClaimState.CLAIMED)
+    first.finish_event(winner)
+    assert second.start_event(event_id, 60).state is ClaimState.DONE
+    assert first.start_event("another-event", 60).state is ClaimState.CLAIMED
 
 
-def test_a_forgotten_event_can_be_claimed_again(azurite: AzuriteTables) -> None:
+def test_an_abandoned_event_can_be_claimed_again(azurite: AzuriteTables) -> None:
     s = store(azurite)
-    assert s.claim_event("evt/with#odd?chars\\")
-    s.forget_event("evt/with#odd?chars\\")
-    assert s.claim_event("evt/with#odd?chars\\")
-    assert not s.claim_event("evt/with#odd?chars\\")
+    odd = "evt/with#odd?chars\\"
+    claim = s.start_event(odd, 60)
+    assert claim.state is ClaimState.CLAIMED
+    s.abandon_event(claim)
+    again = s.start_event(odd, 60)
+    assert again.state is ClaimState.CLAIMED
+    s.finish_event(again)
+    assert s.start_event(odd, 60).state is ClaimState.DONE
+
+
+def test_the_claim_of_a_delivery_that_died_expires(azurite: AzuriteTables) -> None:
+    now = [T0]
+    dead, alive = store(azurite, clock=lambda: now[0]), store(azurite, clock=lambda: now[0])
+    died = dead.start_event("evt-killed", 900)  # the worker is killed: no finish, no abandon
+    assert alive.start_event("evt-killed", 900).state is ClaimState.BUSY
+    now[0] = T0 + timedelta(seconds=901)
+    retry = alive.start_event("evt-killed", 900)
+    assert (retry.state, retry.attempt) == (ClaimState.CLAIMED, 2)
+    dead.finish_event(died)  # a late finish of the dead claim must not mark the retry done
+    [row] = raw_rows(azurite, "Events")
+    assert (row["State"], row["Attempts"]) == ("in-progress", 2)
+    alive.finish_event(retry)
+    assert dead.start_event("evt-killed", 900).state is ClaimState.DONE
+
+
+def test_claims_written_before_leases_count_as_done(azurite: AzuriteTables) -> None:
+    s = store(azurite)
+    from shared.store.keys import text_key
+
+    key = text_key("legacy-event")
+    factory = ClientFactory(settings(azurite.environment()))
+    table = factory.table_service().create_table_if_not_exists(azurite.table_prefix + "Events")
+    table.create_entity({"PartitionKey": key[:2], "RowKey": key, "EventId": "legacy-event"})
+    assert s.start_event("legacy-event", 60).state is ClaimState.DONE
+
+
+# -- pairs -------------------------------------------------------------------------------
+
+REGISTRY = (
+    "/subscriptions/9a3c1b2e-5d4f-4e6a-8b7c-1d2e3f4a5b6c/resourceGroups/rg-shared"
+    "/providers/Microsoft.ContainerRegistry/registries/shopreg"
+)
+
+
+def test_pairs_are_remembered_with_every_source(azurite: AzuriteTables) -> None:
+    s = store(azurite)
+    later = T0 + timedelta(days=1)
+    s.remember_pairs([RememberedPair(CLUSTER, REGISTRY, frozenset({"role-assignment"}), T0, T0)])
+    s.remember_pairs(
+        [RememberedPair(CLUSTER.upper(), REGISTRY, frozenset({"workload-image"}), later, later)]
+    )
+    [pair] = s.list_pairs()
+    assert pair.sources == {"role-assignment", "workload-image"}
+    assert (pair.first_seen, pair.last_seen) == (T0, later)
+    s.forget_pair(CLUSTER, REGISTRY.upper())
+    assert s.list_pairs() == []
+
+
+# -- retention ---------------------------------------------------------------------------
+
+
+def test_pruning_deletes_only_what_is_older_in_pages(azurite: AzuriteTables) -> None:
+    now = [T0]
+    s = store(azurite, clock=lambda: now[0])
+    for day in range(5):
+        now[0] = T0 + timedelta(days=day)
+        s.finish_event(s.start_event(f"evt-{day}", 60))
+        s.record_action(CLUSTER, "attach-acr", now[0])
+        s.append_audit(
+            AuditRecord(now[0], "c", f"evt-{day}", CLUSTER, "acrpull-missing", None, "ticket", "r")
+        )
+    cut = T0 + timedelta(days=3)
+    assert s.prune_events(cut, limit=2) == 2
+    assert s.prune_events(cut, limit=100) == 1
+    assert s.prune_events(cut, limit=100) == 0
+    assert sorted(r["EventId"] for r in raw_rows(azurite, "Events")) == ["evt-3", "evt-4"]
+    assert s.prune_actions(cut, limit=100) == 3
+    assert s.actions_since(CLUSTER, T0) == 2
+    assert s.prune_audit(cut, limit=100) == 3
+    assert [r.signal_id for r in s.list_audit(T0, until=now[0])] == ["evt-4", "evt-3"]
 
 
 # -- leases ------------------------------------------------------------------------------
@@ -349,11 +436,11 @@ def test_audit_evidence_is_truncated_as_json_and_secrets_are_redacted(
 def test_storage_that_goes_away_raises_transient_errors() -> None:
     with Azurite() as server:
         s = TableStateStore.from_factory(ClientFactory(settings(server.environment())))
-        assert s.claim_event("before-the-outage")
+        assert s.start_event("before-the-outage", 60).state is ClaimState.CLAIMED
         s.record_action(CLUSTER, "attach-acr", T0)
     assert not server.running
     for call in (
-        lambda: s.claim_event("during-the-outage"),
+        lambda: s.start_event("during-the-outage", 60),
         lambda: s.actions_since(CLUSTER, T0),
         lambda: s.acquire_lease(CLUSTER, "instance-a", 60),
     ):
@@ -369,4 +456,4 @@ def test_storage_that_never_answered_raises_transient_errors(azurite: AzuriteTab
     )
     s = TableStateStore.from_factory(ClientFactory(settings(closed)))
     with pytest.raises(TransientError, match=r"unreachable \(create table t\w+Events\)"):
-        s.claim_event("nobody-listens")
+        s.start_event("nobody-listens", 60)

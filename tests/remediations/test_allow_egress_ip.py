@@ -25,7 +25,14 @@ from tests.support.contract import assert_round_trips
 from tests.support.estate import fresh_estate
 
 ACR = "acrpublicweu"
-ORIGINAL_RULES = ["20.61.10.0/29", "20.61.20.7", "20.61.30.9", "20.61.31.0/30"]
+ORIGINAL_RULES = [
+    "20.61.10.0/29",
+    "20.61.20.7",
+    "20.61.30.9",
+    "20.61.31.0/30",
+    "20.61.40.4",
+    "20.61.41.0/28",
+]
 WRITES = ("PUT", "PATCH", "POST", "DELETE")
 
 
@@ -90,6 +97,8 @@ def fix(emulator: Emulator, cluster: str) -> tuple[Finding, Any]:
         ("aks-lb-weu", ["20.61.10.4", "20.61.10.5"]),
         ("aks-natmanaged-weu", ["20.61.20.7"]),
         ("aks-natuser-weu", ["20.61.30.9", "20.61.31.0/30"]),
+        # Your own IP and IP prefix on the load balancer: the prefix's CIDR is what is allowed.
+        ("aks-lbown-weu", ["20.61.40.4", "20.61.41.0/30"]),
     ],
 )
 def test_broken_firewall_is_fixed_and_the_check_passes(

@@ -250,9 +250,29 @@ def test_every_problem_is_reported_at_once_and_nothing_is_built() -> None:
             "  mode (line 1): 'sometimes' is not one of 'dry-run', 'enforce'",
             "  actions.attach-acr (line 2): 'maybe' is not one of 'auto', 'ticket', 'off'",
             "  bogus (line 3): unknown key 'bogus'; valid keys: mode, actions, rateLimit, cooldown, "
-            "maintenanceWindows, expiryWindows, tickets, scopes",
+            "maintenanceWindows, expiryWindows, tickets, scopes, pairs",
         ]
     )
+
+
+def test_known_pairs_and_their_retention() -> None:
+    cluster = (
+        "/subscriptions/9a3c1b2e-5d4f-4e6a-8b7c-1d2e3f4a5b6c/resourceGroups/rg"
+        "/providers/Microsoft.ContainerService/managedClusters/aks"
+    )
+    registry = (
+        "/subscriptions/9a3c/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/r"
+    )
+    policy = parse_policy(
+        f"pairs:\n  retentionDays: 30\n  known:\n    - {{cluster: {cluster}, registry: {registry}}}\n"
+    )
+    assert [(k.cluster_id, k.registry_id) for k in policy.known_pairs] == [(cluster, registry)]
+    assert policy.pair_retention.days == 30
+    assert parse_policy("").pair_retention.days == 90
+    assert problems("pairs:\n  known:\n    - {cluster: aks, registry: acr}\n") == [
+        "pairs.known[0].cluster (line 3): 'aks' is not a resource id (/subscriptions/...)",
+        "pairs.known[0].registry (line 3): 'acr' is not a resource id (/subscriptions/...)",
+    ]
 
 
 def test_files_that_cannot_be_read(tmp_path: Path) -> None:
