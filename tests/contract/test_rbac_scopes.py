@@ -71,6 +71,8 @@ def client(emulator: Emulator, app_env: dict[str, str]) -> Iterator[Authorizatio
             ],
         },
     )
+    # A principal the directory holds (ARM answers PrincipalNotFound for any other object id).
+    emulator.state.directory_objects[PRINCIPAL] = "ServicePrincipal"
     factory = ClientFactory(Settings.from_env(os.environ))
     yield factory.authorization(PROD_SUB)
     factory.close()
