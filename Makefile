@@ -28,7 +28,7 @@ test: deps lint
 	$(PY) -m pytest
 
 # The fault suite in full: every fault kind at every remote call of each trigger path (tests/chaos).
-# `make test` runs its short form (every kind at each path's writes, one kill per path).
+# `make test` runs its short form (every kind at each path's writes, a kill at its last write).
 chaos: deps
 	CHAOS=full $(PY) -m pytest tests/chaos
 

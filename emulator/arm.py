@@ -172,7 +172,7 @@ class Arm:
             raise ArmError(
                 400, "InvalidApiVersionParameter", f"The api-version '{api_version}' is invalid."
             )
-        self._finish_due()
+        self.finish_due_operations()
         for pattern, handler in self.paths:
             if pattern.fullmatch(request.path.rstrip("/")):
                 return handler(request)
@@ -374,7 +374,7 @@ class Arm:
             }
         return json_response(body, 200, {"Retry-After": "0"})
 
-    def _finish_due(self) -> None:
+    def finish_due_operations(self) -> None:
         """Operations run on their own in Azure: one nobody polls (its client died, or lost the
         response) still ends after ``state.operation_seconds``, seen by the next request."""
         seconds = self.state.operation_seconds

@@ -1,7 +1,7 @@
 """A fault at every remote call of each trigger path, of every kind; then redelivery; then converge.
 
 ``CHAOS=full`` (``make chaos``) tries every kind at every call. Otherwise (``make test``) a short
-form tries every kind at each path's writes, and a worker killed at its first write.
+form tries every kind at each path's writes, and a worker killed at its last write.
 """
 
 from __future__ import annotations
@@ -23,12 +23,43 @@ ONLY = re.compile(os.environ.get("CHAOS_CALLS", ""))
 _clean: dict[str, tuple[list[Call], dict[str, int]]] = {}
 
 
+# Points that do not converge yet, each with why; a known point that converges fails the test, so
+# this list only shrinks. Matched on (path name prefix, kind, regex on the call).
+KNOWN: list[tuple[str, Kind, str, str]] = [
+    (
+        "ticket",
+        Kind.LOST_RESPONSE,
+        r"^POST /github/repos/[^/]+/[^/]+/issues$",
+        "a ticket POST whose response is lost is sent again and opens a second issue: tickets "
+        "are not yet looked up by fingerprint in GitHub before creating (issue 9, part 5)",
+    ),
+    (
+        "ticket",
+        Kind.KILL,
+        r"^POST /github/repos/[^/]+/[^/]+/issues$",
+        "a worker killed with its ticket POST in flight (GitHub created the issue) is redelivered "
+        "and opens a second issue, for the same reason (issue 9, part 5)",
+    ),
+]
+
+
+def known(path: ChaosPath, kind: Kind, call: Call) -> str | None:
+    for prefix, known_kind, pattern, why in KNOWN:
+        if path.name.startswith(prefix) and kind is known_kind and re.search(pattern, str(call)):
+            return why
+    return None
+
+
 def points(calls: list[Call], kind: Kind) -> list[Call]:
     calls = [c for c in calls if ONLY.search(str(c))]
+    if kind is Kind.BUSY_409:
+        # The 409 of a busy cluster is ARM's answer; Graph, registries, Kubernetes and ticket
+        # systems never give it (their own errors are the other kinds).
+        calls = [c for c in calls if c.service == "arm"]
     if FULL:
         return calls
     writes = [c for c in calls if c.writes]
-    return writes[:1] if kind is Kind.KILL else writes
+    return writes[-1:] if kind is Kind.KILL else writes  # a kill: at the write that matters
 
 
 @pytest.mark.timeout(0 if FULL else 600)
@@ -46,10 +77,16 @@ def test_every_fault_point_converges(
     if path.name not in _clean:
         _clean[path.name] = clean_run(azurite_server, path, functions, tmp_path)
     calls, secrets = _clean[path.name]
-    failed = []
+    failed, expected, fixed = [], [], []
     for call in points(calls, kind):
         result = run_point(azurite_server, path, kind, call, functions, tmp_path, secrets)
         TALLY.results.append(result)
+        why = known(path, kind, call)
         if result.fired and not result.converged:
-            failed.append(str(result))
+            (expected if why else failed).append(f"{result}" + (f" (known: {why})" if why else ""))
+        elif why and result.fired:
+            fixed.append(f"{call} converges now: remove it from KNOWN")
     assert not failed, "\n".join(failed)
+    assert not fixed, "\n".join(fixed)
+    if expected:
+        pytest.xfail("\n".join(expected))
