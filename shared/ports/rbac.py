@@ -189,7 +189,9 @@ class RbacPort(Protocol):
         """PUT a role assignment named ``name`` (a GUID); the same name again is a no-op.
 
         Returns None when ARM answers ``409 RoleAssignmentExists``: the same principal already has
-        the same role at the same scope under another name, which is as good as created.
+        the same role at the same scope under another name, which is as good as created. Raises
+        :class:`~shared.errors.PrincipalNotFoundError` for ``400 PrincipalNotFound`` (the
+        principal is gone, or not replicated yet) and ``WriteRejected`` for other refusals.
         """
         ...
 
