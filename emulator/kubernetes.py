@@ -1596,8 +1596,15 @@ def _sort_key(obj: Json) -> str:
 
 
 def _body(request: Request) -> Any:
-    raw = request.get_data(as_text=True)
+    from emulator import kube_protobuf
+
     content_type = (request.mimetype or "application/json").lower()
+    if content_type == kube_protobuf.MEDIA_TYPE:
+        try:
+            return kube_protobuf.decode(request.get_data())
+        except (kube_protobuf.ProtobufError, UnicodeDecodeError) as exc:
+            raise KubeError(415, "UnsupportedMediaType", str(exc)) from exc
+    raw = request.get_data(as_text=True)
     try:
         if content_type in ("application/yaml", "application/apply-patch+yaml"):
             return yaml.safe_load(raw)
