@@ -324,6 +324,9 @@ def test_pods_show_pull_failures_with_kubelet_events(
     assert "Error: ImagePullBackOff" in messages
     assert all(e["involvedObject"]["name"] == name and e["reason"] == "Failed" for e in events)
     assert all(e["source"]["component"] == "kubelet" for e in events)
+    # A kubelet reports on pods it runs: no event predates its pod.
+    created = pods[0]["metadata"]["creationTimestamp"]
+    assert all(created <= e["firstTimestamp"] <= e["lastTimestamp"] for e in events)
 
 
 def test_nodes_follow_the_agent_pools(
