@@ -2,7 +2,10 @@
 
 One role assignment at the REGISTRY scope (never its resource group or subscription): AcrPull, or
 Container Registry Repository Reader on registries in ABAC repository-permissions mode, which
-ignore AcrPull. The pull identity is the kubelet identity of a managed-identity cluster, or the
+ignore AcrPull. On those the grant carries an ABAC condition limiting it to the repositories the
+cluster runs from the registry (its workloads' images and the image being diagnosed), as least
+privilege asks; a later run for another repository rewrites the same assignment with the wider
+set. The pull identity is the kubelet identity of a managed-identity cluster, or the
 service principal of the cluster's current ``servicePrincipalProfile.clientId`` (looked up in
 Graph). That also fixes sp-mismatch; the old service principal's assignment is left alone.
 
@@ -25,9 +28,12 @@ import uuid
 from collections.abc import Callable
 
 from shared.checks.base import Finding, Target
+from shared.checks.repository_conditions import repositories_condition
 from shared.errors import NotFound, PrincipalNotFoundError, ReadError, Replicating, WriteRejected
+from shared.models import Cluster
 from shared.ports import Estate
-from shared.ports.rbac import ACR_PULL_ROLE_ID, REPOSITORY_READER_ROLE_ID
+from shared.ports.kubernetes import image_registry_host, image_repository
+from shared.ports.rbac import ACR_PULL_ROLE_ID, REPOSITORY_READER_ROLE_ID, RoleAssignment
 from shared.remediations.base import ActionRecord, Plan, Remediation
 
 log = logging.getLogger(__name__)
@@ -42,6 +48,22 @@ def assignment_name(registry_id: str, role_guid: str, principal_id: str) -> str:
     """The role assignment's GUID: the same for every run that grants the same thing."""
     key = "/".join((registry_id.lower().rstrip("/"), role_guid.lower(), principal_id.lower()))
     return str(uuid.uuid5(uuid.NAMESPACE_URL, key))
+
+
+def cluster_repositories(
+    estate: Estate, cluster: Cluster, login_server: str, image: str | None
+) -> tuple[list[str], str]:
+    """(repositories the cluster runs from the registry, a note when the list may be short)."""
+    host = login_server.lower()
+    found = {image_repository(image)} if image and image_registry_host(image) == host else set()
+    try:
+        workloads = estate.list_workloads(cluster)
+    except ReadError as exc:
+        return sorted(found), f"the cluster's workloads could not be read ({exc.reason})"
+    found |= {
+        image_repository(i) for w in workloads for i in w.images if image_registry_host(i) == host
+    }
+    return sorted(found), ""
 
 
 def role_definition_id(registry_id: str, role_guid: str) -> str:
@@ -106,6 +128,18 @@ class AttachAcr(Remediation):
                 "Role assignments of any previous service principal on the registry are left in "
                 "place; remove them by hand once nothing uses that principal.",
             )
+        repository = evidence.get("repository")
+        condition = ""
+        if role != "AcrPull":
+            warnings += (
+                "On this ABAC registry the grant is limited by a condition to the repositories "
+                f"{cluster.name} runs from it (read from its workloads when applied).",
+            )
+            if repository:
+                condition = (
+                    f' --condition "{repositories_condition([str(repository)])}"'
+                    " --condition-version 2.0"
+                )
         if role == "AcrPull":
             warnings += (
                 "If the registry is in ABAC repository-permissions mode, Container Registry "
@@ -117,7 +151,8 @@ class AttachAcr(Remediation):
             commands=(
                 f"az aks update -n {cluster.name} -g {rg} --attach-acr {registry}",
                 f"az role assignment create --assignee-object-id {principal} "
-                f'--assignee-principal-type ServicePrincipal --role "{role}" --scope {registry}',
+                f'--assignee-principal-type ServicePrincipal --role "{role}" --scope {registry}'
+                f"{condition}",
             ),
             warnings=warnings,
         )
@@ -140,48 +175,98 @@ class AttachAcr(Remediation):
                     self.id, "failed", f"{cluster.name} has neither a kubelet identity nor an SP"
                 )
             role = REPOSITORY_READER_ROLE_ID if registry.abac_mode else ACR_PULL_ROLE_ID
+            condition, scope_note = None, ""
+            if registry.abac_mode:
+                repositories, short = cluster_repositories(
+                    estate, cluster, registry.login_server, target.image
+                )
+                if repositories:
+                    condition = repositories_condition(repositories)
+                    scope_note = f" for repositories {', '.join(repositories)}"
+                else:
+                    scope_note = " for every repository (no image of the cluster names one)"
+                if short:
+                    scope_note += f"; {short}"
             name = assignment_name(registry.id, role, principal)
-            deadline = self.clock() + max(0.0, min(timeout, self.replication_wait))
-            delay = self.poll
-            while True:
-                try:
-                    created = estate.create_role_assignment(
-                        registry.id,
-                        name,
-                        role_definition_id=role_definition_id(registry.id, role),
-                        principal_id=principal,
-                        principal_type="ServicePrincipal",
-                        description=f"acr-pull-remediator attach-acr: {cluster.name} pulls from "
-                        f"{registry.name}",
-                    )
-                    break
-                except PrincipalNotFoundError:
-                    gone = _principal_gone(target, estate, principal, who)
-                    if gone is not None:
-                        return ActionRecord(self.id, "failed", gone)
-                    if self.clock() + delay > deadline:
-                        raise Replicating(
-                            f"the {who} of {cluster.name} ({principal}) exists but ARM does not "
-                            "know it yet (Entra ID replication); retried on a later delivery",
-                            resource_id=registry.id,
-                            code="PrincipalNotFound",
-                        ) from None
-                    log.info(
-                        "attach-acr: %s %s not replicated yet; retrying in %.1fs",
-                        who,
-                        principal,
-                        delay,
-                    )
-                    self.sleep(delay)
-                    delay = min(delay * 2, 30.0)
+            created = self._create(
+                estate,
+                target,
+                who,
+                timeout,
+                scope=registry.id,
+                name=name,
+                role_definition_id=role_definition_id(registry.id, role),
+                principal_id=principal,
+                description=f"acr-pull-remediator attach-acr: {cluster.name} pulls from "
+                f"{registry.name}",
+                condition=condition,
+            )
         except (ReadError, WriteRejected) as exc:
             return ActionRecord(self.id, "failed", f"could not assign the pull role: {exc}")
-        grant = f"{ROLE_NAMES[role]} on {registry.name} for the {who} of {cluster.name}"
+        grant = f"{ROLE_NAMES[role]} on {registry.name}{scope_note} for the {who} of {cluster.name}"
+        if created is None and finding.evidence.get("limitedByCondition"):
+            # The same role is held under another name with a condition that leaves the image's
+            # repository out; widening someone else's condition is a person's decision.
+            held = finding.evidence["limitedByCondition"][0]["id"]
+            return ActionRecord(
+                self.id,
+                "failed",
+                f"{ROLE_NAMES[role]} on {registry.name} is already assigned ({held}) with a "
+                "condition that leaves the repository out; widen that condition",
+            )
         if created is None:
             log.info("attach-acr: %s already existed under another name", grant)
             return ActionRecord(self.id, "applied", f"{grant} already existed")
         log.info("attach-acr: assigned %s (%s)", grant, created.id)
         return ActionRecord(self.id, "applied", f"assigned {grant} ({created.name})")
+
+    def _create(
+        self,
+        estate: Estate,
+        target: Target,
+        who: str,
+        timeout: float,
+        *,
+        scope: str,
+        name: str,
+        role_definition_id: str,
+        principal_id: str,
+        description: str,
+        condition: str | None,
+    ) -> RoleAssignment | None:
+        """PUT the assignment; wait out Entra ID's replication of a principal that exists."""
+        deadline = self.clock() + max(0.0, min(timeout, self.replication_wait))
+        delay = self.poll
+        while True:
+            try:
+                return estate.create_role_assignment(
+                    scope,
+                    name,
+                    role_definition_id=role_definition_id,
+                    principal_id=principal_id,
+                    principal_type="ServicePrincipal",
+                    description=description,
+                    condition=condition,
+                )
+            except PrincipalNotFoundError as exc:
+                gone = _principal_gone(target, estate, principal_id, who)
+                if gone is not None:
+                    raise WriteRejected(gone, resource_id=scope, code=exc.code) from None
+                if self.clock() + delay > deadline:
+                    raise Replicating(
+                        f"the {who} of {target.cluster.name} ({principal_id}) exists but ARM does "
+                        "not know it yet (Entra ID replication); retried on a later delivery",
+                        resource_id=scope,
+                        code=exc.code,
+                    ) from None
+                log.info(
+                    "attach-acr: %s %s not replicated yet; retrying in %.1fs",
+                    who,
+                    principal_id,
+                    delay,
+                )
+                self.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
 
 def _principal_gone(target: Target, estate: Estate, principal: str, who: str) -> str | None:
