@@ -324,7 +324,9 @@ class Arm:
             f"/locations/{location}/operations/{operation.id}?api-version={arm.request.args['api-version']}"
         )
         return json_response(
-            stored, status, {"Azure-AsyncOperation": status_url, "Retry-After": "0"}
+            stored,
+            status,
+            {"Azure-AsyncOperation": status_url, "Retry-After": str(self.state.retry_after)},
         )
 
     def _patch(self, kind: ResourceKind, arm: ArmRequest) -> Response:
@@ -372,7 +374,7 @@ class Arm:
                 "code": "ReconcileVMSSAgentPoolFailed",
                 "message": "Agent pool reconciliation failed: the operation was injected to fail.",
             }
-        return json_response(body, 200, {"Retry-After": "0"})
+        return json_response(body, 200, {"Retry-After": str(self.state.retry_after)})
 
     def finish_due_operations(self) -> None:
         """Operations run on their own in Azure: one nobody polls (its client died, or lost the

@@ -155,14 +155,17 @@ class Emulator:
         skip: int = 0,
         after_commit: bool = False,
         drop: bool = False,
+        lost_response: bool = False,
     ) -> Fault:
         """Make matching requests slow or fail; ``lro_fails`` makes matching PUT operations end Failed.
 
         ``skip`` lets that many matching requests through first (the Nth of a repeated call);
         ``after_commit`` serves the request (a write commits) and then answers ``status`` or, with
         ``drop``, closes the connection: a lost response. ``drop`` alone closes the connection
-        before serving it, as a client timeout looks from the client.
+        before serving it, as a client timeout looks from the client. ``lost_response`` is
+        ``after_commit`` by its older name.
         """
+        after_commit = after_commit or lost_response
         if after_commit and status is None and not drop:
             raise ValueError("after_commit needs a status or drop")
         fault = Fault(

@@ -109,6 +109,9 @@ class State:
         # A long-running operation ends after lro_polls status reads or, when this is set, this
         # many seconds after it started even if nobody polls it (as in Azure); None: polls only.
         self.operation_seconds: float | None = None
+        # The Retry-After of long-running operations: 0 lets the SDKs poll at once (tests);
+        # clients that treat 0 as "use my default" (the Azure CLI waits 30 s) need 1.
+        self.retry_after = 0
         # Scale sets an AKS reconcile leaves alone (as it would one under a ReadOnly lock).
         self.reconcile_skips: set[str] = set()
         # Secrets live beside the resources, never inside them, as in Azure.
