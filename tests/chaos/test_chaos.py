@@ -25,22 +25,7 @@ _clean: dict[str, tuple[list[Call], dict[str, int]]] = {}
 
 # Points that do not converge yet, each with why; a known point that converges fails the test, so
 # this list only shrinks. Matched on (path name prefix, kind, regex on the call).
-KNOWN: list[tuple[str, Kind, str, str]] = [
-    (
-        "ticket",
-        Kind.LOST_RESPONSE,
-        r"^POST /github/repos/[^/]+/[^/]+/issues$",
-        "a ticket POST whose response is lost is sent again and opens a second issue: tickets "
-        "are not yet looked up by fingerprint in GitHub before creating (issue 9, part 5)",
-    ),
-    (
-        "ticket",
-        Kind.KILL,
-        r"^POST /github/repos/[^/]+/[^/]+/issues$",
-        "a worker killed with its ticket POST in flight (GitHub created the issue) is redelivered "
-        "and opens a second issue, for the same reason (issue 9, part 5)",
-    ),
-]
+KNOWN: list[tuple[str, Kind, str, str]] = []
 
 
 def known(path: ChaosPath, kind: Kind, call: Call) -> str | None:
