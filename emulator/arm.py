@@ -29,6 +29,8 @@ ActionHook = Callable[[State, "ArmRequest"], Response]
 ListHook = Callable[[State, "ArmRequest"], list[Json]]
 # Reads a resource that is not stored at its own id (a built-in role definition, seen at any scope).
 GetHook = Callable[[State, "ArmRequest"], Json]
+# A route outside the providers' resource ids (/subscriptions, /tenants, .../resources).
+PathHandler = Callable[[Request], Response]
 
 
 class ArmError(Exception):
@@ -64,6 +66,8 @@ class ResourceKind:
     # A collection GET answered with its own body, not ARM's {"value", "nextLink"} pages
     # (Azure Monitor metrics: a scope's ``providers/Microsoft.Insights/metrics``).
     get_collection: GetHook | None = None
+    # Served at management-group and root (``/``) scope too, as Microsoft.Authorization is.
+    any_scope: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,14 @@ class ArmRequest:
 
     @property
     def subscription_id(self) -> str:
-        return self.scope.split("/")[2]
+        """The subscription of the scope; empty at management-group and root scope."""
+        parts = self.scope.split("/")
+        return parts[2] if len(parts) > 2 and parts[1].lower() == "subscriptions" else ""
+
+    @property
+    def above_subscriptions(self) -> bool:
+        """At the root scope or a management group: no subscription in the path."""
+        return not self.scope.lower().startswith("/subscriptions/")
 
     @property
     def resource_group(self) -> str | None:
@@ -143,9 +154,14 @@ class Arm:
         self.state = state
         self.base_url = base_url
         self.kinds: dict[str, ResourceKind] = {}
+        self.paths: list[tuple[re.Pattern[str], PathHandler]] = []
 
     def register(self, kind: ResourceKind) -> None:
         self.kinds[kind.type.lower()] = kind
+
+    def register_path(self, pattern: str, handler: PathHandler) -> None:
+        """Serve ARM paths matching ``pattern`` (full match, case-insensitive) with ``handler``."""
+        self.paths.append((re.compile(pattern, re.IGNORECASE), handler))
 
     def handle(self, request: Request) -> Response:
         api_version = request.args.get("api-version")
@@ -159,6 +175,9 @@ class Arm:
             raise ArmError(
                 400, "InvalidApiVersionParameter", f"The api-version '{api_version}' is invalid."
             )
+        for pattern, handler in self.paths:
+            if pattern.fullmatch(request.path.rstrip("/")):
+                return handler(request)
         if re.fullmatch(r"/subscriptions/[^/]+/resourcegroups/[^/]+/?", request.path, re.I):
             return self._resource_group(request)
         arm = parse(request)
@@ -166,7 +185,7 @@ class Arm:
         if arm.types[-2:] in (("locations", "operations"), ("locations", "operationresults")):
             return self._operation(arm)
         kind = self.kinds.get(self._kind_key(arm))
-        if kind is None:
+        if kind is None or (arm.above_subscriptions and not kind.any_scope):
             raise ArmError(
                 400,
                 "InvalidResourceType",
@@ -198,6 +217,15 @@ class Arm:
         return arm.type_name.lower()
 
     def _check_scope_exists(self, arm: ArmRequest) -> None:
+        if arm.above_subscriptions:
+            if arm.scope and self.state.get(arm.scope) is None:
+                # A management group that does not exist (or a scope ARM does not know).
+                raise ArmError(
+                    404,
+                    "ManagementGroupNotFound",
+                    f"The scope '{arm.scope}' does not exist or you may not have access to it.",
+                )
+            return
         if arm.subscription_id.lower() not in self.state.subscriptions:
             raise ArmError(
                 404,
@@ -253,13 +281,17 @@ class Arm:
             items = self.state.children(parent, arm.type_name)
         else:
             items = self.state.children(arm.scope, arm.type_name)
-        skip = int(arm.request.args.get("$skiptoken", "0") or 0)
+        return self.page(arm.request, items)
+
+    def page(self, request: Request, items: list[Json]) -> Response:
+        """One page of ``items`` with a ``nextLink`` to the rest, as every ARM list answers."""
+        skip = int(request.args.get("$skiptoken", "0") or 0)
         size = self.state.page_size
         page: Json = {"value": items[skip : skip + size]}
         if skip + size < len(items):
-            query = dict(arm.request.args)
+            query = dict(request.args)
             query["$skiptoken"] = str(skip + size)
-            page["nextLink"] = f"{self.base_url()}{arm.request.path}?{urlencode(query)}"
+            page["nextLink"] = f"{self.base_url()}{request.path}?{urlencode(query)}"
         return json_response(page)
 
     def _put(self, kind: ResourceKind, arm: ArmRequest) -> Response:

@@ -34,6 +34,11 @@ GROUP_SECTIONS: dict[str, GroupSection] = {}
 ResourceHook = Callable[[State, Json, dict[str, Any]], None]
 CLUSTER_HOOKS: list[ResourceHook] = []
 REGISTRY_HOOKS: list[ResourceHook] = []
+# Top-level sections above subscriptions ("managementGroups: [...]"), built before them, and hooks
+# that run once the whole estate is built (before the breaks).
+TopSection = Callable[[State, list[dict[str, Any]]], None]
+TOP_SECTIONS: dict[str, TopSection] = {}
+LOADED_HOOKS: list[Callable[[State], None]] = []
 
 
 def guid(*parts: str) -> str:
@@ -61,9 +66,16 @@ def load(state: State, source: str | Path | dict[str, Any]) -> dict[str, Any]:
     import emulator.builders  # noqa: F401  (registers the domain sections and hooks)
 
     state.tenant_id = spec.get("tenantId", state.tenant_id)
+    for section, build_top in TOP_SECTIONS.items():
+        if spec.get(section):
+            build_top(state, spec[section])
     built: list[tuple[list[ResourceHook], Json, dict[str, Any]]] = []
     for subscription in spec.get("subscriptions", []):
         sub_id = subscription["id"]
+        with state.lock:
+            state.subscriptions.setdefault(sub_id.lower(), {"subscriptionId": sub_id})[
+                "displayName"
+            ] = subscription.get("name", sub_id)
         for group in subscription.get("resourceGroups", []):
             location = group.get("location", "westeurope")
             state.add_resource_group(sub_id, group["name"], location)
@@ -91,6 +103,8 @@ def load(state: State, source: str | Path | dict[str, Any]) -> dict[str, Any]:
     for hooks, resource, resource_spec in built:
         for hook in hooks:
             hook(state, resource, resource_spec)
+    for loaded in LOADED_HOOKS:
+        loaded(state)
     for broken in spec.get("breaks", []):
         apply_break(state, broken)
     return spec
@@ -109,6 +123,7 @@ def resource_id(sub_id: str, group: str, rtype: str, name: str) -> str:
 
 def add_identity(state: State, sub_id: str, group: str, location: str, name: str) -> Json:
     rid = resource_id(sub_id, group, IDENTITY, name)
+    state.principal_new(guid(rid, "principal"))
     return state.put(
         {
             "id": rid,

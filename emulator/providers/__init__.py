@@ -14,14 +14,14 @@ def register_all(emulator: Emulator) -> None:
     for provider in (containerservice, compute, msi, containerregistry):
         provider.register(emulator)
 
-    from emulator.providers import authorization, graph
+    from emulator.providers import authorization, graph, management
 
-    for provider in (authorization, graph):
+    for provider in (management, authorization, graph):
         provider.register(emulator)
 
-    from emulator.providers import monitor, network
+    from emulator.providers import monitor, network, resources
 
-    for provider in (network, monitor):
+    for provider in (network, resources, monitor):
         provider.register(emulator)
 
     from emulator import acr_data
