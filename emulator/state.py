@@ -44,6 +44,8 @@ class Fault:
     lro_fails: bool = False
     remaining: int | None = None
     code: str = "InternalServerError"
+    # The request is carried out, then its response is lost (the client sees ``status``).
+    lost_response: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         if self.remaining is not None and self.remaining <= 0:
