@@ -422,7 +422,7 @@ def reset_service_principal_profile(state: State, arm: ArmRequest) -> Response:
     response = Response(status=202)
     response.headers["Azure-AsyncOperation"] = f"{base}{where}/operations/{operation.id}?{query}"
     response.headers["Location"] = f"{base}{where}/operationresults/{operation.id}?{query}"
-    response.headers["Retry-After"] = "0"
+    response.headers["Retry-After"] = str(state.retry_after)
     response.headers["x-ms-request-id"] = str(uuid.uuid4())
     return response
 
