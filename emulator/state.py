@@ -99,6 +99,9 @@ class State:
         self.registry_passwords: dict[str, list[Json]] = {}
         # Microsoft Graph applications by appId: the Graph shape plus "_secrets" {keyId: secretText}.
         self.graph_applications: dict[str, Json] = {}
+        # Entra ID replication: a new secret is accepted only this many seconds after addPassword.
+        self.secret_propagation_seconds = 0.0
+        self.secret_ready_at: dict[str, float] = {}  # keyId -> epoch seconds
         self.page_size = 50
         # ACR data plane content by registry id (lower): {repository: {"tags": {tag: digest},
         # "manifests": {digest: {"mediaType", "body": bytes}}, "blobs": {digest: bytes}}}.
