@@ -488,6 +488,8 @@ def still_failing(state: State, api: ClusterApi, pod: Json, container: str, caus
         return False
     if cause["kind"] == "qps":
         return spec.get("imagePullPolicy") == "Always"
+    if cause["kind"] == "throttled":
+        return str(cause["registry"]).lower() in state.registry_throttled
     if cause["kind"] == "secret":
         return not _pod_pulls_with_valid_secret(state, api, pod, cause["image"])
     return True
