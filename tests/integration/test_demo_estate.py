@@ -129,3 +129,9 @@ def test_the_demo_pair_fails_for_its_cause(demo: Emulator, cause: str) -> None:
     summary = finding.summary
     assert summary.endswith(".") and 40 < len(summary) < 400
     assert "{" not in summary and "None" not in summary
+
+
+def test_the_demos_healthy_cluster_holds_a_management_group_grant(demo: Emulator) -> None:
+    acrpull = diagnose(demo, DEMO["healthy"])["acrpull-missing"]
+    scopes = {g["scope"] for g in acrpull.evidence["granting"]}
+    assert "/providers/Microsoft.Management/managementGroups/mg-platform" in scopes
