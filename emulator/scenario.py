@@ -59,6 +59,9 @@ def load(state: State, source: str | Path | dict[str, Any]) -> dict[str, Any]:
             path = SCENARIOS / f"{source}.yaml"
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     import emulator.builders  # noqa: F401  (registers the domain sections and hooks)
+    from emulator.scenario_schema import validate
+
+    validate(spec)  # before anything is built: a typo must not build a healthy estate
 
     state.tenant_id = spec.get("tenantId", state.tenant_id)
     built: list[tuple[list[ResourceHook], Json, dict[str, Any]]] = []
