@@ -264,6 +264,7 @@ class Arm:
         if kind.schema is not None:
             _validate(kind.schema, body)
         existing = self.state.get(arm.resource_id)
+        _check_if_match(arm, existing)
         stored = kind.on_put(self.state, arm.resource_id, body, existing) if kind.on_put else body
         stored.setdefault("id", arm.resource_id)
         stored.setdefault("name", arm.names[-1])
@@ -368,6 +369,23 @@ class Arm:
                 404, "ResourceGroupNotFound", f"Resource group '{name}' could not be found."
             )
         return json_response(group)
+
+
+def _check_if_match(arm: ArmRequest, existing: Json | None) -> None:
+    """Optimistic concurrency: a PUT with a stale If-Match changes nothing (412)."""
+    wanted = arm.request.headers.get("If-Match")
+    if wanted is None:
+        return
+    current = (existing or {}).get("eTag") or (existing or {}).get("etag")
+    if wanted.strip() == "*" and existing is not None:
+        return
+    if existing is None or wanted.strip().strip('"') != str(current):
+        raise ArmError(
+            412,
+            "PreconditionFailed",
+            f"The eTag '{wanted}' in the If-Match header does not match the current eTag of "
+            f"'{arm.resource_id}'; the resource changed since it was read.",
+        )
 
 
 def _validate(schema: Json, body: Json) -> None:

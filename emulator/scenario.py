@@ -211,7 +211,8 @@ def add_cluster(state: State, sub_id: str, group: str, location: str, spec: dict
         for pool in spec.get("nodePools", [{"name": "nodepool1", "mode": "System"}])
     ]
     properties: Json = {
-        "provisioningState": "Succeeded",
+        # A scenario may start a cluster in the middle of an operation (Upgrading, Scaling).
+        "provisioningState": spec.get("provisioningState", "Succeeded"),
         "powerState": {"code": "Running"},
         "kubernetesVersion": spec.get("kubernetesVersion", "1.30.5"),
         "currentKubernetesVersion": spec.get("kubernetesVersion", "1.30.5"),
@@ -239,6 +240,7 @@ def add_cluster(state: State, sub_id: str, group: str, location: str, spec: dict
         "location": location,
         "tags": spec.get("tags", {}),
         "sku": {"name": "Base", "tier": "Free"},
+        "eTag": guid(rid, "etag")[:8],
         "properties": properties,
     }
     sp_client = spec.get("servicePrincipal")

@@ -140,7 +140,12 @@ class Emulator:
             latency=latency,
             lro_fails=lro_fails,
             remaining=times,
-            code={429: "TooManyRequests", 500: "InternalServerError"}.get(status or 0, "Failure"),
+            code={
+                409: "OperationNotAllowed",
+                412: "PreconditionFailed",
+                429: "TooManyRequests",
+                500: "InternalServerError",
+            }.get(status or 0, "Failure"),
         )
         return self.state.inject(fault)
 
@@ -186,6 +191,7 @@ class Emulator:
                 api_version=request.args.get("api-version"),
                 body=_body(request),
                 status=response.status_code,
+                if_match=request.headers.get("If-Match"),
             )
         )
         return response(environ, start_response)

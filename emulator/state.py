@@ -29,6 +29,7 @@ class JournalEntry:
     api_version: str | None
     body: Any
     status: int
+    if_match: str | None = None  # optimistic concurrency: what the client asserted it read
 
 
 @dataclass

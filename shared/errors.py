@@ -45,3 +45,15 @@ class WriteRejected(RemediatorError):
 
 class TransientError(RemediatorError):
     """Throttling or a server error that outlived the SDK's retries: the trigger should retry."""
+
+
+class Busy(TransientError):
+    """The resource is in the middle of another operation (AKS answers 409 OperationNotAllowed
+    during an upgrade, a scale or another reconcile; 412 when it changed under our If-Match):
+    nothing was changed, and the same action may succeed later."""
+
+    def __init__(self, reason: str, *, resource_id: str = "", code: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.resource_id = resource_id
+        self.code = code

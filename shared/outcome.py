@@ -33,6 +33,7 @@ SEVERITY = (
     Verdict.NEEDS_ATTENTION,
     Verdict.IN_PROGRESS,
     Verdict.REMEDIATION_FAILED,
+    Verdict.DEFERRED,  # worst: the signal must be delivered again
 )
 
 
@@ -107,10 +108,9 @@ def verdict_of(findings: Sequence[Finding]) -> Verdict:
 def _verdict(handled: Handled) -> Verdict:
     action, verification = handled.action, handled.verification
     if action is not None:
-        if action.status == "in-progress":
-            return Verdict.IN_PROGRESS
+        unfinished = {"in-progress": Verdict.IN_PROGRESS, "deferred": Verdict.DEFERRED}
         if action.status != "applied":
-            return Verdict.REMEDIATION_FAILED
+            return unfinished.get(action.status, Verdict.REMEDIATION_FAILED)
         ok = verification is not None and verification.status is Status.PASS
         return Verdict.REMEDIATED if ok else Verdict.REMEDIATION_FAILED
     if verification is not None and verification.status is Status.PASS:

@@ -16,6 +16,7 @@ from typing import Any
 
 from shared.checks import Finding, Status, Target, get_check
 from shared.config import Settings
+from shared.errors import Busy
 from shared.outcome_events import EventKind, Publisher
 from shared.policy import Decision, DecisionKind, Policy, decide
 from shared.ports import Estate
@@ -156,9 +157,14 @@ class Responder:
             result = replace(handled, verification=recheck, note="fixed before we acted")
             return self._resolve(result, target)
         remediation = self.remediations[str(finding.action_id)]
-        action = remediation.apply(
-            recheck, fresh, self.estate, timeout=self.settings.operation_timeout
-        )
+        try:
+            action = remediation.apply(
+                recheck, fresh, self.estate, timeout=self.settings.operation_timeout
+            )
+        except Busy as exc:
+            # Nothing changed: no ticket, no rate-limit count; the signal is delivered again.
+            deferred = ActionRecord(remediation.id, "deferred", exc.reason)
+            return replace(handled, action=deferred, note="the cluster is busy; retried later")
         self.store.record_action(target.cluster.id, remediation.id, self.clock())
         applied = action.status == "applied"
         self._publish(

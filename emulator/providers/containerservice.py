@@ -26,6 +26,9 @@ CLUSTER = "Microsoft.ContainerService/managedClusters"
 AGENT_POOL = "Microsoft.ContainerService/managedClusters/agentPools"
 IDENTITY = "Microsoft.ManagedIdentity/userAssignedIdentities"
 
+# A cluster in one of these states rejects writes with 409 OperationNotAllowed.
+BUSY_STATES = ("Creating", "Updating", "Deleting", "Upgrading", "Scaling", "Starting", "Stopping")
+
 # Fields AKS computes; a PUT may echo them back but cannot set them.
 READ_ONLY = (
     "provisioningState",
@@ -89,8 +92,47 @@ CLUSTER_SCHEMA: Json = {
 }
 
 
+def busy_error(cluster: Json) -> ArmError:
+    """AKS's answer to a write while another operation runs on the cluster."""
+    return ArmError(
+        409,
+        "OperationNotAllowed",
+        "Operation is not allowed because there's an in progress "
+        f"{cluster['properties']['provisioningState'].lower()} managed cluster operation on the "
+        "managed cluster. Please wait for it to finish before starting a new operation. "
+        "Refer to https://aka.ms/aks-pending-operation for more details.",
+    )
+
+
+def start_operation(state: State, cluster_id: str, provisioning_state: str = "Upgrading") -> None:
+    """Someone else's operation (an upgrade, a scale) is running on the cluster."""
+    if provisioning_state not in BUSY_STATES:
+        raise ValueError(f"{provisioning_state!r} is not one of {BUSY_STATES}")
+    cluster = state.get(cluster_id)
+    if cluster is None:
+        raise KeyError(cluster_id)
+    cluster["properties"]["provisioningState"] = provisioning_state
+    cluster["eTag"] = _etag()
+    state.put(cluster)
+
+
+def finish_operation(state: State, cluster_id: str) -> None:
+    cluster = state.get(cluster_id)
+    if cluster is None:
+        raise KeyError(cluster_id)
+    cluster["properties"]["provisioningState"] = "Succeeded"
+    state.put(cluster)
+
+
+def _etag() -> str:
+    return uuid.uuid4().hex[:8]
+
+
 def _merge_put(state: State, resource_id: str, body: Json, existing: Json | None) -> Json:
+    if existing and existing.get("properties", {}).get("provisioningState") in BUSY_STATES:
+        raise busy_error(existing)
     merged = copy.deepcopy(existing) if existing else {}
+    merged["eTag"] = _etag()  # every write gets a new one (If-Match is checked by the router)
     properties = merged.setdefault("properties", {})
     for key, value in body.get("properties", {}).items():
         if key in READ_ONLY:
@@ -203,7 +245,6 @@ _SP_SECRETS: weakref.WeakKeyDictionary[State, dict[str, str]] = weakref.WeakKeyD
 _SP_RESETS: weakref.WeakKeyDictionary[State, dict[str, tuple[str, str, str]]] = (
     weakref.WeakKeyDictionary()
 )
-BUSY_STATES = ("Creating", "Updating", "Deleting", "Upgrading", "Scaling", "Starting", "Stopping")
 
 
 def cluster_sp_secret(state: State, cluster_id: str) -> str | None:
@@ -242,12 +283,7 @@ def reset_service_principal_profile(state: State, arm: ArmRequest) -> Response:
             "This action cannot be performed on a cluster that is not using a service principal.",
         )
     if properties.get("provisioningState") in BUSY_STATES:
-        raise ArmError(
-            409,
-            "OperationNotAllowed",
-            "Operation is not allowed because there's an in progress update managed cluster "
-            "operation on the managed cluster.",
-        )
+        raise busy_error(cluster)
     with state.lock:
         app_id = next(
             (known for known in state.graph_applications if known.lower() == client_id.lower()),

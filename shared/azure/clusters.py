@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.azure.cache import RunCache, cached
-from shared.azure.errors import translated
+from shared.azure.errors import BUSY_CODES, translated
 from shared.azure.factory import ClientFactory
 from shared.azure.operations import wait_for_operation
 from shared.models import Cluster, KubeletIdentity, NodePool, OperationResult, ScaleSet
@@ -64,19 +64,39 @@ class ClusterReader:
         return True
 
     def reconcile_cluster(self, cluster_id: str, *, timeout: float) -> OperationResult:
-        """PUT the current managed cluster, as ``az aks update`` with no arguments does."""
+        """PUT the current managed cluster, as ``az aks update`` with no arguments does.
+
+        The PUT carries ``If-Match`` with the eTag just read, so a change made meanwhile (a scale,
+        another team's update) is never overwritten: on 412 the cluster is read and PUT again,
+        once. A cluster busy with another operation raises :class:`~shared.errors.Busy`.
+        """
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError
+
         self.cache.clear()
         rid = ResourceId.parse(cluster_id)
         client = self.factory.container_service(rid.subscription_id)
         with translated(cluster_id, doing="reconcile managed cluster"):
-            current = client.managed_clusters.get(rid.resource_group, rid.name)
-            poller = client.managed_clusters.begin_create_or_update(
-                rid.resource_group, rid.name, current
-            )
-            try:
-                return wait_for_operation(poller, timeout)
-            finally:
-                self.cache.clear()
+            for attempt in (1, 2):
+                current = client.managed_clusters.get(rid.resource_group, rid.name)
+                etag = getattr(current, "e_tag", None)
+                try:
+                    poller = client.managed_clusters.begin_create_or_update(
+                        rid.resource_group,
+                        rid.name,
+                        current,
+                        etag=etag,
+                        match_condition=MatchConditions.IfNotModified if etag else None,
+                    )
+                except ResourceModifiedError:
+                    if attempt == 2:
+                        raise
+                    continue  # changed between our GET and PUT: read it again
+                try:
+                    return wait_for_operation(poller, timeout)
+                finally:
+                    self.cache.clear()
+        raise AssertionError("unreachable")
 
     def reset_service_principal_profile(
         self, cluster_id: str, *, client_id: str, secret: str, timeout: float
@@ -89,7 +109,14 @@ class ClusterReader:
         from azure.core.exceptions import HttpResponseError, ServiceRequestError
         from azure.mgmt.containerservice.models import ManagedClusterServicePrincipalProfile
 
-        from shared.errors import Forbidden, NotFound, TransientError, Unreachable, WriteRejected
+        from shared.errors import (
+            Busy,
+            Forbidden,
+            NotFound,
+            TransientError,
+            Unreachable,
+            WriteRejected,
+        )
 
         self.cache.clear()
         rid = ResourceId.parse(cluster_id)
@@ -121,6 +148,13 @@ class ClusterReader:
                 failure = NotFound(f"{cluster_id} was not found ({code})", resource_id=cluster_id)
             elif status == 429 or status >= 500:
                 failure = TransientError(f"{doing} failed with {status} {code}")
+            elif status == 409 and code.lower() in BUSY_CODES:
+                failure = Busy(
+                    f"{cluster_id} is busy with another operation, so we could not {doing} "
+                    f"({status} {code})",
+                    resource_id=cluster_id,
+                    code=code,
+                )
             else:
                 failure = WriteRejected(
                     f"AKS refused to {doing} ({status} {code})", resource_id=cluster_id, code=code

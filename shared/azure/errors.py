@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from shared.errors import Forbidden, NotFound, TransientError, Unreachable
+from shared.errors import Busy, Forbidden, NotFound, TransientError, Unreachable
+
+# 409 codes that mean "another operation is running", not "this conflicts": retry later.
+BUSY_CODES = frozenset(
+    {"operationnotallowed", "anotheroperationinprogress", "conflictingoperationinprogress"}
+)
 
 
 @contextmanager
@@ -41,6 +46,13 @@ def translated(resource_id: str, *, doing: str) -> Iterator[None]:
             ) from exc
         if status == 429 or status >= 500:
             raise TransientError(f"{doing} {resource_id} failed with {status} {code}") from exc
+        if (status == 409 and code.lower() in BUSY_CODES) or status == 412:
+            raise Busy(
+                f"{resource_id} is busy with another operation, so we could not {doing} it "
+                f"({status} {code})",
+                resource_id=resource_id,
+                code=code,
+            ) from exc
         raise
     except ServiceRequestError as exc:
         raise Unreachable(

@@ -133,3 +133,62 @@ def test_user_assigned_identity_get(
     assert_round_trips(Identity, emulator.state.get(kubelet["resourceId"]))
     with pytest.raises(ResourceNotFoundError):
         factory.msi(PROD_SUB).user_assigned_identities.get(rg, "missing")
+
+
+# -- busy clusters and optimistic concurrency (AKS returns an eTag; PUT honours If-Match) ---------
+
+
+def test_a_cluster_busy_with_another_operation_rejects_writes_with_409(
+    factory: ClientFactory, emulator: Emulator, cluster: dict[str, Any]
+) -> None:
+    from azure.core.exceptions import ResourceExistsError
+
+    from emulator.providers.containerservice import start_operation
+
+    client = factory.container_service(PROD_SUB)
+    current = client.managed_clusters.get("rg-aks-prod", "aks-prod-weu")
+    start_operation(emulator.state, cluster["id"], "Upgrading")
+    with pytest.raises(ResourceExistsError) as caught:
+        client.managed_clusters.begin_create_or_update("rg-aks-prod", "aks-prod-weu", current)
+    assert caught.value.status_code == 409
+    assert caught.value.error is not None and caught.value.error.code == "OperationNotAllowed"
+    assert "in progress upgrading" in caught.value.error.message
+    # Reads still work while it upgrades.
+    assert client.managed_clusters.get("rg-aks-prod", "aks-prod-weu").provisioning_state == (
+        "Upgrading"
+    )
+
+
+def test_a_put_with_a_stale_if_match_is_412_and_changes_nothing(
+    factory: ClientFactory, emulator: Emulator, cluster: dict[str, Any]
+) -> None:
+    from azure.core import MatchConditions
+    from azure.core.exceptions import ResourceModifiedError
+
+    client = factory.container_service(PROD_SUB)
+    read = client.managed_clusters.get("rg-aks-prod", "aks-prod-weu")
+    assert read.e_tag and read.e_tag == cluster["eTag"]
+    # Someone else writes the cluster after our read: its eTag changes.
+    client.managed_clusters.begin_create_or_update("rg-aks-prod", "aks-prod-weu", read).result()
+    changed = scenario.find_cluster(emulator.state, "aks-prod-weu")["eTag"]
+    assert changed != read.e_tag
+    read.tags = {"mine": "lost"}
+    with pytest.raises(ResourceModifiedError) as caught:
+        client.managed_clusters.begin_create_or_update(
+            "rg-aks-prod",
+            "aks-prod-weu",
+            read,
+            etag=read.e_tag,
+            match_condition=MatchConditions.IfNotModified,
+        )
+    assert caught.value.status_code == 412
+    assert "mine" not in scenario.find_cluster(emulator.state, "aks-prod-weu")["tags"]
+    fresh = client.managed_clusters.get("rg-aks-prod", "aks-prod-weu")
+    poller = client.managed_clusters.begin_create_or_update(
+        "rg-aks-prod",
+        "aks-prod-weu",
+        fresh,
+        etag=fresh.e_tag,
+        match_condition=MatchConditions.IfNotModified,
+    )
+    assert poller.result().provisioning_state == "Succeeded"
