@@ -74,9 +74,10 @@ _READER_ACTIONS = frozenset({"pull", "metadata_read"})
 
 
 def register(emulator: Emulator) -> None:
-    plane = AcrDataPlane(emulator.state)
+    plane = AcrDataPlane(emulator.state, lambda: emulator.base_url)
     prefix = "/acr/<login_server>"
     emulator.mount(f"{prefix}/v2/", "acr", plane.base, ["GET"])
+    emulator.mount(f"{prefix}/acr/v1/<path:rest>", "acr", plane.acr_v1, ["GET"])
     emulator.mount(f"{prefix}/v2/<path:rest>", "acr", plane.v2, ["GET"])
     emulator.mount(f"{prefix}/oauth2/token", "acr", plane.token, ["GET", "POST"])
     emulator.mount(f"{prefix}/oauth2/exchange", "acr", plane.exchange, ["POST"])
@@ -129,8 +130,9 @@ def _scopes(values: list[str]) -> list[tuple[str, str, frozenset[str]]]:
 
 
 class AcrDataPlane:
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: State, base_url: Callable[[], str]) -> None:
         self.state = state
+        self.base_url = base_url
         self._storage_key = secrets.token_bytes(32)
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -171,7 +173,12 @@ class AcrDataPlane:
     def _challenge(
         self, request: Request, login_server: str, scope: str | None, error: str | None
     ) -> str:
-        realm = f"{request.host_url.rstrip('/')}/acr/{login_server}/oauth2/token"
+        if _by_host(request):
+            # Addressed by its own name (through the registry proxy): the realm is the registry's
+            # root, as ACR's, so clients that build /oauth2/exchange from its host find it.
+            realm = f"https://{login_server}/oauth2/token"
+        else:
+            realm = f"{request.host_url.rstrip('/')}/acr/{login_server}/oauth2/token"
         value = f'Bearer realm="{realm}",service="{login_server}"'
         if scope:
             value += f',scope="{scope}"'
@@ -210,28 +217,28 @@ class AcrDataPlane:
         return token
 
     def _authorized(
-        self, request: Request, login_server: str, repository: str | None
+        self, request: Request, login_server: str, repository: str | None, action: str = "pull"
     ) -> Response | None:
-        """None when the bearer token may pull ``repository``; else the registry's 401."""
+        """None when the bearer token may ``action`` on ``repository``; else the registry's 401."""
         auth = request.headers.get("Authorization", "")
         claims = (
             self._token_claims(auth[7:], login_server, "access")
             if auth.startswith("Bearer ")
             else None
         )
-        scope = f"repository:{repository}:pull" if repository else None
+        scope = f"repository:{repository}:{action}" if repository else None
         if claims is None:
             detail = (
-                [{"Type": "repository", "Name": repository, "Action": "pull"}]
+                [{"Type": "repository", "Name": repository, "Action": action}]
                 if repository
                 else None
             )
             header = self._challenge(request, login_server, scope, None)
             return errors(401, "UNAUTHORIZED", AUTH_MESSAGE, detail, {"WWW-Authenticate": header})
-        if repository is None or _grants(claims, repository, "pull"):
+        if repository is None or _grants(claims, repository, action):
             return None
         header = self._challenge(request, login_server, scope, "insufficient_scope")
-        detail = [{"Type": "repository", "Name": repository, "Action": "pull"}]
+        detail = [{"Type": "repository", "Name": repository, "Action": action}]
         return errors(401, "UNAUTHORIZED", AUTH_MESSAGE, detail, {"WWW-Authenticate": header})
 
     # -- /v2/ --------------------------------------------------------------------------------
@@ -254,6 +261,9 @@ class AcrDataPlane:
                     repository, reference = rest.rsplit(marker, 1)
                     denied = self._authorized(request, login_server, repository)
                     return denied or handler(request, registry, login_server, repository, reference)
+            if rest == "_catalog":
+                denied = self._catalog_authorized(request, login_server)
+                return denied or self._catalog(request, registry, "/v2/_catalog")
             if rest.endswith("/tags/list"):
                 repository = rest[: -len("/tags/list")]
                 denied = self._authorized(request, login_server, repository)
@@ -261,6 +271,95 @@ class AcrDataPlane:
             return errors(404, "NOT_FOUND", "the requested resource is not found")
 
         return self._guarded(request, serve)
+
+    # -- catalog and ACR's own listing API (/acr/v1/) ------------------------------------------
+
+    def _catalog_authorized(self, request: Request, login_server: str) -> Response | None:
+        auth = request.headers.get("Authorization", "")
+        claims = (
+            self._token_claims(auth[7:], login_server, "access")
+            if auth.startswith("Bearer ")
+            else None
+        )
+        granted = claims is not None and any(
+            e["type"] == "registry" and e["name"] == "catalog" and "*" in e["actions"]
+            for e in claims.get("access", [])
+        )
+        if granted:
+            return None
+        error = "insufficient_scope" if claims is not None else None
+        header = self._challenge(request, login_server, "registry:catalog:*", error)
+        detail = [{"Type": "registry", "Name": "catalog", "Action": "*"}]
+        return errors(401, "UNAUTHORIZED", AUTH_MESSAGE, detail, {"WWW-Authenticate": header})
+
+    def _repositories(self, registry: Json) -> list[str]:
+        with self.state.lock:
+            return sorted(self.state.registry_repositories.get(registry["id"].lower(), {}))
+
+    def _catalog(self, request: Request, registry: Json, path: str) -> Response:
+        n, last = _page_args(request)
+        if n is None:
+            return errors(400, "PAGINATION_NUMBER_INVALID", "invalid number of results requested")
+        remaining = [r for r in self._repositories(registry) if r > last]
+        page = remaining[:n]
+        headers = {}
+        if len(remaining) > n and page:
+            headers["Link"] = f'<{path}?{urlencode({"last": page[-1], "n": n})}>; rel="next"'
+        return _json({"repositories": page}, headers=headers)
+
+    def acr_v1(self, request: Request) -> Response:
+        """``/acr/v1/_catalog`` and ``/acr/v1/<repository>/_tags``, as ``az acr repository`` calls."""
+        rest = request.path.split("/acr/v1/", 1)[1]
+
+        def serve(registry: Json, login_server: str) -> Response:
+            if rest == "_catalog":
+                denied = self._catalog_authorized(request, login_server)
+                return denied or self._catalog(request, registry, "/acr/v1/_catalog")
+            if rest.endswith("/_tags"):
+                repository = rest[: -len("/_tags")]
+                denied = self._authorized(request, login_server, repository, "metadata_read")
+                return denied or self._acr_tags(request, registry, login_server, repository)
+            return errors(404, "NOT_FOUND", "the requested resource is not found")
+
+        return self._guarded(request, serve)
+
+    def _acr_tags(
+        self, request: Request, registry: Json, login_server: str, repository: str
+    ) -> Response:
+        store = self._store(registry, repository)
+        if store is None:
+            return _name_unknown(repository)
+        n, last = _page_args(request)
+        if n is None:
+            return errors(400, "PAGINATION_NUMBER_INVALID", "invalid number of results requested")
+        stamp = registry.get("systemData", {}).get("createdAt") or "2024-10-01T00:00:00.0000000Z"
+        tags = [
+            {
+                "name": tag,
+                "digest": digest,
+                "createdTime": stamp,
+                "lastUpdateTime": stamp,
+                "signed": False,
+                "changeableAttributes": {
+                    "deleteEnabled": True,
+                    "writeEnabled": True,
+                    "readEnabled": True,
+                    "listEnabled": True,
+                },
+            }
+            for tag, digest in sorted(store["tags"].items())
+            if tag > last
+        ]
+        order = request.args.get("orderby", "")
+        if order == "timedesc":
+            tags.reverse()
+        page = tags[:n]
+        headers = {}
+        if len(tags) > n and page:
+            query = urlencode({"last": page[-1]["name"], "n": n})
+            headers["Link"] = f'</acr/v1/{repository}/_tags?{query}>; rel="next"'
+        body = {"registry": login_server, "imageName": repository, "tags": page}
+        return _json(body, headers=headers)
 
     def _store(self, registry: Json, repository: str) -> Json | None:
         with self.state.lock:
@@ -461,7 +560,7 @@ class AcrDataPlane:
             resource = self.state.tokens.get(token)
         if resource is None:
             return None
-        audiences = {*AAD_AUDIENCES, request.host_url.rstrip("/")}
+        audiences = {*AAD_AUDIENCES, self.base_url().lower()}
         if resource.rstrip("/").lower() not in audiences:
             return None
         return {"kind": "aad", "sub": self.state.app_principal_id}
@@ -518,6 +617,11 @@ class AcrDataPlane:
         for scope_type, name, actions in scopes:
             if kind == "admin":
                 allowed = actions & _ADMIN_ACTIONS
+            elif (scope_type, name) == ("registry", "catalog") and kind == "aad":
+                # Listing the catalog is an Azure RBAC right (Reader and above, or AcrPull):
+                # the app identity has it unless the registry is denied to it.
+                denied = self.state.is_denied(registry["id"])
+                allowed = frozenset() if denied else actions & {"*"}
             elif scope_type != "repository":
                 allowed = frozenset()
             elif kind == "anonymous":
@@ -529,6 +633,20 @@ class AcrDataPlane:
             if allowed:
                 access.append({"type": scope_type, "name": name, "actions": sorted(allowed)})
         return access
+
+
+def _by_host(request: Request) -> bool:
+    """Was the request addressed to the registry's own host name (through the registry proxy)?"""
+    return request.host.split(":")[0].lower() not in ("127.0.0.1", "localhost")
+
+
+def _page_args(request: Request) -> tuple[int | None, str]:
+    raw = request.args.get("n")
+    try:
+        n = int(raw) if raw is not None else DEFAULT_PAGE
+    except ValueError:
+        return None, ""
+    return (n if n >= 0 else None), request.args.get("last", "")
 
 
 def _service_principal_secret_valid(state: State, app_id: str, secret: str) -> bool:

@@ -29,6 +29,8 @@ ActionHook = Callable[[State, "ArmRequest"], Response]
 ListHook = Callable[[State, "ArmRequest"], list[Json]]
 # Reads a resource that is not stored at its own id (a built-in role definition, seen at any scope).
 GetHook = Callable[[State, "ArmRequest"], Json]
+# A route outside the providers' resource ids (/subscriptions, /tenants, .../resources).
+PathHandler = Callable[[Request], Response]
 
 
 class ArmError(Exception):
@@ -140,9 +142,14 @@ class Arm:
         self.state = state
         self.base_url = base_url
         self.kinds: dict[str, ResourceKind] = {}
+        self.paths: list[tuple[re.Pattern[str], PathHandler]] = []
 
     def register(self, kind: ResourceKind) -> None:
         self.kinds[kind.type.lower()] = kind
+
+    def register_path(self, pattern: str, handler: PathHandler) -> None:
+        """Serve ARM paths matching ``pattern`` (full match, case-insensitive) with ``handler``."""
+        self.paths.append((re.compile(pattern, re.IGNORECASE), handler))
 
     def handle(self, request: Request) -> Response:
         api_version = request.args.get("api-version")
@@ -156,6 +163,9 @@ class Arm:
             raise ArmError(
                 400, "InvalidApiVersionParameter", f"The api-version '{api_version}' is invalid."
             )
+        for pattern, handler in self.paths:
+            if pattern.fullmatch(request.path.rstrip("/")):
+                return handler(request)
         if re.fullmatch(r"/subscriptions/[^/]+/resourcegroups/[^/]+/?", request.path, re.I):
             return self._resource_group(request)
         arm = parse(request)
@@ -248,13 +258,17 @@ class Arm:
             items = self.state.children(parent, arm.type_name)
         else:
             items = self.state.children(arm.scope, arm.type_name)
-        skip = int(arm.request.args.get("$skiptoken", "0") or 0)
+        return self.page(arm.request, items)
+
+    def page(self, request: Request, items: list[Json]) -> Response:
+        """One page of ``items`` with a ``nextLink`` to the rest, as every ARM list answers."""
+        skip = int(request.args.get("$skiptoken", "0") or 0)
         size = self.state.page_size
         page: Json = {"value": items[skip : skip + size]}
         if skip + size < len(items):
-            query = dict(arm.request.args)
+            query = dict(request.args)
             query["$skiptoken"] = str(skip + size)
-            page["nextLink"] = f"{self.base_url()}{arm.request.path}?{urlencode(query)}"
+            page["nextLink"] = f"{self.base_url()}{request.path}?{urlencode(query)}"
         return json_response(page)
 
     def _put(self, kind: ResourceKind, arm: ArmRequest) -> Response:

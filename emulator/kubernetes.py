@@ -152,8 +152,11 @@ class ClusterApi:
 
     def put(self, plural: str, obj: Json) -> Json:
         meta = obj.setdefault("metadata", {})
-        meta.setdefault("uid", str(uuid.uuid4()))
-        meta.setdefault("creationTimestamp", now())
+        # A client may send these as null (kubectl create does): the server always sets them.
+        if not meta.get("uid"):
+            meta["uid"] = str(uuid.uuid4())
+        if not meta.get("creationTimestamp"):
+            meta["creationTimestamp"] = now()
         meta["resourceVersion"] = self.next_version()
         self.store(plural)[(meta.get("namespace", ""), meta["name"])] = obj
         return obj
@@ -1390,6 +1393,9 @@ def _serve(state: State, request: Request) -> Response:
         path = rest[0] if rest else ""
         if path.strip("/") == "version":
             return kube_response(_version(state, api))
+        found = discovery(path.strip("/"))
+        if found is not None:
+            return kube_response(found)
         kind, namespace, name = _route(path)
         verb = _verb(request.method, name)
         if kind.plural in api.forbidden:
@@ -1427,6 +1433,73 @@ def _authenticate(state: State, api: ClusterApi, request: Request) -> None:
     ):
         return
     raise KubeError(401, "Unauthorized", "Unauthorized")
+
+
+# -- discovery: what kubectl reads before any request (legacy discovery documents) ---------------
+
+_READ_VERBS = ["get", "list", "watch"]
+_WRITE_VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
+_SHORT_NAMES = {
+    "nodes": ["no"],
+    "namespaces": ["ns"],
+    "pods": ["po"],
+    "events": ["ev"],
+    "serviceaccounts": ["sa"],
+    "deployments": ["deploy"],
+    "replicasets": ["rs"],
+    "statefulsets": ["sts"],
+    "daemonsets": ["ds"],
+    "cronjobs": ["cj"],
+}
+
+
+def discovery(path: str) -> Json | None:
+    """``/api``, ``/apis``, ``/api/v1`` and ``/apis/<group>/<version>``, or None for other paths.
+
+    The server answers the legacy documents only (no aggregated discovery): kubectl asks for
+    ``apidiscovery.k8s.io/v2`` first and falls back to these when the answer is plain JSON.
+    """
+    group_versions = sorted({k.api_version for k in KINDS.values()})
+    if path == "api":
+        return {
+            "kind": "APIVersions",
+            "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": ""}],
+        }
+    if path == "apis":
+        groups = []
+        for group_version in group_versions:
+            if "/" not in group_version:
+                continue
+            name, version = group_version.split("/")
+            entry = {"groupVersion": group_version, "version": version}
+            groups.append({"name": name, "versions": [entry], "preferredVersion": entry})
+        return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+    group_version = path[len("api/") :] if path.startswith("api/") else path[len("apis/") :]
+    if not path.startswith(("api/", "apis/")) or group_version not in group_versions:
+        return None
+    if path.startswith("api/") != ("/" not in group_version):
+        return None
+    resources = []
+    for kind in KINDS.values():
+        if kind.api_version != group_version:
+            continue
+        resource: Json = {
+            "name": kind.plural,
+            "singularName": kind.kind.lower(),
+            "namespaced": kind.namespaced,
+            "kind": kind.kind,
+            "verbs": _WRITE_VERBS if kind.writable else _READ_VERBS,
+        }
+        if kind.plural in _SHORT_NAMES:
+            resource["shortNames"] = _SHORT_NAMES[kind.plural]
+        resources.append(resource)
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": group_version,
+        "resources": resources,
+    }
 
 
 def _version(state: State, api: ClusterApi) -> Json:
@@ -1781,7 +1854,9 @@ def _credentials(state: State, arm: ArmRequest, role: str) -> Response:
         )  # as a private cluster's FQDN is for a caller outside its VNet
     name = cluster["name"]
     user_name = f"{role}_{arm.resource_group}_{name}"
-    context = name if role == "clusterUser" else f"{name}-admin"
+    # AKS names the context after the cluster for both roles; `az aks get-credentials --admin`
+    # appends "-admin" itself when it merges the kubeconfig.
+    context = name
     user: Json
     if aad and role == "clusterUser":
         user = _exec_user(state, requested_format or "exec")

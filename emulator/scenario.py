@@ -67,6 +67,10 @@ def load(state: State, source: str | Path | dict[str, Any]) -> dict[str, Any]:
     built: list[tuple[list[ResourceHook], Json, dict[str, Any]]] = []
     for subscription in spec.get("subscriptions", []):
         sub_id = subscription["id"]
+        with state.lock:
+            state.subscriptions.setdefault(sub_id.lower(), {"subscriptionId": sub_id})[
+                "displayName"
+            ] = subscription.get("name", sub_id)
         for group in subscription.get("resourceGroups", []):
             location = group.get("location", "westeurope")
             state.add_resource_group(sub_id, group["name"], location)
@@ -112,6 +116,7 @@ def resource_id(sub_id: str, group: str, rtype: str, name: str) -> str:
 
 def add_identity(state: State, sub_id: str, group: str, location: str, name: str) -> Json:
     rid = resource_id(sub_id, group, IDENTITY, name)
+    state.principal_new(guid(rid, "principal"))
     return state.put(
         {
             "id": rid,

@@ -20,6 +20,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from emulator.arm import Arm, ArmError, json_response
+from emulator.registry_proxy import RegistryProxy
 from emulator.state import Fault, JournalEntry, State
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 Handler = Callable[[Request], Response]
+REGISTRY_DOMAINS = ("*.azurecr.io", "*.azurecr.cn", "*.azurecr.us")
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 
 
 class Emulator:
@@ -38,6 +41,8 @@ class Emulator:
         self._routes = Map(
             [
                 Rule("/msi/token", endpoint="identity", methods=["GET"]),
+                Rule("/subscriptions", endpoint="arm"),
+                Rule("/tenants", endpoint="arm"),
                 Rule("/subscriptions/<path:rest>", endpoint="arm"),
             ]
         )
@@ -47,6 +52,7 @@ class Emulator:
         }
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._proxy: RegistryProxy | None = None
         self._tmp = tempfile.TemporaryDirectory(prefix="azure-emulator-")
         self.ca = trustme.CA()
         self.ca_path = str(Path(self._tmp.name) / "ca.pem")
@@ -65,7 +71,8 @@ class Emulator:
 
     def start(self) -> Emulator:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+        # Registry host names too: the registry proxy tunnels "<name>.azurecr.io" here.
+        self.ca.issue_cert("127.0.0.1", "localhost", *REGISTRY_DOMAINS).configure_cert(context)
         self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, ssl_context=context)
         # A short poll interval: stop() waits up to one interval, once per test.
         self._thread = threading.Thread(
@@ -74,7 +81,18 @@ class Emulator:
         self._thread.start()
         return self
 
+    def registry_proxy(self) -> str:
+        """The URL of a loopback proxy that reaches this emulator by registry host names."""
+        if self._proxy is None:
+            if self._server is None:
+                raise RuntimeError("the emulator is not running")
+            self._proxy = RegistryProxy(self._server.server_port)
+        return self._proxy.url
+
     def stop(self) -> None:
+        if self._proxy is not None:
+            self._proxy.stop()
+            self._proxy = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -165,6 +183,13 @@ class Emulator:
     # -- WSGI ------------------------------------------------------------------------------
 
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
+        host = str(environ.get("HTTP_HOST", "")).rsplit(":", 1)[0].lower()
+        if host and host not in _LOOPBACK_HOSTS:
+            # A registry addressed by its own name (through the registry proxy): serve it where
+            # the emulator serves every registry's data plane, /acr/<loginServer>/...
+            path = str(environ.get("PATH_INFO", ""))
+            if not path.startswith("/acr-storage/"):
+                environ["PATH_INFO"] = f"/acr/{host}{path}"
         request = Request(environ)
         service, response = "unknown", None
         try:
@@ -232,11 +257,22 @@ class Emulator:
     def _arm(self, request: Request) -> Response:
         auth = request.headers.get("Authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else ""
-        if not self.state.token_valid(token):
+        audience = self.state.token_audience(token)
+        if audience is None:
             raise ArmError(
                 401,
                 "AuthenticationFailed",
                 "Authentication failed. The 'Authorization' header is missing or invalid.",
+            )
+        # This ARM is the resource manager of a custom cloud: its audience is its own URL. A
+        # token for Graph, Key Vault or the public cloud's ARM is refused, as Azure does.
+        if audience.rstrip("/").lower() != self.base_url.lower():
+            raise ArmError(
+                401,
+                "InvalidAuthenticationTokenAudience",
+                "The access token has been obtained for wrong audience or resource "
+                f"'{audience}'. It should exactly match with one of the allowed audiences "
+                f"'{self.base_url}/'.",
             )
         return self.arm.handle(request)
 

@@ -77,8 +77,16 @@ class State:
         self.operations: dict[str, Operation] = {}
         self.tokens: dict[str, str] = {}
         self.identity_header = secrets.token_hex(16)
+        self.token_key = secrets.token_bytes(32)
         self.app_principal_id = "5b1d9a6e-3c1f-4f0e-9a55-6a3c2b7d4e10"
         self.denied_scopes: list[str] = []
+        # Entra ID objects that are neither identities nor service principals of applications
+        # (users, groups a scenario names by object id): object id (lower) -> principal type.
+        self.directory_objects: dict[str, str] = {}
+        # Replication: a principal created at t is unknown to ARM's role assignment writes
+        # (400 PrincipalNotFound) until t + replication_delay seconds, as in Azure.
+        self.replication_delay = 0.0
+        self.principal_created: dict[str, float] = {}
         self.lro_polls = 1
         # Scale sets an AKS reconcile leaves alone (as it would one under a ReadOnly lock).
         self.reconcile_skips: set[str] = set()
@@ -199,14 +207,49 @@ class State:
         return None
 
     def issue_token(self, resource: str) -> str:
-        token = secrets.token_urlsafe(32)
+        """An access token for ``resource`` (its ``aud``) issued to the app's managed identity."""
+        from emulator import jwt
+
+        now = int(time.time())
+        issuer = f"https://sts.windows.net/{self.tenant_id}/"
+        token = jwt.encode(
+            {
+                "aud": resource,
+                "iss": issuer,
+                "iat": now,
+                "nbf": now,
+                "exp": now + 3600,
+                "appid": self.app_principal_id,
+                "appidacr": "2",
+                "idp": issuer,
+                "idtyp": "app",
+                "oid": self.app_principal_id,
+                "sub": self.app_principal_id,
+                "tid": self.tenant_id,
+                "uti": secrets.token_urlsafe(16),
+                "ver": "1.0",
+            },
+            self.token_key,
+        )
         with self.lock:
             self.tokens[token] = resource
         return token
 
-    def token_valid(self, token: str) -> bool:
+    def token_audience(self, token: str) -> str | None:
+        """The resource a token issued here was minted for (None: not a token of ours)."""
         with self.lock:
-            return token in self.tokens
+            return self.tokens.get(token)
+
+    def principal_new(self, principal_id: str) -> None:
+        """Record that a principal was just created (it replicates for ``replication_delay``)."""
+        with self.lock:
+            self.principal_created[principal_id.lower()] = time.monotonic()
+
+    def principal_replicated(self, principal_id: str) -> bool:
+        with self.lock:
+            created = self.principal_created.get(principal_id.lower())
+            delay = self.replication_delay
+        return created is None or time.monotonic() >= created + delay
 
     def is_denied(self, path: str) -> bool:
         lowered = path.lower()

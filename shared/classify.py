@@ -3,11 +3,16 @@
 The guide ("can't pull images from ACR to AKS") groups causes into families that can be told
 apart from the message text alone: 1a (401, incorrect authorization), 1b (incompatible CPU
 architecture), 2 (image not found), 3 (403 Forbidden: firewall, private DNS, storage), 4 (i/o
-timeout: peering, hub firewall), 5 (OS mismatch) and 6 (kubelet pull QPS). The checks then find
-the exact cause inside the family; this module only ranks the families.
+timeout: peering, hub firewall), 5 (OS mismatch) and 6 (pulls throttled: the kubelet's pull QPS,
+or the registry's own limit answered with 429 ``toomanyrequests``, beyond the guide). The checks
+then find the exact cause inside the family; this module only ranks the families.
 
 How it decides:
 
+* First the message is unwrapped (:mod:`shared.pullerror.unwrap`): logrus / klog / JSON escapes,
+  ``\\u0027``, HTML and XML error pages, CSV quoting, line wrapping. Then it is taken apart
+  (:mod:`shared.pullerror.anatomy`): image, runtime (containerd, Docker, CRI-O, Windows), transport
+  failure, HTTP statuses, registry error codes and the platform the runtime looked for.
 * The message is split into errors (``rpc error:``, ``failed to pull and unpack image``, Docker's
   ``Error response from daemon:``). Kubelet lists several attempts in ``[..., ...]``; the FIRST
   error that carries a signal decides the cause, later errors only add candidates.
@@ -15,9 +20,11 @@ How it decides:
   explained by one rule only, so a generic ``401 Unauthorized`` rule does not re-count the
   status line that a specific ``failed to fetch oauth token`` rule already claimed.
 * Combinations that mean something else than their parts (the guide's 1b message: no platform
-  match AND a 401) are checked first, over the whole message.
-* Generic network / HTTP words (``i/o timeout``, ``no such host``, ``403 Forbidden``) count only
-  when the message is about an image pull, so probe failures or CNI errors stay ``unknown``.
+  match AND a 401) are checked first, over the whole message; a platform miss for a named Linux
+  platform on another CPU (``linux/arm64``) is an architecture problem, not an OS one.
+* Generic network / HTTP words (``i/o timeout``, ``no such host``, ``EOF``, ``403 Forbidden``)
+  count only when the message is about an image pull, so probe failures or CNI errors stay
+  ``unknown``. Pull context is the kubelet's words, a runtime's, or a registry URL.
 
 Pure: stdlib only, no I/O, never raises, linear time.
 """
@@ -25,7 +32,9 @@ Pure: stdlib only, no I/O, never raises, linear time.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from shared.pullerror import Anatomy, read, unwrap
 
 __all__ = ["FAMILIES", "MAX_SCAN_CHARS", "UNKNOWN", "Classification", "classify"]
 
@@ -48,6 +57,12 @@ class Classification:
     reason: str  # one readable sentence: which signal in the message decided
     image: str | None  # image reference quoted in the message, if any
     registry_host: str | None  # registry host[:port] of that image (or of a registry URL)
+    anatomy: Anatomy | None = field(default=None, compare=False)  # structure read from the text
+
+    @property
+    def runtime(self) -> str | None:
+        """windows, cri-o, containerd, docker or kubelet: who wrote the message, if it shows."""
+        return self.anatomy.runtime if self.anatomy else None
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form (the `shared.cli classify --json` contract)."""
@@ -57,6 +72,7 @@ class Classification:
             "reason": self.reason,
             "image": self.image,
             "registry_host": self.registry_host,
+            **(self.anatomy.to_dict() if self.anatomy else {}),
         }
 
 
@@ -105,6 +121,22 @@ _RULES: tuple[_Rule, ...] = (
         _rx(r"pull QPS exceeded"),
         "kubelet refused to start the pull because its registryPullQPS limit was exceeded",
     ),
+    # The registry's own limit (ACR ReadOps per minute by SKU, Docker Hub's pull rate limit):
+    # the registry error code is unambiguous wherever it appears.
+    _Rule(
+        "registry-toomanyrequests",
+        "6",
+        _rx(r"toomanyrequests"),
+        "the registry throttled the pulls (429 toomanyrequests): its request limit, for ACR the "
+        "SKU's ReadOps per minute, was exceeded by a burst of pulls",
+    ),
+    _Rule(
+        "http-429",
+        "6",
+        _rx(r"Too Many Requests|(?:HTTP |Status |StatusCode: )429\b"),
+        "the registry answered 429 Too Many Requests: a burst of pulls exceeded its request limit",
+        needs_pull_context=True,
+    ),
     # Docker names the node's platform: an arm request without a match is an arch problem.
     _Rule(
         "platform-docker-arm",
@@ -118,6 +150,21 @@ _RULES: tuple[_Rule, ...] = (
         "1b",
         _rx(r"does not match the specified platform: wanted ([a-z]{1,16})/\S{1,64}, actual: \1/"),
         "the image exists for the node's OS but for another CPU architecture",
+        also=("5",),
+    ),
+    # CRI-O / containers/image name the platform they looked for.
+    _Rule(
+        "platform-crio",
+        "1b",
+        _rx(r"no image found in manifest list for architecture"),
+        "the image's manifest list has no entry for the node's CPU architecture",
+        also=("5",),
+    ),
+    _Rule(
+        "platform-docker-unsupported",
+        "1b",
+        _rx(r"no supported platform found in manifest list"),
+        "the image's manifest list has no entry for the node's platform, most often its CPU",
         also=("5",),
     ),
     _Rule(
@@ -140,6 +187,15 @@ _RULES: tuple[_Rule, ...] = (
         _rx(r"image operating system \"?[a-z]{1,16}\"? cannot be used on this platform"),
         "the Windows node cannot run an image built for another OS",
     ),
+    # containerd on Windows cannot unpack Linux layers into a Windows snapshot.
+    _Rule(
+        "windows-layer",
+        "5",
+        # The snapshot path is Windows-style (C:\\ProgramData\\...): unwrapping may have read its
+        # backslashes as escapes, so any short text may stand between the two phrases.
+        _rx(r"hcsshim::ProcessBaseLayer .{1,512}?The system cannot find the path specified"),
+        "the Windows node could not unpack the image's layers: a Linux image on a Windows node",
+    ),
     _Rule(
         "exec-format",
         "1b",
@@ -150,7 +206,7 @@ _RULES: tuple[_Rule, ...] = (
     _Rule(
         "acr-firewall",
         "3",
-        _rx(r"client with IP '?[0-9a-f.:]{2,45}'? is not allowed access"),
+        _rx(r"client with IP '?[0-9a-fx.:*]{2,45}'? is not allowed access"),
         "the registry firewall does not allow the node's egress IP (or public access is off "
         "and the private DNS zone is not linked, so the public IP was used)",
     ),
@@ -203,12 +259,33 @@ _RULES: tuple[_Rule, ...] = (
         "registry (or the image name is wrong)",
         also=("2",),
     ),
+    # Docker's credential helpers found nothing to present for this registry.
+    _Rule(
+        "no-credentials",
+        "1a",
+        _rx(
+            r"no basic auth credentials|no username present in auth config"
+            r"|invalid username/password"
+        ),
+        "the node had no valid credentials for this registry (no pull secret or credential "
+        "provider for it, or a wrong one)",
+    ),
     _Rule(
         "insufficient-scope",
         "1a",
         _rx(r"insufficient_scope"),
         "the token lacks pull rights on the repository (no permission, or no such repository)",
         also=("2",),
+    ),
+    # Docker Hub and others say 'denied' for a repository that does not exist; ACR also says it
+    # when the token has no pull right on the repository.
+    _Rule(
+        "access-denied",
+        "2",
+        _rx(r"denied: requested access to the resource is denied"),
+        "the registry denied access to the repository: it does not exist, or the pull has no "
+        "right on it",
+        also=("1a",),
     ),
     _Rule(
         "acr-unauthorized",
@@ -239,19 +316,29 @@ _RULES: tuple[_Rule, ...] = (
         "the registry has no manifest for this tag or digest",
     ),
     _Rule(
+        "tag-not-found",
+        "2",
+        _rx(r"Tag \S{1,128} not found in repository"),
+        "the repository has no such tag",
+    ),
+    _Rule(
         "name-unknown",
         "2",
         _rx(r"name[_ ]unknown|repository name not known|repository \S{1,512} not found"),
         "the registry has no such repository",
     ),
-    # A registry host that does not resolve: on an ACR suffix the name is probably right and
-    # private DNS is broken; on anything else the login server is probably mistyped.
+    # A registry host that does not resolve. Public DNS answers for every registry that exists,
+    # also behind a private endpoint (the name CNAMEs to privatelink.azurecr.io and, without a
+    # linked zone, to the public address, which gives a 403 rather than no such host). So an
+    # *.azurecr.io name that does not resolve most often names no registry: mistyped or
+    # deleted. A private zone linked to the VNet but without the registry's record is second.
     _Rule(
         "no-such-host-acr",
-        "3",
+        "2",
         _rx(rf"lookup [a-z0-9.\-]{{0,253}}{_ACR_SUFFIX}\.?(?: on \S{{1,64}})?: no such host"),
-        "the ACR login server does not resolve, which points at private DNS (zone not linked)",
-        also=("2",),
+        "no registry answers to this *.azurecr.io name (mistyped or deleted registry; less often "
+        "a linked private DNS zone without the registry's record)",
+        also=("3",),
         needs_pull_context=True,
     ),
     _Rule(
@@ -263,14 +350,30 @@ _RULES: tuple[_Rule, ...] = (
         needs_pull_context=True,
     ),
     _Rule(
+        "proxy",
+        "4",
+        _rx(r"proxyconnect tcp"),
+        "the node's egress proxy could not be reached or resolved",
+        needs_pull_context=True,
+    ),
+    _Rule(
         "timeout",
         "4",
         _rx(
             r"i/o timeout|context deadline exceeded|connection timed out|TLS handshake timeout"
-            r"|Client\.Timeout exceeded"
+            r"|Client\.Timeout exceeded|408 Request Time-?out|HTTP 408\b"
         ),
         "the registry endpoint did not answer, typical of a private endpoint without VNet "
         "peering or behind a hub firewall",
+        needs_pull_context=True,
+    ),
+    # The connection was cut: something on the path (firewall, proxy, NVA) dropped it.
+    _Rule(
+        "transport-cut",
+        "4",
+        _rx(r"connection reset by peer|broken pipe|connection refused|no route to host|: EOF\b"),
+        "the connection to the registry was cut or refused on the way (hub firewall, proxy or "
+        "network appliance), not answered by the registry",
         needs_pull_context=True,
     ),
     _Rule(
@@ -309,49 +412,58 @@ _ERROR_START = _rx(r"(?=rpc error:|failed to pull and unpack image|Error respons
 # Words that show the message is about pulling an image (needed by generic rules).
 _PULL_CONTEXT = _rx(
     r"failed to pull|pulling image|failed to resolve reference|ErrImagePull|ImagePullBackOff"
-    r"|pull access denied|Error response from daemon|/v2/|/oauth2/token|manifest"
+    r"|pull access denied|Error response from daemon|/v2/|/oauth2/|manifest|/v1/_ping"
+    r"|error pulling image configuration|error parsing HTTP \d{3} response body"
+    r"|httpRead(?:er)?Seeker|error pinging docker registry"
+    r"|Pulling (?:from|fs layer|repository|[a-z0-9_-]{1,64} \()"
     rf"|{_ACR_SUFFIX}|blob\.core\.windows\.net"
 )
-# Markdown / JSON escapes seen in pasted messages: \" \: \< \>
-_ESCAPE = re.compile(r"\\([\":<>])")
-_REF = r"[a-z0-9][a-z0-9_.\-/:@+]{0,511}"
-_IMAGE = (
-    _rx(
-        r"(?:Failed to pull image|Back-off pulling image|Pulling image"
-        r"|failed to pull and unpack image|failed to resolve reference|failed to get sandbox image)"
-        rf' "(?P<ref>{_REF})"'
-    ),
-    # Docker daemon wording names the image without quotes.
-    _rx(rf"(?:manifest for|pull access denied for|repository) (?P<ref>{_REF})(?:,| not found)"),
-)
-_REGISTRY_URL = _rx(r"https?://(?P<host>[a-z0-9.\-]{1,253}(?::\d{1,5})?)/(?:v2/|oauth2/)")
 _QUERY = re.compile(r"\?[^\s\"']*")  # SAS signatures must not reach reasons / tickets
 
 
 def classify(message: str) -> Classification:
     """Rank the guide's cause families for one image-pull error message."""
-    text = _ESCAPE.sub(r"\1", message[:MAX_SCAN_CHARS] if isinstance(message, str) else "")
-    image = _image(text)
-    host = _registry_host(image, text)
-    hits = _hits(text)
+    text = unwrap(message[:MAX_SCAN_CHARS] if isinstance(message, str) else "")
+    anatomy = read(text)
+    image, host = anatomy.image, anatomy.registry_host
+    hits = _hits(text, pull_context=_is_pull(text, anatomy))
     names = {hit.rule.name for hit in hits}
     for combo in _COMBOS:
         if all(names & group for group in combo.all_of):
             shown = "' and '".join(_first_snippet(hits, group) for group in combo.all_of)
             reason = f"Decided by '{shown}' together: {combo.why}."
-            return Classification(combo.cause, combo.candidates, reason, image, host)
+            return Classification(combo.cause, combo.candidates, reason, image, host, anatomy)
     if not hits:
-        return Classification(UNKNOWN, (), _unknown_reason(image), image, host)
+        return Classification(UNKNOWN, (), _unknown_reason(image), image, host, anatomy)
     first, rest = hits[0], hits[1:]
-    ranked = (first.rule.family, *first.rule.also, *(h.rule.family for h in rest))
+    family, also, why = first.rule.family, first.rule.also, first.rule.why
+    if first.rule.name in _PLATFORM_RULES and _names_other_cpu(anatomy):
+        # The runtime named the platform it wanted: a Linux platform on another CPU than amd64
+        # (an arm64 pool) is an architecture problem, whatever the generic wording suggests.
+        family, also = "1b", ("5",)
+        why = f"the image has no manifest for {'/'.join(anatomy.platform or ())}, the node's CPU"
+    ranked = (family, *also, *(h.rule.family for h in rest))
     candidates = tuple(dict.fromkeys((*ranked, *(f for h in rest for f in h.rule.also))))
-    reason = f"Decided by '{_snippet(first.text)}': {first.rule.why}."
-    return Classification(first.rule.family, candidates, reason, image, host)
+    reason = f"Decided by '{_snippet(first.text)}': {why}."
+    return Classification(family, candidates, reason, image, host, anatomy)
 
 
-def _hits(text: str) -> list[_Hit]:
+# Platform misses whose words alone cannot tell the OS from the CPU.
+_PLATFORM_RULES = frozenset({"platform-docker", "platform-containerd"})
+
+
+def _names_other_cpu(anatomy: Anatomy) -> bool:
+    platform = anatomy.platform
+    return platform is not None and platform[0] == "linux" and platform[1] != "amd64"
+
+
+def _is_pull(text: str, anatomy: Anatomy) -> bool:
+    """Generic words count only in a message about pulling an image."""
+    return anatomy.image is not None or _PULL_CONTEXT.search(text) is not None
+
+
+def _hits(text: str, *, pull_context: bool) -> list[_Hit]:
     """Signals in message order: by error, then by rule rank; each text span counted once."""
-    pull_context = _PULL_CONTEXT.search(text) is not None
     rules = [r for r in _RULES if pull_context or not r.needs_pull_context]
     hits: list[_Hit] = []
     for error in _ERROR_START.split(text):
@@ -364,25 +476,6 @@ def _hits(text: str) -> list[_Hit]:
                     hits.append(_Hit(rule, match.group(0)))
                     break
     return hits
-
-
-def _image(text: str) -> str | None:
-    for pattern in _IMAGE:
-        match = pattern.search(text)
-        if match:
-            return match.group("ref")
-    return None
-
-
-def _registry_host(image: str | None, text: str) -> str | None:
-    """Host[:port] of the image; Docker Hub short names ('nginx', 'library/nginx') have none."""
-    if image is not None:
-        first, slash, _ = image.partition("/")
-        is_host = "." in first or ":" in first or first.lower() == "localhost"
-        return first.lower() if slash and is_host else None
-    # Docker wording often names only the URL: Get "https://myacr.azurecr.io/v2/...".
-    match = _REGISTRY_URL.search(text)
-    return match.group("host").lower() if match else None
 
 
 def _first_snippet(hits: list[_Hit], names: frozenset[str]) -> str:

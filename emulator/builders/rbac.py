@@ -213,12 +213,18 @@ def assign(
 
 
 def _apply_assignment(state: State, sub_id: str, group: str, spec: dict[str, Any]) -> None:
+    principal_type = spec.get("principalType", "ServicePrincipal")
+    ref = str(spec["principal"])
+    if authz.GUID.match(ref):
+        # A principal the scenario names by object id (a user, a group): the directory holds it.
+        with state.lock:
+            state.directory_objects.setdefault(ref.lower(), principal_type)
     assign(
         state,
         _scope(state, sub_id, group, str(spec["scope"])),
         str(spec["role"]),
-        _principal(state, str(spec["principal"])),
-        principal_type=spec.get("principalType", "ServicePrincipal"),
+        _principal(state, ref),
+        principal_type=principal_type,
         name=spec.get("name"),
         condition=spec.get("condition"),
         description=spec.get("description"),

@@ -19,9 +19,10 @@ def register_all(emulator: Emulator) -> None:
     for provider in (authorization, graph):
         provider.register(emulator)
 
-    from emulator.providers import network
+    from emulator.providers import network, resources
 
     network.register(emulator)
+    resources.register(emulator)
 
     from emulator import acr_data
 

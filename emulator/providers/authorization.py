@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 ROLE_ASSIGNMENT = "Microsoft.Authorization/roleAssignments"
 ROLE_DEFINITION = "Microsoft.Authorization/roleDefinitions"
+IDENTITY = "Microsoft.ManagedIdentity/userAssignedIdentities"
 PRINCIPAL_TYPES = ("User", "Group", "ServicePrincipal", "ForeignGroup", "Device")
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 DEFINITION_ID = re.compile(
@@ -384,21 +385,44 @@ def _put_definition(state: State, resource_id: str, body: Json, existing: Json |
 
 
 def principal_type(state: State, principal_id: str) -> str | None:
-    """What Entra ID would say this object id is, when the emulator knows it."""
+    """What Entra ID would say this object id is, when the directory holds it.
+
+    The directory is: service principals of Graph applications, user-assigned identities,
+    system-assigned identities (``identity.principalId`` of any resource), the app's own identity
+    and the users and groups a scenario names by object id. A role assignment's ``principalId`` is
+    not evidence: an assignment outlives the principal it names.
+    """
     wanted = principal_id.lower()
     with state.lock:
         apps = list(state.graph_applications.values())
+        directory = dict(state.directory_objects)
+    if wanted in directory:
+        return directory[wanted]
+    if wanted in (state.app_principal_id.lower(), SCENARIO_ADMIN):
+        return "ServicePrincipal"
     for app in apps:
         if str(app.get("_servicePrincipal", {}).get("id", "")).lower() == wanted:
             return "ServicePrincipal"
     for resource in state.iter_resources():
-        ids = (
-            resource.get("properties", {}).get("principalId"),
-            (resource.get("identity") or {}).get("principalId"),
-        )
+        ids = [(resource.get("identity") or {}).get("principalId")]
+        if resource.get("type", "").lower() == IDENTITY.lower():
+            ids.append(resource.get("properties", {}).get("principalId"))
         if any(isinstance(i, str) and i.lower() == wanted for i in ids):
             return "ServicePrincipal"
     return None
+
+
+def _principal_not_found(state: State, principal: str) -> ArmError:
+    # Azure's message, which names the replication delay as one cause.
+    return ArmError(
+        400,
+        "PrincipalNotFound",
+        f"Principal {principal.replace('-', '')} does not exist in the directory "
+        f"{state.tenant_id}. Check that you have the correct principal ID. If you are creating "
+        "this principal and then immediately assigning a role, this error might be related to a "
+        "replication delay. In this case, set the role assignment principalType property to a "
+        "value, such as ServicePrincipal, User, or Group.  See https://aka.ms/docs-principaltype",
+    )
 
 
 def assignments(state: State) -> list[Json]:
@@ -451,6 +475,8 @@ def _put_assignment(state: State, resource_id: str, body: Json, existing: Json |
             f"The role definition '{match['guid']}' is not assignable at scope '{scope}'.",
         )
     known_type = principal_type(state, principal)
+    if known_type is None or not state.principal_replicated(principal):
+        raise _principal_not_found(state, principal)
     wanted_type = props.get("principalType") or known_type or "User"
     if known_type is not None and known_type != wanted_type:
         # Azure's own message, typo included.

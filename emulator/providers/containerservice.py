@@ -92,6 +92,16 @@ CLUSTER_SCHEMA: Json = {
 }
 
 
+# Fields of each agent pool profile AKS computes; the SDK leaves them out of a PUT (read-only in
+# its models), so a PUT of what a GET returned must not lose them.
+POOL_READ_ONLY = (
+    "provisioningState",
+    "powerState",
+    "currentOrchestratorVersion",
+    "nodeImageVersion",
+)
+
+
 def busy_error(cluster: Json) -> ArmError:
     """AKS's answer to a write while another operation runs on the cluster."""
     return ArmError(
@@ -138,20 +148,91 @@ def _merge_put(state: State, resource_id: str, body: Json, existing: Json | None
         if key in READ_ONLY:
             continue
         # The service principal secret is write-only: ARM never returns it.
-        properties[key] = (
-            {k: v for k, v in value.items() if k != "secret"}
-            if key == "servicePrincipalProfile"
-            else value
-        )
-    for key in ("location", "tags", "identity", "sku"):
+        if key == "servicePrincipalProfile":
+            properties[key] = {k: v for k, v in value.items() if k != "secret"}
+        elif key == "agentPoolProfiles":
+            properties[key] = _merge_pools(existing, value)
+        elif key == "identityProfile":
+            properties[key] = _merge_identity_profile(state, value)
+        else:
+            properties[key] = value
+    for key in ("location", "tags", "sku"):
         if key in body:
             merged[key] = body[key]
+    if "identity" in body:
+        merged["identity"] = _merge_identity(state, resource_id, body["identity"], existing)
     if existing and body["location"].lower() != existing["location"].lower():
         raise ArmError(
             400,
             "LocationNotAllowed",
             "Changing property 'location' is not allowed.",
         )
+    return merged
+
+
+def _merge_pools(existing: Json | None, pools: list[Json]) -> list[Json]:
+    before = {
+        p["name"].lower(): p
+        for p in (existing or {}).get("properties", {}).get("agentPoolProfiles", [])
+    }
+    version = (existing or {}).get("properties", {}).get("currentKubernetesVersion", "1.30.5")
+    merged = []
+    for given in pools:
+        old = before.get(given["name"].lower(), {})
+        pool = {k: v for k, v in given.items() if k not in POOL_READ_ONLY}
+        for key in POOL_READ_ONLY:
+            if key in old:
+                pool[key] = copy.deepcopy(old[key])
+        pool.setdefault("provisioningState", "Succeeded")
+        pool.setdefault("powerState", {"code": "Running"})
+        pool.setdefault("currentOrchestratorVersion", pool.get("orchestratorVersion") or version)
+        merged.append(pool)
+    return merged
+
+
+def _merge_identity(state: State, resource_id: str, identity: Json, existing: Json | None) -> Json:
+    """principalId and tenantId of a system-assigned identity are AKS's, never the caller's."""
+    merged = {k: v for k, v in identity.items() if k not in ("principalId", "tenantId")}
+    kind = str(identity.get("type", "")).lower()
+    if "systemassigned" in kind:
+        old = (existing or {}).get("identity") or {}
+        if old.get("principalId"):
+            merged["principalId"] = old["principalId"]
+        else:  # a new identity: Entra ID replicates it before ARM can assign it roles
+            merged["principalId"] = str(
+                uuid.uuid5(uuid.NAMESPACE_URL, f"{resource_id.lower()}/identity")
+            )
+            state.principal_new(merged["principalId"])
+        merged["tenantId"] = old.get("tenantId") or state.tenant_id
+    users = identity.get("userAssignedIdentities")
+    if isinstance(users, dict):
+        merged["userAssignedIdentities"] = {rid: _identity_ids(state, rid) for rid in users}
+    return merged
+
+
+def _identity_ids(state: State, identity_id: str) -> Json:
+    found = state.get(identity_id)
+    if found is None:
+        raise ArmError(
+            400,
+            "InvalidParameter",
+            f"The user-assigned identity '{identity_id}' was not found.",
+        )
+    return {
+        "principalId": found["properties"]["principalId"],
+        "clientId": found["properties"]["clientId"],
+    }
+
+
+def _merge_identity_profile(state: State, profile: Json) -> Json:
+    """The kubelet identity's clientId and objectId come from the identity resource."""
+    merged = copy.deepcopy(profile)
+    for entry in merged.values():
+        if isinstance(entry, dict) and entry.get("resourceId"):
+            found = state.get(entry["resourceId"])
+            if found is not None:
+                entry["clientId"] = found["properties"]["clientId"]
+                entry["objectId"] = found["properties"]["principalId"]
     return merged
 
 
@@ -200,6 +281,20 @@ def _agent_pools(state: State, arm: ArmRequest) -> list[Json]:
     return [agent_pool(cluster, profile) for profile in cluster["properties"]["agentPoolProfiles"]]
 
 
+def _agent_pool(state: State, arm: ArmRequest) -> Json:
+    """``GET .../agentPools/{name}``: the pool of the cluster's profiles (AKS serves both views)."""
+    cluster = state.get(arm.resource_id.rsplit("/", 2)[0])
+    if cluster is not None:
+        for profile in cluster["properties"].get("agentPoolProfiles", []):
+            if profile["name"].lower() == arm.names[-1].lower():
+                return agent_pool(cluster, profile)
+    raise ArmError(
+        404,
+        "NotFound",
+        f"Could not find agent pool '{arm.names[-1]}' in managed cluster '{arm.names[0]}'.",
+    )
+
+
 def agent_pool(cluster: Json, profile: Json) -> Json:
     properties = {k: v for k, v in profile.items() if k != "name"}
     return {
@@ -223,7 +318,9 @@ def register(emulator: Emulator) -> None:
             actions=dict(kubernetes.ARM_ACTIONS),
         )
     )
-    emulator.arm.register(ResourceKind(type=AGENT_POOL, list_children=_agent_pools, read_only=True))
+    emulator.arm.register(
+        ResourceKind(type=AGENT_POOL, list_children=_agent_pools, get=_agent_pool, read_only=True)
+    )
     # resetServicePrincipalProfile: an action that runs as a long-running operation (see below).
     cluster_kind = emulator.arm.kinds[CLUSTER.lower()]
     cluster_kind.actions["resetserviceprincipalprofile"] = reset_service_principal_profile

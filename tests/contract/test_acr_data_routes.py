@@ -558,3 +558,123 @@ def test_reader_never_sends_credentials_outside_the_acr_suffix(
         with pytest.raises(ReadError, match="not an Azure Container Registry login server"):
             reader().get_manifest_platforms(host, "app", "v1")
     assert acr.journal("acr") == []
+
+
+# -- the registry by its own host name (registry proxy), catalogue and ACR's listing API ---------
+
+
+@pytest.fixture
+def by_name(acr: Emulator) -> requests.Session:
+    """A client that reaches https://acr1.azurecr.io through the emulator's registry proxy."""
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = acr.ca_path
+    session.proxies = {"https": acr.registry_proxy()}
+    return session
+
+
+def aad_token(emu: Emulator) -> str:
+    return emu.state.issue_token(emu.base_url + "/")
+
+
+def token_by_name(http: requests.Session, emu: Emulator, scope: str) -> str:
+    """The Azure CLI's flow: challenge, exchange at the realm's host, then a scoped token."""
+    challenge = http.get(f"https://{LOGIN}/v2/", timeout=10)
+    assert challenge.status_code == 401
+    realm = challenge.headers["WWW-Authenticate"].split('realm="', 1)[1].split('"', 1)[0]
+    host = realm.split("/")[2]
+    exchange = http.post(
+        f"https://{host}/oauth2/exchange",
+        data={"grant_type": "access_token", "service": LOGIN, "access_token": aad_token(emu)},
+        timeout=10,
+    )
+    assert exchange.status_code == 200, exchange.text
+    token = http.post(
+        f"https://{host}/oauth2/token",
+        data={
+            "grant_type": "refresh_token",
+            "service": LOGIN,
+            "scope": scope,
+            "refresh_token": exchange.json()["refresh_token"],
+        },
+        timeout=10,
+    )
+    assert token.status_code == 200, token.text
+    return str(token.json()["access_token"])
+
+
+def test_a_registry_reached_by_its_name_has_its_root_as_realm(
+    acr: Emulator, by_name: requests.Session
+) -> None:
+    challenge = by_name.get(f"https://{LOGIN}/v2/", timeout=10)
+    assert challenge.status_code == 401
+    assert challenge.headers["WWW-Authenticate"] == (
+        f'Bearer realm="https://{LOGIN}/oauth2/token",service="{LOGIN}"'
+    )
+    token = token_by_name(by_name, acr, "repository:app:pull")
+    pulled = by_name.get(f"https://{LOGIN}/v2/app/manifests/v1", headers=bearer(token), timeout=10)
+    assert pulled.status_code == 200
+    assert pulled.headers["Docker-Content-Digest"] == sha256(pulled.content)
+
+
+def test_the_registry_proxy_serves_registry_hosts_only(acr: Emulator) -> None:
+    import socket
+
+    port = int(acr.registry_proxy().rsplit(":", 1)[1])
+    for target in (
+        "management.azure.com:443",
+        "127.0.0.1:443",
+        f"{LOGIN}:80",
+        "x.azurecr.io.evil:443",
+    ):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+            conn.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+            assert conn.recv(100).startswith(b"HTTP/1.1 403"), target
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(b"GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        assert conn.recv(100).startswith(b"HTTP/1.1 405")
+
+
+def test_catalog_lists_repositories_with_a_catalog_token(
+    acr: Emulator, by_name: requests.Session
+) -> None:
+    anonymous = by_name.get(f"https://{LOGIN}/v2/_catalog", timeout=10)
+    assert anonymous.status_code == 401
+    assert 'scope="registry:catalog:*"' in anonymous.headers["WWW-Authenticate"]
+    pull_only = token_by_name(by_name, acr, "repository:app:pull")
+    refused = by_name.get(f"https://{LOGIN}/v2/_catalog", headers=bearer(pull_only), timeout=10)
+    assert refused.status_code == 401
+    assert 'error="insufficient_scope"' in refused.headers["WWW-Authenticate"]
+    token = token_by_name(by_name, acr, "registry:catalog:*")
+    expected = ["app", "legacy", "win/api"]
+    for path in ("/v2/_catalog", "/acr/v1/_catalog"):
+        listed = by_name.get(f"https://{LOGIN}{path}", headers=bearer(token), timeout=10)
+        assert listed.json() == {"repositories": expected}
+        first = by_name.get(
+            f"https://{LOGIN}{path}", params={"n": 2}, headers=bearer(token), timeout=10
+        )
+        assert first.json() == {"repositories": expected[:2]}
+        assert first.headers["Link"] == f'<{path}?last=legacy&n=2>; rel="next"'
+    # Path addressing serves the same catalogue.
+    assert get(acr, "/v2/_catalog", headers=bearer(token)).json() == {"repositories": expected}
+
+
+def test_acr_tag_listing_names_each_tag_with_its_digest(
+    acr: Emulator, by_name: requests.Session
+) -> None:
+    token = token_by_name(by_name, acr, "repository:app:metadata_read")
+    listed = by_name.get(f"https://{LOGIN}/acr/v1/app/_tags", headers=bearer(token), timeout=10)
+    assert listed.status_code == 200, listed.text
+    body = listed.json()
+    assert (body["registry"], body["imageName"]) == (LOGIN, "app")
+    tags = {t["name"]: t for t in body["tags"]}
+    assert set(tags) == {"v1", "v2"}
+    assert tags["v1"]["digest"] == stored(acr, "app")["tags"]["v1"]
+    assert tags["v1"]["changeableAttributes"]["readEnabled"] is True
+    other = by_name.get(f"https://{LOGIN}/acr/v1/legacy/_tags", headers=bearer(token), timeout=10)
+    assert other.status_code == 401
+    missing = token_by_name(by_name, acr, "repository:nosuch:metadata_read")
+    unknown = by_name.get(
+        f"https://{LOGIN}/acr/v1/nosuch/_tags", headers=bearer(missing), timeout=10
+    )
+    assert (unknown.status_code, unknown.json()["errors"][0]["code"]) == (404, "NAME_UNKNOWN")

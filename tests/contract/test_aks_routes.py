@@ -68,6 +68,59 @@ def test_managed_cluster_create_or_update_is_a_long_running_operation(
     assert polls and all(e.status == 200 for e in polls)
 
 
+def test_a_put_of_what_get_returned_keeps_the_server_side_fields(
+    factory: ClientFactory, emulator: Emulator, cluster: dict[str, Any]
+) -> None:
+    """The SDK drops read-only fields from a PUT; AKS keeps its own values for them."""
+    client = factory.container_service(PROD_SUB)
+    current = client.managed_clusters.get("rg-aks-prod", "aks-prod-weu")
+    client.managed_clusters.begin_create_or_update("rg-aks-prod", "aks-prod-weu", current).result()
+    put_bodies = [e.body for e in emulator.journal("arm") if e.method == "PUT"]
+    assert "principalId" not in put_bodies[0]["identity"]  # the SDK did not send them
+    assert "provisioningState" not in put_bodies[0]["properties"]["agentPoolProfiles"][0]
+    after = emulator.state.get(cluster["id"])
+    assert after is not None
+    assert after["identity"] == cluster["identity"]
+    assert after["identity"]["principalId"] and after["identity"]["tenantId"]
+    for pool, before in zip(
+        after["properties"]["agentPoolProfiles"],
+        cluster["properties"]["agentPoolProfiles"],
+        strict=True,
+    ):
+        assert pool["provisioningState"] == "Succeeded"
+        assert pool["currentOrchestratorVersion"] == before["currentOrchestratorVersion"]
+        assert pool["nodeImageVersion"] == before["nodeImageVersion"]
+    kubelet = after["properties"]["identityProfile"]["kubeletidentity"]
+    assert kubelet == cluster["properties"]["identityProfile"]["kubeletidentity"]
+
+
+def test_a_put_cannot_set_server_side_fields(
+    factory: ClientFactory, emulator: Emulator, cluster: dict[str, Any]
+) -> None:
+    body = {
+        "location": cluster["location"],
+        "identity": {"type": "SystemAssigned", "principalId": "forged", "tenantId": "forged"},
+        "properties": {
+            "agentPoolProfiles": [
+                {**p, "provisioningState": "Failed", "currentOrchestratorVersion": "0.0.1"}
+                for p in cluster["properties"]["agentPoolProfiles"]
+            ]
+        },
+    }
+    client = factory.container_service(PROD_SUB)
+    client.managed_clusters.begin_create_or_update("rg-aks-prod", "aks-prod-weu", body).result()
+    after = emulator.state.get(cluster["id"])
+    assert after is not None
+    assert after["identity"]["principalId"] == cluster["identity"]["principalId"]
+    assert after["identity"]["tenantId"] == emulator.state.tenant_id
+    assert {p["provisioningState"] for p in after["properties"]["agentPoolProfiles"]} == {
+        "Succeeded"
+    }
+    assert {p["currentOrchestratorVersion"] for p in after["properties"]["agentPoolProfiles"]} == {
+        "1.30.5"
+    }
+
+
 def test_managed_cluster_put_is_validated(factory: ClientFactory, emulator: Emulator) -> None:
     client = factory.container_service(PROD_SUB)
     with pytest.raises(HttpResponseError) as failure:
@@ -101,6 +154,19 @@ def test_agent_pools_list(factory: ClientFactory, cluster: dict[str, Any]) -> No
     for pool in pools:
         assert pool.id.lower().startswith(cluster["id"].lower() + "/agentpools/")
         assert_round_trips(AgentPool, pool.as_dict())
+
+
+def test_agent_pool_get_is_the_pool_the_list_returns(factory: ClientFactory) -> None:
+    from azure.mgmt.containerservice.models import AgentPool
+
+    pools = factory.container_service(PROD_SUB).agent_pools
+    listed = {p.name: p.as_dict() for p in pools.list("rg-aks-prod", "aks-prod-weu")}
+    for name in ("system", "arm", "win"):
+        pool = pools.get("rg-aks-prod", "aks-prod-weu", name)
+        assert pool.as_dict() == listed[name]
+        assert_round_trips(AgentPool, pool.as_dict())
+    with pytest.raises(ResourceNotFoundError):
+        pools.get("rg-aks-prod", "aks-prod-weu", "nosuch")
 
 
 def test_scale_sets_list_and_get(

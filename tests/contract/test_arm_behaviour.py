@@ -20,19 +20,74 @@ def http(emulator: Emulator, sample: dict[str, Any]) -> requests.Session:
     session = requests.Session()
     session.verify = emulator.ca_path
     session.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override verify
-    token = requests.get(
+    session.headers["Authorization"] = f"Bearer {msi_token(emulator, emulator.base_url)}"
+    return session
+
+
+def msi_token(emulator: Emulator, resource: str) -> str:
+    body = requests.get(
         f"{emulator.base_url}/msi/token",
-        params={"api-version": "2019-08-01", "resource": "https://management.azure.com"},
+        params={"api-version": "2019-08-01", "resource": resource},
         headers={"X-IDENTITY-HEADER": emulator.state.identity_header},
         verify=emulator.ca_path,
         timeout=5,
-    ).json()["access_token"]
-    session.headers["Authorization"] = f"Bearer {token}"
-    return session
+    ).json()
+    return str(body["access_token"])
 
 
 def get(http: requests.Session, emulator: Emulator, path: str, **params: str) -> requests.Response:
     return http.get(emulator.base_url + path, params={**API, **params}, timeout=5)
+
+
+def test_managed_identity_tokens_are_jwts_for_the_requested_audience(emulator: Emulator) -> None:
+    from emulator import jwt
+
+    token = msi_token(emulator, "https://vault.azure.net")
+    claims = jwt.claims(token)
+    assert claims["aud"] == "https://vault.azure.net"
+    assert claims["tid"] == emulator.state.tenant_id
+    assert claims["oid"] == emulator.state.app_principal_id
+    assert claims["iss"] == f"https://sts.windows.net/{emulator.state.tenant_id}/"
+    assert claims["nbf"] <= claims["iat"] < claims["exp"]
+    assert msi_token(emulator, "https://vault.azure.net") != token
+
+
+@pytest.mark.parametrize(
+    "audience",
+    [
+        "https://graph.microsoft.com",
+        "https://vault.azure.net",
+        "https://management.azure.com",  # the public cloud's ARM: not this custom cloud's
+        "https://127.0.0.1:1",
+    ],
+)
+def test_arm_refuses_a_token_for_another_audience(
+    emulator: Emulator, sample: dict[str, Any], audience: str
+) -> None:
+    response = requests.get(
+        emulator.base_url + CLUSTER_PATH,
+        params=API,
+        headers={"Authorization": f"Bearer {msi_token(emulator, audience)}"},
+        verify=emulator.ca_path,
+        timeout=5,
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "InvalidAuthenticationTokenAudience"
+    assert "aks-prod-weu" not in response.text
+
+
+def test_arm_accepts_its_own_audience_with_or_without_a_slash(
+    emulator: Emulator, sample: dict[str, Any]
+) -> None:
+    for audience in (emulator.base_url, emulator.base_url + "/"):
+        response = requests.get(
+            emulator.base_url + CLUSTER_PATH,
+            params=API,
+            headers={"Authorization": f"Bearer {msi_token(emulator, audience)}"},
+            verify=emulator.ca_path,
+            timeout=5,
+        )
+        assert response.status_code == 200, response.text
 
 
 def test_identity_endpoint_rejects_a_wrong_header(emulator: Emulator) -> None:

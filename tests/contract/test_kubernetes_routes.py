@@ -157,7 +157,9 @@ def test_list_cluster_admin_credential(
     )
     assert [k.name for k in result.kubeconfigs] == ["clusterAdmin"]
     config = yaml.safe_load(result.kubeconfigs[0].value)
-    assert config["current-context"] == f"{CLUSTER}-admin"
+    # AKS names the context after the cluster; the CLI adds "-admin" when it merges it.
+    assert config["current-context"] == CLUSTER
+    assert [c["name"] for c in config["contexts"]] == [CLUSTER]
     assert (
         config["users"][0]["user"]["token"] == k8s.api_for(emulator.state, cluster_id).admin_token
     )
@@ -628,3 +630,50 @@ def test_refused_connection_is_unreachable(
     estate = ArmEstate(factory)
     with pytest.raises(Unreachable):
         estate.list_workloads(estate.get_cluster(cluster_id))
+
+
+def test_discovery_documents_name_every_served_kind(raw: httpx2.Client) -> None:
+    api = raw.get("api").json()
+    assert (api["kind"], api["versions"]) == ("APIVersions", ["v1"])
+    groups = raw.get("apis").json()
+    assert groups["kind"] == "APIGroupList"
+    assert {g["preferredVersion"]["groupVersion"] for g in groups["groups"]} == {
+        "apps/v1",
+        "batch/v1",
+    }
+    core = raw.get("api/v1").json()
+    assert core["kind"] == "APIResourceList" and core["groupVersion"] == "v1"
+    by_name = {r["name"]: r for r in core["resources"]}
+    assert by_name["pods"]["kind"] == "Pod" and by_name["pods"]["namespaced"] is True
+    assert by_name["nodes"]["namespaced"] is False
+    assert "create" in by_name["secrets"]["verbs"] and "create" not in by_name["pods"]["verbs"]
+    apps = raw.get("apis/apps/v1").json()
+    assert "deployments" in {r["name"] for r in apps["resources"]}
+    # Every kind a discovery document names is served at the path it implies.
+    for document in (core, apps, raw.get("apis/batch/v1").json()):
+        prefix = (
+            "api/v1" if document["groupVersion"] == "v1" else f"apis/{document['groupVersion']}"
+        )
+        for resource in document["resources"]:
+            assert raw.get(f"{prefix}/{resource['name']}").status_code == 200, resource["name"]
+    assert raw.get("apis/apps/v2").status_code == 404
+    assert raw.get("api/apps/v1").status_code == 404
+
+
+def test_a_created_object_gets_its_creation_timestamp_from_the_server(
+    raw: httpx2.Client,
+) -> None:
+    """kubectl create sends ``creationTimestamp: null``; the server sets it (and the uid)."""
+    body = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "fresh", "creationTimestamp": None, "uid": None},
+        "type": "Opaque",
+        "data": {"k": base64.b64encode(b"v").decode()},
+    }
+    created = raw.post("api/v1/namespaces/shop/secrets", json=body)
+    assert created.status_code == 201, created.text
+    meta = created.json()["metadata"]
+    assert meta["creationTimestamp"] and meta["creationTimestamp"].endswith("Z")
+    assert meta["uid"]
+    assert raw.get("api/v1/namespaces/shop/secrets/fresh").json()["metadata"] == meta

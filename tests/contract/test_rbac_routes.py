@@ -32,6 +32,7 @@ RG_ID = f"{SUB_ID}/resourceGroups/rg-acr"
 REGISTRY_ID = f"{RG_ID}/providers/Microsoft.ContainerRegistry/registries/acr1"
 ACR_PULL_ID = f"{SUB_ID}/providers/Microsoft.Authorization/roleDefinitions/{ACR_PULL}"
 PRINCIPAL = "6a1c5b9e-0f7d-4e2b-8c3a-9d8e7f6a5b4c"
+OTHER = "0c4d6a1e-2b3f-4a5c-9d8e-7f6a5b4c3d2e"
 
 
 def assert_wire_shape(model_cls: Any, body: dict[str, Any]) -> None:
@@ -66,6 +67,9 @@ def client(emulator: Emulator, app_env: dict[str, str]) -> Iterator[Authorizatio
             ]
         },
     )
+    # Principals the directory holds (ARM answers PrincipalNotFound for any other object id).
+    for principal in (PRINCIPAL, OTHER):
+        emulator.state.directory_objects[principal] = "ServicePrincipal"
     factory = ClientFactory(Settings.from_env(os.environ))
     yield factory.authorization(PROD_SUB)
     factory.close()
@@ -159,7 +163,7 @@ def test_list_for_scope_includes_inherited_and_below(
 
 def test_list_filters_by_principal(client: AuthorizationManagementClient) -> None:
     mine = create(client, REGISTRY_ID)
-    create(client, REGISTRY_ID, "0c4d6a1e-2b3f-4a5c-9d8e-7f6a5b4c3d2e")
+    create(client, REGISTRY_ID, OTHER)
     for query in (f"principalId eq '{PRINCIPAL}'", f"assignedTo('{PRINCIPAL}')"):
         assert [a.name for a in client.role_assignments.list_for_subscription(filter=query)] == [
             mine.name
@@ -176,7 +180,9 @@ def test_list_pages_with_next_link(
     client: AuthorizationManagementClient, emulator: Emulator
 ) -> None:
     emulator.state.page_size = 2
-    created = {create(client, REGISTRY_ID, str(uuid.uuid4())).name for _ in range(5)}
+    principals = [str(uuid.uuid4()) for _ in range(5)]
+    emulator.state.directory_objects.update(dict.fromkeys(principals, "ServicePrincipal"))
+    created = {create(client, REGISTRY_ID, principal).name for principal in principals}
     assert {a.name for a in client.role_assignments.list_for_scope(REGISTRY_ID)} == created
     lists = [
         e
@@ -305,7 +311,7 @@ def test_same_assignment_under_another_name_conflicts(
 def test_principal_cannot_change_under_the_same_name(client: AuthorizationManagementClient) -> None:
     first = create(client, REGISTRY_ID)
     with pytest.raises(HttpResponseError) as caught:
-        create(client, REGISTRY_ID, "0c4d6a1e-2b3f-4a5c-9d8e-7f6a5b4c3d2e", name=first.name)
+        create(client, REGISTRY_ID, OTHER, name=first.name)
     assert error_code(caught.value) == "RoleAssignmentUpdateNotPermitted"
 
 
@@ -360,3 +366,57 @@ def test_unknown_role_definition_get_is_404(client: AuthorizationManagementClien
     with pytest.raises(ResourceNotFoundError) as caught:
         client.role_definitions.get(SUB_ID, str(uuid.uuid4()))
     assert error_code(caught.value) == "RoleDefinitionDoesNotExist"
+
+
+# -- PrincipalNotFound: the directory, deleted identities, replication ----------------------
+
+
+def test_assignment_for_a_principal_the_directory_lacks_is_400_principal_not_found(
+    client: AuthorizationManagementClient, emulator: Emulator
+) -> None:
+    stranger = "3d6f0a2b-9c1e-4b7d-8a5f-2e4c6b8d0f1a"
+    with pytest.raises(HttpResponseError) as caught:
+        create(client, REGISTRY_ID, stranger)
+    assert caught.value.status_code == 400
+    assert error_code(caught.value) == "PrincipalNotFound"
+    assert stranger.replace("-", "") in str(caught.value)
+    assert not [a for a in client.role_assignments.list_for_scope(REGISTRY_ID)]
+
+
+def test_a_client_id_where_the_object_id_belongs_is_principal_not_found(
+    client: AuthorizationManagementClient, emulator: Emulator
+) -> None:
+    cluster = scenario.find_cluster(emulator.state, "aks1")
+    kubelet = cluster["properties"]["identityProfile"]["kubeletidentity"]
+    with pytest.raises(HttpResponseError) as caught:
+        create(client, REGISTRY_ID, kubelet["clientId"])
+    assert error_code(caught.value) == "PrincipalNotFound"
+    assert create(client, REGISTRY_ID, kubelet["objectId"]).principal_id == kubelet["objectId"]
+
+
+def test_a_deleted_identity_is_principal_not_found_although_its_assignments_remain(
+    client: AuthorizationManagementClient, emulator: Emulator
+) -> None:
+    cluster = scenario.find_cluster(emulator.state, "aks1")
+    kubelet = cluster["properties"]["identityProfile"]["kubeletidentity"]
+    create(client, REGISTRY_ID, kubelet["objectId"])
+    emulator.state.delete(kubelet["resourceId"])
+    with pytest.raises(HttpResponseError) as caught:
+        create(client, RG_ID, kubelet["objectId"])
+    assert error_code(caught.value) == "PrincipalNotFound"
+
+
+def test_a_new_identity_is_principal_not_found_until_it_replicates(
+    client: AuthorizationManagementClient, emulator: Emulator
+) -> None:
+    emulator.state.replication_delay = 3600.0
+    identity = scenario.add_identity(
+        emulator.state, PROD_SUB, "rg-acr", "westeurope", "just-created"
+    )
+    principal = identity["properties"]["principalId"]
+    with pytest.raises(HttpResponseError) as caught:
+        create(client, REGISTRY_ID, principal)
+    assert error_code(caught.value) == "PrincipalNotFound"
+    assert "replication delay" in str(caught.value)
+    emulator.state.replication_delay = 0.0  # replicated
+    assert create(client, REGISTRY_ID, principal).principal_id == principal

@@ -275,7 +275,7 @@ CASES: list[tuple[str, str, str, tuple[str, ...]]] = [
         "1a",
         ("1a",),
     ),
-    # --- no such host: mistyped login server vs ACR host (private DNS) ---
+    # --- no such host: a name that resolves nowhere is a wrong or deleted registry first ---
     (
         "no-such-host-mistyped-login-server",
         'Failed to pull image "myacr.azureacr.io/app:v1": rpc error: code = Unknown desc = failed '
@@ -287,12 +287,12 @@ CASES: list[tuple[str, str, str, tuple[str, ...]]] = [
         ("2", "3"),
     ),
     (
-        "no-such-host-acr-private-dns",
+        "no-such-host-acr-name-nobody-answers",
         f'{HEAD} "{IMG}": {C1}: {RESOLVE}: failed to do request: Head '
         '"https://myacr.azurecr.io/v2/app/manifests/v1": dial tcp: lookup myacr.azurecr.io on '
         "10.0.0.10:53: no such host",
-        "3",
-        ("3", "2"),
+        "2",
+        ("2", "3"),
     ),
     (
         "no-such-host-acr-china",
@@ -301,14 +301,14 @@ CASES: list[tuple[str, str, str, tuple[str, ...]]] = [
         '"myacr.azurecr.cn/app:v1": failed to do request: Head '
         '"https://myacr.azurecr.cn/v2/app/manifests/v1": dial tcp: lookup myacr.azurecr.cn on '
         "168.63.129.16:53: no such host",
-        "3",
-        ("3", "2"),
+        "2",
+        ("2", "3"),
     ),
     (
         "no-such-host-fragment-on-acr-host",
         "dial tcp: lookup myacr.azurecr.us on 168.63.129.16:53: no such host",
-        "3",
-        ("3", "2"),
+        "2",
+        ("2", "3"),
     ),
     # --- family 3 variants ---
     (
@@ -510,6 +510,11 @@ def test_to_dict_is_json_ready() -> None:
         "reason": result.reason,
         "image": IMG,
         "registry_host": "myacr.azurecr.io",
+        "runtime": "containerd",
+        "transport": [],
+        "http_statuses": [401],
+        "registry_codes": [],
+        "platform": None,
     }
 
 
