@@ -104,6 +104,9 @@ def load(state: State, source: str | Path | dict[str, Any]) -> dict[str, Any]:
 
 
 def apply_break(state: State, broken: dict[str, Any]) -> None:
+    from emulator.scenario_schema import validate_break
+
+    validate_break(broken)
     cause = broken["cause"]
     if cause not in BREAKS:
         raise ValueError(f"unknown break {cause!r}; known: {', '.join(sorted(BREAKS))}")

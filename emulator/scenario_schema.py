@@ -125,9 +125,57 @@ KINDS: dict[str, tuple[frozenset[str], dict[str, str]]] = {
 }
 
 
+# Every key a break reads (emulator/builders/*, @breaks): a misspelt one ("clutser") would
+# break something other than what the test meant, or nothing.
+BREAK_KEYS = frozenset(
+    {
+        "cause",
+        "cluster",
+        "registry",
+        "repository",
+        "tag",
+        "architecture",
+        "os",
+        "mode",
+        "variant",
+        "allow",
+        "zone",
+        "prefix",
+        "nextHopType",
+        "nextHopIpAddress",
+        "namespace",
+        "secret",
+        "workload",
+        "pool",
+        "appId",
+        "newAppId",
+        "days",
+        "daysAgo",
+        "principal",
+        "role",
+        "scope",
+        "token",
+        "image",
+    }
+)
+
+
+def validate_break(broken: Any) -> None:
+    """Raise :class:`ScenarioError` for a break that is not a mapping or has an unknown key."""
+    if not isinstance(broken, dict) or "cause" not in broken:
+        raise ScenarioError(f"a break must be a mapping with a cause, not {broken!r}")
+    for key in broken:
+        if key not in BREAK_KEYS:
+            near = difflib.get_close_matches(str(key), sorted(BREAK_KEYS), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise ScenarioError(f"break {broken['cause']!r}: unknown key {key!r}{hint}")
+
+
 def validate(spec: Any) -> None:
     """Raise :class:`ScenarioError` for the first unknown key or node pool, naming it."""
     _check("scenario", spec, "scenario")
+    for broken in spec.get("breaks") or []:
+        validate_break(broken)
     for s, subscription in enumerate(spec.get("subscriptions") or []):
         for g, group in enumerate(subscription.get("resourceGroups") or []):
             for c, cluster in enumerate(group.get("clusters") or []):

@@ -81,6 +81,14 @@ def test_an_unknown_break_is_an_error() -> None:
         scenario.load(State(), spec)
 
 
+def test_a_misspelt_break_key_is_an_error() -> None:
+    spec = misspelt(
+        lambda s: s.update(breaks=[{"cause": "firewall-ip-not-allowed", "registy": "acrpublicweu"}])
+    )
+    with pytest.raises(ScenarioError, match="unknown key 'registy' \\(did you mean 'registry'"):
+        scenario.load(State(), spec)
+
+
 def test_a_reference_to_nothing_is_an_error() -> None:
     def nowhere(spec: dict[str, Any]) -> None:
         cluster = next(
