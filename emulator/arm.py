@@ -63,6 +63,8 @@ class ResourceKind:
     get: GetHook | None = None
     # PATCH (``begin_update``): validated against this schema, then merged like a PUT.
     patch_schema: Json | None = None
+    # Served at management-group and root (``/``) scope too, as Microsoft.Authorization is.
+    any_scope: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,14 @@ class ArmRequest:
 
     @property
     def subscription_id(self) -> str:
-        return self.scope.split("/")[2]
+        """The subscription of the scope; empty at management-group and root scope."""
+        parts = self.scope.split("/")
+        return parts[2] if len(parts) > 2 and parts[1].lower() == "subscriptions" else ""
+
+    @property
+    def above_subscriptions(self) -> bool:
+        """At the root scope or a management group: no subscription in the path."""
+        return not self.scope.lower().startswith("/subscriptions/")
 
     @property
     def resource_group(self) -> str | None:
@@ -173,7 +182,7 @@ class Arm:
         if arm.types[-2:] in (("locations", "operations"), ("locations", "operationresults")):
             return self._operation(arm)
         kind = self.kinds.get(self._kind_key(arm))
-        if kind is None:
+        if kind is None or (arm.above_subscriptions and not kind.any_scope):
             raise ArmError(
                 400,
                 "InvalidResourceType",
@@ -203,6 +212,15 @@ class Arm:
         return arm.type_name.lower()
 
     def _check_scope_exists(self, arm: ArmRequest) -> None:
+        if arm.above_subscriptions:
+            if arm.scope and self.state.get(arm.scope) is None:
+                # A management group that does not exist (or a scope ARM does not know).
+                raise ArmError(
+                    404,
+                    "ManagementGroupNotFound",
+                    f"The scope '{arm.scope}' does not exist or you may not have access to it.",
+                )
+            return
         if arm.subscription_id.lower() not in self.state.subscriptions:
             raise ArmError(
                 404,

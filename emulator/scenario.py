@@ -34,6 +34,11 @@ GROUP_SECTIONS: dict[str, GroupSection] = {}
 ResourceHook = Callable[[State, Json, dict[str, Any]], None]
 CLUSTER_HOOKS: list[ResourceHook] = []
 REGISTRY_HOOKS: list[ResourceHook] = []
+# Top-level sections above subscriptions ("managementGroups: [...]"), built before them, and hooks
+# that run once the whole estate is built (before the breaks).
+TopSection = Callable[[State, list[dict[str, Any]]], None]
+TOP_SECTIONS: dict[str, TopSection] = {}
+LOADED_HOOKS: list[Callable[[State], None]] = []
 
 
 def guid(*parts: str) -> str:
@@ -64,6 +69,9 @@ def load(state: State, source: str | Path | dict[str, Any]) -> dict[str, Any]:
     validate(spec)  # before anything is built: a typo must not build a healthy estate
 
     state.tenant_id = spec.get("tenantId", state.tenant_id)
+    for section, build_top in TOP_SECTIONS.items():
+        if spec.get(section):
+            build_top(state, spec[section])
     built: list[tuple[list[ResourceHook], Json, dict[str, Any]]] = []
     for subscription in spec.get("subscriptions", []):
         sub_id = subscription["id"]
@@ -98,6 +106,8 @@ def load(state: State, source: str | Path | dict[str, Any]) -> dict[str, Any]:
     for hooks, resource, resource_spec in built:
         for hook in hooks:
             hook(state, resource, resource_spec)
+    for loaded in LOADED_HOOKS:
+        loaded(state)
     for broken in spec.get("breaks", []):
         apply_break(state, broken)
     return spec

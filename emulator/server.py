@@ -44,6 +44,8 @@ class Emulator:
                 Rule("/subscriptions", endpoint="arm"),
                 Rule("/tenants", endpoint="arm"),
                 Rule("/subscriptions/<path:rest>", endpoint="arm"),
+                # Tenant, root and management-group scopes (role definitions and assignments).
+                Rule("/providers/<path:rest>", endpoint="arm"),
             ]
         )
         self._handlers: dict[str, tuple[str, Handler]] = {

@@ -40,3 +40,11 @@ def _sweep(kind: str, source: str, handover: func.Out[HandOver]) -> None:
     rest = run_sweep(kind, source=source)
     if rest:
         handover.set(rest)
+
+
+@bp.function_name(name="retention_sweep")
+@bp.timer_trigger(arg_name="timer", schedule="%RETENTION_SCHEDULE%", use_monitor=True)
+def retention_sweep(timer: func.TimerRequest) -> None:
+    from shared.runtime import run_retention
+
+    run_retention()

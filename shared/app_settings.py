@@ -33,14 +33,19 @@ TRIGGERS = (
     "EXPIRY_SWEEP_SCHEDULE",
     "DRIFT_SWEEP_SCHEDULE",
     "PULL_FAILURE_SCAN_SCHEDULE",
+    "RETENTION_SCHEDULE",
     "SWEEP_BUDGET_SECONDS",
 )
+
+# How long the state store keeps processed events, action records and audit rows (days).
+RETENTION = ("EVENT_RETENTION_DAYS", "ACTION_RETENTION_DAYS", "AUDIT_RETENTION_DAYS")
 
 # The defaults documented in the README and local.settings.example.json, and set by infra/.
 TRIGGER_DEFAULTS = {
     "EXPIRY_SWEEP_SCHEDULE": "0 0 6 * * *",
     "DRIFT_SWEEP_SCHEDULE": "0 0 * * * *",
     "PULL_FAILURE_SCAN_SCHEDULE": "0 */10 * * * *",
+    "RETENTION_SCHEDULE": "0 30 3 * * *",
     "SWEEP_BUDGET_SECONDS": "300",
 }
 
@@ -61,4 +66,4 @@ LOCAL_ONLY = (
     "OUTCOME_TOPIC_KEY",
 )
 
-APP_SETTINGS = CORE + STATE + TICKETS + OUTCOMES + TRIGGERS + LOCAL_ONLY
+APP_SETTINGS = CORE + STATE + TICKETS + OUTCOMES + TRIGGERS + RETENTION + LOCAL_ONLY

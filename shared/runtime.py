@@ -344,3 +344,17 @@ def alert_request(
         },
         list(report.handed_over),
     )
+
+
+def run_retention() -> dict[str, Any]:
+    """Prune old event claims, action records and audit rows within the sweep budget."""
+    from shared.retention import Retention, prune
+    from shared.sweeps import Budget
+
+    settings = Settings.from_env(os.environ)
+    retention = Retention.from_env(os.environ)
+    store = _store(settings, _factory(settings))
+    budget = Budget(sweep_budget())
+    report = prune(store, retention, now=_utcnow(), spent=budget.spent).summary()
+    log.info("retention %s", json.dumps(report, sort_keys=True))
+    return report

@@ -22,7 +22,8 @@ YAML this module reads (all optional)::
                 dataActions: []
                 assignableScopes: [/subscriptions/...]
             # Role assignments; scope is a registry name, "resourceGroup" (this group),
-            # "subscription" (this subscription) or a full ARM id.
+            # "subscription" (this subscription), "managementGroup:<name>", "root" (the scope
+            # "/") or a full ARM id.
             roleAssignments:
               - scope: acrprodweu
                 role: AcrPull                        # a built-in or custom role name
@@ -30,6 +31,15 @@ YAML this module reads (all optional)::
                 principalType: ServicePrincipal      # default
                 name: <guid>                         # default: stable guid of scope/role/principal
                 condition: "..."                     # optional ABAC condition (version 2.0)
+            # Deny assignments (Azure creates them for Blueprints, managed apps, deployment stacks).
+            denyAssignments:
+              - scope: acrprodweu                    # as for roleAssignments
+                name: Deny pulls                     # denyAssignmentName
+                principals: [kubelet:aks-prod-weu]   # principal refs, or "everyone"
+                excludePrincipals: []
+                actions: [Microsoft.ContainerRegistry/registries/pull/read]
+                dataActions: []
+                doNotApplyToChildScopes: false
             clusters:
               - name: aks-prod-weu
                 attachedRegistries: [acrprodweu]     # az aks update --attach-acr, see below
@@ -39,6 +49,15 @@ the registry for the kubelet identity (managed identity clusters) or for the clu
 principal (``servicePrincipal: <appId>`` clusters); registries in ``AbacRepositoryPermissions``
 mode get Container Registry Repository Reader instead. A service-principal cluster always gets a
 Graph application and service principal for its appId (one 365-day secret unless declared).
+
+Management groups (top level; the tenant root group, named after the tenant id, is implied)::
+
+    managementGroups:
+      - name: mg-platform
+        parent: mg-corp                              # default: the tenant root group
+        subscriptions: [<subscription id>]           # placed under this group
+        roleAssignments:                             # scope defaults to this group
+          - {role: AcrPull, principal: kubelet:aks-prod-weu}
 
 Breaks: ``acrpull-missing`` {cluster, registry?}, ``sp-mismatch`` {cluster, newAppId?},
 ``sp-secret-expired`` {cluster | appId, days: -1}.
@@ -51,12 +70,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from emulator.providers import authorization as authz
-from emulator.providers import graph
+from emulator.providers import graph, management
 from emulator.providers.containerservice import IDENTITY
 from emulator.scenario import (
     CLUSTER_HOOKS,
     GROUP_SECTIONS,
+    LOADED_HOOKS,
     REGISTRY_HOOKS,
+    TOP_SECTIONS,
     breaks,
     find_cluster,
     find_registry,
@@ -170,7 +191,14 @@ def _principal(state: State, ref: str) -> str:
 
 def _scope(state: State, sub_id: str, group: str, ref: str) -> str:
     if ref.startswith("/"):
-        return ref.rstrip("/")
+        return ref.rstrip("/") or "/"
+    if ref == "root":
+        return "/"
+    if ref.startswith("managementGroup:"):
+        name = ref.partition(":")[2]
+        if state.get(management.group_id(name)) is None:
+            raise ValueError(f"no management group named {name!r} in the scenario")
+        return management.group_id(name)
     if ref == "resourceGroup":
         return f"/subscriptions/{sub_id}/resourceGroups/{group}"
     if ref == "subscription":
@@ -190,10 +218,9 @@ def assign(
     description: str | None = None,
 ) -> Json:
     """Store a role assignment as ARM would after a successful PUT (idempotent by name)."""
-    subscription_id = scope.split("/")[2]
-    definition = authz.find_definition_by_name(
-        state, role, subscription_id
-    ) or authz.find_definition(state, role, subscription_id)
+    definition = authz.find_definition_by_name(state, role, scope) or authz.find_definition(
+        state, role, scope
+    )
     if definition is None:
         raise KeyError(f"no role named {role!r} (built-in or in customRoles)")
     role_guid = definition["name"]
@@ -202,7 +229,7 @@ def assign(
         authz.new_assignment(
             scope,
             name,
-            role_definition_id=authz.definition_id(subscription_id, role_guid),
+            role_definition_id=authz.assigned_definition_id(scope, role_guid),
             principal_id=principal_id,
             principal_type=principal_type,
             condition=condition,
@@ -243,7 +270,77 @@ def build_role_assignments(
 
 def _flush_pending(state: State) -> None:
     for sub_id, group, spec in _PENDING.pop(state, []):
-        _apply_assignment(state, sub_id, group, spec)
+        if "principals" in spec:
+            _apply_deny(state, sub_id, group, spec)
+        else:
+            _apply_assignment(state, sub_id, group, spec)
+
+
+def _deny_principal(state: State, ref: str) -> Json:
+    if ref == "everyone":
+        return {"id": "00000000-0000-0000-0000-000000000000", "type": "SystemDefined"}
+    return {"id": _principal(state, ref), "type": "ServicePrincipal"}
+
+
+def _apply_deny(state: State, sub_id: str, group: str, spec: dict[str, Any]) -> None:
+    scope = _scope(state, sub_id, group, str(spec["scope"]))
+    display = str(spec.get("name") or "Deny assignment")
+    state.put(
+        authz.new_deny_assignment(
+            scope,
+            str(spec.get("id") or guid(scope.lower(), "deny", display)),
+            display_name=display,
+            principals=[_deny_principal(state, str(p)) for p in spec["principals"]],
+            exclude_principals=[
+                _deny_principal(state, str(p)) for p in spec.get("excludePrincipals", [])
+            ],
+            actions=list(spec.get("actions", [])),
+            not_actions=list(spec.get("notActions", [])),
+            data_actions=list(spec.get("dataActions", [])),
+            not_data_actions=list(spec.get("notDataActions", [])),
+            do_not_apply_to_child_scopes=bool(spec.get("doNotApplyToChildScopes", False)),
+            description=spec.get("description"),
+        )
+    )
+
+
+def build_deny_assignments(
+    state: State, sub_id: str, group: str, location: str, specs: list[dict[str, Any]]
+) -> None:
+    for spec in specs:
+        if not spec.get("principals"):
+            raise ValueError(f"deny assignment {spec.get('name')!r} names no principals")
+        # Principals may name clusters built later: apply once the estate is built.
+        _PENDING.setdefault(state, []).append((sub_id, group, spec))
+
+
+def build_management_groups(state: State, specs: list[dict[str, Any]]) -> None:
+    """Groups first (a parent may be declared after its child), then subscriptions, then grants."""
+    management.ensure_root(state)
+    remaining = list(specs)
+    while remaining:
+        ready = [
+            s
+            for s in remaining
+            if state.get(management.group_id(str(s.get("parent") or state.tenant_id))) is not None
+        ]
+        if not ready:
+            names = ", ".join(repr(s.get("parent")) for s in remaining)
+            raise ValueError(f"management groups name parents that do not exist: {names}")
+        for spec in ready:
+            management.add_group(
+                state,
+                str(spec["name"]),
+                display_name=spec.get("displayName"),
+                parent=spec.get("parent"),
+            )
+            remaining.remove(spec)
+    for spec in specs:
+        for subscription_id in spec.get("subscriptions", []):
+            management.place_subscription(state, str(subscription_id), str(spec["name"]))
+        for grant in spec.get("roleAssignments", []):
+            scoped = {"scope": f"managementGroup:{spec['name']}", **grant}
+            _PENDING.setdefault(state, []).append(("", "", scoped))
 
 
 def attach_registry(state: State, cluster: Json, registry: Json) -> Json:
@@ -272,16 +369,14 @@ def registry_hook(state: State, registry: Json, spec: dict[str, Any]) -> None:
 GROUP_SECTIONS["servicePrincipals"] = build_service_principals
 GROUP_SECTIONS["customRoles"] = build_custom_roles
 GROUP_SECTIONS["roleAssignments"] = build_role_assignments
+GROUP_SECTIONS["denyAssignments"] = build_deny_assignments
+TOP_SECTIONS["managementGroups"] = build_management_groups
+LOADED_HOOKS.append(_flush_pending)
 CLUSTER_HOOKS.append(cluster_hook)
 REGISTRY_HOOKS.append(registry_hook)
 
 
 # -- breaks --------------------------------------------------------------------------------
-
-
-def _applies_to(assignment_scope: str, registry_id: str) -> bool:
-    scope, registry = assignment_scope.lower().rstrip("/"), registry_id.lower()
-    return registry == scope or registry.startswith(scope + "/")
 
 
 @breaks("acrpull-missing")
@@ -294,7 +389,7 @@ def remove_pull_assignments(state: State, spec: dict[str, Any]) -> None:
         props = assignment["properties"]
         if props["principalId"].lower() != principal:
             continue
-        if registry_id is None or _applies_to(props["scope"], registry_id):
+        if registry_id is None or authz.within(state, registry_id, props["scope"]):
             state.delete(assignment["id"])
 
 

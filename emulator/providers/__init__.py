@@ -14,9 +14,9 @@ def register_all(emulator: Emulator) -> None:
     for provider in (containerservice, compute, msi, containerregistry):
         provider.register(emulator)
 
-    from emulator.providers import authorization, graph
+    from emulator.providers import authorization, graph, management
 
-    for provider in (authorization, graph):
+    for provider in (management, authorization, graph):
         provider.register(emulator)
 
     from emulator.providers import network, resources

@@ -1,11 +1,20 @@
 """Microsoft.Authorization: role assignments at any scope and role definitions (api 2022-04-01).
 
 Role assignments are extension resources stored at ``{scope}/providers/Microsoft.Authorization/
-roleAssignments/{guid}``. Listing follows ARM: assignments at the scope, above it (inherited from
-the resource group and subscription) and, unless ``$filter=atScope()``, below it. Built-in role
-definitions are not stored: ARM serves them at every subscription, so the GET and list hooks
-render them with the subscription of the scope asked for. Custom roles are stored at their
-subscription, as ``az role definition create`` leaves them.
+roleAssignments/{guid}``, where the scope is a resource, resource group, subscription, management
+group (``/providers/Microsoft.Management/managementGroups/{id}``) or the root ``/``. Listing follows
+ARM: assignments at the scope, above it (inherited from the resource group, subscription, its
+management groups and the root) and, unless ``$filter=atScope()``, below it.
+
+Role definition ids come in the forms ARM uses: an assignment of a built-in role is answered with
+the tenant form ``/providers/Microsoft.Authorization/roleDefinitions/{guid}`` whatever form the PUT
+sent (see the RoleAssignments_Create examples); a custom role keeps the form of the scope it was
+assigned at (subscription, or management group). Built-in role definitions are not stored: ARM
+serves them at every scope, so the GET and list hooks render them for the scope asked for. Custom
+roles are stored at their subscription, as ``az role definition create`` leaves them.
+
+Deny assignments (read-only: only Azure Blueprints, managed applications and deployment stacks
+create them) are listed like role assignments.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ import time
 from typing import TYPE_CHECKING
 
 from emulator.arm import ArmError, ArmRequest, ResourceKind
+from emulator.providers import management
 from emulator.state import Json, State
 
 if TYPE_CHECKING:
@@ -22,11 +32,13 @@ if TYPE_CHECKING:
 
 ROLE_ASSIGNMENT = "Microsoft.Authorization/roleAssignments"
 ROLE_DEFINITION = "Microsoft.Authorization/roleDefinitions"
+DENY_ASSIGNMENT = "Microsoft.Authorization/denyAssignments"
 IDENTITY = "Microsoft.ManagedIdentity/userAssignedIdentities"
 PRINCIPAL_TYPES = ("User", "Group", "ServicePrincipal", "ForeignGroup", "Device")
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 DEFINITION_ID = re.compile(
-    r"^(/subscriptions/[^/]+)?/providers/Microsoft\.Authorization/roleDefinitions/(?P<guid>[^/]+)$",
+    r"^(/subscriptions/[^/]+|/providers/Microsoft\.Management/managementGroups/[^/]+)?"
+    r"/providers/Microsoft\.Authorization/roleDefinitions/(?P<guid>[^/]+)$",
     re.IGNORECASE,
 )
 
@@ -244,6 +256,28 @@ def definition_id(subscription_id: str, guid: str) -> str:
     return f"/subscriptions/{subscription_id}/providers/{ROLE_DEFINITION}/{guid}"
 
 
+def tenant_definition_id(guid: str) -> str:
+    """The tenant form ARM answers built-in roles with: no subscription in it."""
+    return f"/providers/{ROLE_DEFINITION}/{guid}"
+
+
+def definition_id_at(scope: str, guid: str) -> str:
+    """A role definition id in the form of ``scope``: subscription, management group or tenant."""
+    subscription_id = _subscription_of(scope)
+    if subscription_id:
+        return definition_id(subscription_id, guid)
+    if management.is_group_scope(scope):
+        return f"{scope.rstrip('/')}/providers/{ROLE_DEFINITION}/{guid}"
+    return tenant_definition_id(guid)
+
+
+def assigned_definition_id(scope: str, guid: str) -> str:
+    """What ARM stores and returns as an assignment's roleDefinitionId."""
+    if guid.lower() in BUILT_IN_ROLES:
+        return tenant_definition_id(guid.lower())
+    return definition_id_at(scope, guid)
+
+
 def assignment_id(scope: str, name: str) -> str:
     return f"{scope.rstrip('/')}/providers/{ROLE_ASSIGNMENT}/{name}"
 
@@ -261,9 +295,17 @@ def split_assignment_id(resource_id: str) -> tuple[str, str]:
 
 
 def _under(child: str, parent: str) -> bool:
-    """``child`` is ``parent`` or lies below it (ARM scopes, compared case-insensitively)."""
+    """``child`` is ``parent`` or lies below it in its path (compared case-insensitively)."""
     child, parent = child.lower().rstrip("/"), parent.lower().rstrip("/")
     return child == parent or child.startswith(parent + "/")
+
+
+def within(state: State, child: str, parent: str) -> bool:
+    """``child`` is ``parent`` or below it, management groups and the root ``/`` included."""
+    if _under(child, parent):
+        return True
+    wanted = parent.lower().rstrip("/") or "/"
+    return any(a.lower() == wanted for a in management.ancestors(state, child))
 
 
 # -- role definitions ----------------------------------------------------------------------
@@ -275,21 +317,21 @@ def custom_roles(state: State) -> list[Json]:
     ]
 
 
-def find_definition(state: State, guid: str, subscription_id: str) -> Json | None:
-    """A built-in role (rendered for ``subscription_id``) or a custom role, by its GUID."""
+def find_definition(state: State, guid: str, scope: str) -> Json | None:
+    """A built-in role (rendered for ``scope``) or a custom role, by its GUID."""
     builtin = BUILT_IN_ROLES.get(guid.lower())
     if builtin is not None:
-        return {"id": definition_id(subscription_id, guid.lower()), **builtin}
+        return {"id": definition_id_at(scope, guid.lower()), **builtin}
     for role in custom_roles(state):
         if role["name"].lower() == guid.lower():
             return role
     return None
 
 
-def find_definition_by_name(state: State, role_name: str, subscription_id: str) -> Json | None:
+def find_definition_by_name(state: State, role_name: str, scope: str) -> Json | None:
     for guid, role in BUILT_IN_ROLES.items():
         if role["properties"]["roleName"].lower() == role_name.lower():
-            return find_definition(state, guid, subscription_id)
+            return find_definition(state, guid, scope)
     for role in custom_roles(state):
         if role["properties"]["roleName"].lower() == role_name.lower():
             return role
@@ -305,7 +347,7 @@ def _definition_not_found(guid: str) -> ArmError:
 
 
 def _get_definition(state: State, arm: ArmRequest) -> Json:
-    found = find_definition(state, arm.names[-1], arm.subscription_id)
+    found = find_definition(state, arm.names[-1], arm.scope)
     if found is None:
         raise ArmError(
             404,
@@ -316,12 +358,12 @@ def _get_definition(state: State, arm: ArmRequest) -> Json:
 
 
 def _list_definitions(state: State, arm: ArmRequest) -> list[Json]:
-    roles = [find_definition(state, guid, arm.subscription_id) for guid in BUILT_IN_ROLES]
+    roles = [find_definition(state, guid, arm.scope) for guid in BUILT_IN_ROLES]
     roles += [
         r
         for r in custom_roles(state)
         if any(
-            _under(arm.scope, s) or _under(s, arm.scope)
+            within(state, arm.scope, s) or within(state, s, arm.scope)
             for s in r["properties"]["assignableScopes"]
         )
     ]
@@ -345,7 +387,7 @@ def _put_definition(state: State, resource_id: str, body: Json, existing: Json |
     if guid.lower() in BUILT_IN_ROLES:
         raise ArmError(403, "AuthorizationFailed", "Built-in role definitions cannot be changed.")
     props = body["properties"]
-    subscription_id = _subscription_of(resource_id)
+    scope = resource_id[: resource_id.lower().rfind(f"/providers/{ROLE_DEFINITION.lower()}/")]
     for role in custom_roles(state):
         same_name = role["properties"]["roleName"].lower() == props["roleName"].lower()
         if same_name and role["name"].lower() != guid.lower():
@@ -356,7 +398,7 @@ def _put_definition(state: State, resource_id: str, body: Json, existing: Json |
             )
     stamp = now_iso()
     return {
-        "id": definition_id(subscription_id, guid),
+        "id": definition_id_at(scope, guid),
         "name": guid,
         "type": ROLE_DEFINITION,
         "properties": {
@@ -432,6 +474,8 @@ def assignments(state: State) -> list[Json]:
 
 
 def _check_scope(state: State, scope: str) -> None:
+    if scope in ("", "/") or management.is_group_scope(scope):
+        return  # the dispatcher already answered 404 for a management group that does not exist
     if "/providers/" in scope.lower() and state.get(scope) is None:
         kind_and_name = scope.split("/providers/", 1)[1]
         raise ArmError(
@@ -444,6 +488,7 @@ def _check_scope(state: State, scope: str) -> None:
 
 def _put_assignment(state: State, resource_id: str, body: Json, existing: Json | None) -> Json:
     scope, name = split_assignment_id(resource_id)
+    scope = scope or "/"
     if not GUID.match(name):
         raise ArmError(
             400,
@@ -464,11 +509,10 @@ def _put_assignment(state: State, resource_id: str, body: Json, existing: Json |
             "InvalidRoleDefinitionId",
             f"The role definition ID '{props['roleDefinitionId']}' is not valid.",
         )
-    subscription_id = _subscription_of(scope)
-    definition = find_definition(state, match["guid"], subscription_id)
+    definition = find_definition(state, match["guid"], scope)
     if definition is None:
         raise _definition_not_found(match["guid"])
-    if not any(_under(scope, s) or s == "/" for s in definition["properties"]["assignableScopes"]):
+    if not any(within(state, scope, s) for s in definition["properties"]["assignableScopes"]):
         raise ArmError(
             403,
             "InvalidRoleDefinitionScope",
@@ -486,7 +530,8 @@ def _put_assignment(state: State, resource_id: str, body: Json, existing: Json |
             f"The PrincipalId '{principal}' has type '{known_type}' , which is different from specified "
             f"PrinciaplType '{wanted_type}'.",
         )
-    role_id = definition_id(subscription_id, match["guid"].lower())
+    # ARM answers in its own form, whatever form the request used (RoleAssignments_Create examples).
+    role_id = assigned_definition_id(scope, match["guid"].lower())
     if existing is not None:
         old = existing["properties"]
         if (
@@ -589,20 +634,95 @@ def _parse_assignment_filter(raw: str | None) -> tuple[bool, str | None]:
     return at_scope, principal
 
 
+def _relation(state: State, scope: str, assigned: str) -> tuple[bool, bool]:
+    """(the assignment at ``assigned`` applies at ``scope``, it lies below ``scope``)."""
+    scope = scope or "/"
+    return within(state, scope, assigned), assigned != scope and within(state, assigned, scope)
+
+
 def _list_assignments(state: State, arm: ArmRequest) -> list[Json]:
     _check_scope(state, arm.scope)
     at_scope, principal = _parse_assignment_filter(arm.request.args.get("$filter"))
     found = []
     for assignment in assignments(state):
         props = assignment["properties"]
-        above = _under(arm.scope, props["scope"])
-        below = _under(props["scope"], arm.scope)
+        above, below = _relation(state, arm.scope, props["scope"])
         if not (above or (below and not at_scope)):
             continue
         if principal and props["principalId"].lower() != principal.lower():
             continue
         found.append(assignment)
     return found
+
+
+# -- deny assignments ----------------------------------------------------------------------
+
+
+def deny_assignments(state: State) -> list[Json]:
+    return [
+        r for r in state.iter_resources() if r.get("type", "").lower() == DENY_ASSIGNMENT.lower()
+    ]
+
+
+def new_deny_assignment(
+    scope: str,
+    name: str,
+    *,
+    display_name: str,
+    principals: list[Json],
+    actions: list[str] | None = None,
+    not_actions: list[str] | None = None,
+    data_actions: list[str] | None = None,
+    not_data_actions: list[str] | None = None,
+    exclude_principals: list[Json] | None = None,
+    do_not_apply_to_child_scopes: bool = False,
+    description: str | None = None,
+) -> Json:
+    """A deny assignment in the shape of the GetDenyAssignmentByScope example (2022-04-01)."""
+    return {
+        "id": f"{scope.rstrip('/')}/providers/{DENY_ASSIGNMENT}/{name}",
+        "name": name,
+        "type": DENY_ASSIGNMENT,
+        "properties": {
+            "denyAssignmentName": display_name,
+            "description": description,
+            "permissions": [
+                {
+                    "actions": actions or [],
+                    "notActions": not_actions or [],
+                    "dataActions": data_actions or [],
+                    "notDataActions": not_data_actions or [],
+                }
+            ],
+            "scope": scope,
+            "doNotApplyToChildScopes": do_not_apply_to_child_scopes,
+            "principals": principals,
+            "excludePrincipals": exclude_principals or [],
+            "isSystemProtected": True,
+        },
+    }
+
+
+def _list_deny_assignments(state: State, arm: ArmRequest) -> list[Json]:
+    _check_scope(state, arm.scope)
+    at_scope, principal = _parse_assignment_filter(arm.request.args.get("$filter"))
+    found = []
+    for deny in deny_assignments(state):
+        props = deny["properties"]
+        above, below = _relation(state, arm.scope, props["scope"])
+        if props.get("doNotApplyToChildScopes") and (arm.scope or "/") != props["scope"]:
+            above = False
+        if not (above or (below and not at_scope)):
+            continue
+        ids = {p["id"].lower() for p in props["principals"]}
+        # Everyone (the all-principals object id) is written as 00000000-...-000000000000.
+        if principal and principal.lower() not in ids and _EVERYONE not in ids:
+            continue
+        found.append(deny)
+    return found
+
+
+_EVERYONE = "00000000-0000-0000-0000-000000000000"
 
 
 _DEFINITION_FILTER = re.compile(
@@ -632,6 +752,7 @@ def register(emulator: Emulator) -> None:
             on_put=_put_assignment,
             list_children=_list_assignments,
             get=_get_assignment,
+            any_scope=True,
         )
     )
     emulator.arm.register(
@@ -641,5 +762,14 @@ def register(emulator: Emulator) -> None:
             on_put=_put_definition,
             list_children=_list_definitions,
             get=_get_definition,
+            any_scope=True,
+        )
+    )
+    emulator.arm.register(
+        ResourceKind(
+            type=DENY_ASSIGNMENT,
+            read_only=True,
+            list_children=_list_deny_assignments,
+            any_scope=True,
         )
     )

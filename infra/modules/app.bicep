@@ -418,6 +418,23 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           value: '0 */10 * * * *'
         }
         {
+          name: 'RETENTION_SCHEDULE'
+          value: '0 30 3 * * *'
+        }
+        // How long the state store keeps processed events, action records and audit rows (days).
+        {
+          name: 'EVENT_RETENTION_DAYS'
+          value: '7'
+        }
+        {
+          name: 'ACTION_RETENTION_DAYS'
+          value: '30'
+        }
+        {
+          name: 'AUDIT_RETENTION_DAYS'
+          value: '400'
+        }
+        {
           name: 'SWEEP_BUDGET_SECONDS'
           value: '300'
         }

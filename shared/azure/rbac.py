@@ -16,15 +16,17 @@ from shared.azure.cache import RunCache, cached
 from shared.azure.clusters import _text
 from shared.azure.errors import translated
 from shared.azure.factory import ClientFactory
-from shared.errors import NotFound, WriteRejected
+from shared.errors import NotFound, ReadError, WriteRejected
 from shared.ports.rbac import (
     Application,
+    DenyAssignment,
     NewPassword,
     PasswordCredential,
     Permission,
     RoleAssignment,
     RoleDefinition,
     ServicePrincipal,
+    role_definition_guid,
 )
 
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
@@ -36,6 +38,7 @@ class RbacReader:
 
     @cached
     def list_role_assignments_for_scope(self, scope: str) -> list[RoleAssignment]:
+        # Includes what is inherited from management groups and the root scope "/".
         client = self.factory.authorization(_subscription_of(scope))
         with translated(scope, doing="list role assignments at"):
             return [
@@ -58,10 +61,36 @@ class RbacReader:
             ]
 
     @cached
+    def list_deny_assignments_for_scope(self, scope: str) -> list[DenyAssignment]:
+        client = self.factory.authorization(_subscription_of(scope))
+        with translated(scope, doing="list deny assignments at"):
+            return [
+                _deny(d) for d in client.deny_assignments.list_for_scope(scope, filter="atScope()")
+            ]
+
+    @cached
     def get_role_definition(self, role_definition_id: str) -> RoleDefinition:
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            role_definition_guid(role_definition_id)
+        except ValueError as exc:
+            raise ReadError(
+                f"cannot read role {role_definition_id[:200]!r}: not a role definition id",
+                resource_id=role_definition_id,
+            ) from exc
+        # Every form (tenant, subscription, management group) is a GET by id; ARM serves built-in
+        # roles at the tenant form, which names no subscription.
         client = self.factory.authorization(_subscription_of(role_definition_id))
-        with translated(role_definition_id, doing="read role definition"):
-            return _definition(client.role_definitions.get_by_id(role_definition_id))
+        try:
+            with translated(role_definition_id, doing="read role definition"):
+                return _definition(client.role_definitions.get_by_id(role_definition_id))
+        except HttpResponseError as exc:
+            code = getattr(exc.error, "code", None) or str(exc.status_code)
+            raise ReadError(
+                f"cannot read role {role_definition_id} ({exc.status_code} {code})",
+                resource_id=role_definition_id,
+            ) from exc
 
     @cached
     def get_application(self, app_id: str) -> Application:
@@ -225,9 +254,13 @@ def _key(value: str) -> str:
 
 
 def _subscription_of(scope: str) -> str:
+    """The subscription in a scope, or "" for tenant, root and management-group scopes.
+
+    The authorization client only puts its subscription into subscription-level URLs; the calls
+    made here with "" (by scope, by id) never do, so one client serves every scope above them."""
     parts = scope.strip("/").split("/")
     if len(parts) < 2 or parts[0].lower() != "subscriptions":
-        raise ValueError(f"not a subscription-level scope: {scope[:200]!r}")
+        return ""
     return parts[1]
 
 
@@ -243,21 +276,34 @@ def _assignment(model: Any) -> RoleAssignment:
     )
 
 
+def _permission(p: Any) -> Permission:
+    return Permission(
+        actions=tuple(p.actions or ()),
+        not_actions=tuple(p.not_actions or ()),
+        data_actions=tuple(p.data_actions or ()),
+        not_data_actions=tuple(p.not_data_actions or ()),
+    )
+
+
+def _deny(model: Any) -> DenyAssignment:
+    return DenyAssignment(
+        id=model.id or "",
+        name=model.name or "",
+        scope=model.scope or "",
+        permissions=tuple(_permission(p) for p in model.permissions or ()),
+        principal_ids=tuple(p.id for p in model.principals or () if p.id),
+        exclude_principal_ids=tuple(p.id for p in model.exclude_principals or () if p.id),
+        do_not_apply_to_child_scopes=bool(model.do_not_apply_to_child_scopes),
+    )
+
+
 def _definition(model: Any) -> RoleDefinition:
     return RoleDefinition(
         id=model.id,
         name=model.name,
         role_name=model.role_name or "",
         role_type=model.role_type or "",
-        permissions=tuple(
-            Permission(
-                actions=tuple(p.actions or ()),
-                not_actions=tuple(p.not_actions or ()),
-                data_actions=tuple(p.data_actions or ()),
-                not_data_actions=tuple(p.not_data_actions or ()),
-            )
-            for p in model.permissions or ()
-        ),
+        permissions=tuple(_permission(p) for p in model.permissions or ()),
         assignable_scopes=tuple(model.assignable_scopes or ()),
     )
 

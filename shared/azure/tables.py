@@ -166,6 +166,8 @@ class TableStateStore:
         return EventClaim(event_id, ClaimState.BUSY)
 
     def finish_event(self, claim: EventClaim) -> None:
+        if claim.state is not ClaimState.CLAIMED:
+            return  # not ours to finish
         key = text_key(claim.event_id)
         entity = {
             "PartitionKey": key[:2],
@@ -182,6 +184,8 @@ class TableStateStore:
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 
+        if claim.state is not ClaimState.CLAIMED:
+            return
         key = text_key(claim.event_id)
         # Taken over or gone: the other delivery owns it now.
         with (

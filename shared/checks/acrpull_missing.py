@@ -2,22 +2,63 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from shared.checks.base import Check, CheckMeta, Finding, Status, Target
+from shared.errors import ReadError
 from shared.ports import Estate
-from shared.ports.rbac import RoleAssignment, RoleDefinition
+from shared.ports.rbac import DenyAssignment, RoleAssignment, RoleDefinition
 from shared.ports.registries import Registry
 
 
+@dataclass
+class RegistryRoles:
+    """What the registry's role assignments say, read once per check.
+
+    ``assignments`` apply at the registry: made at it or inherited from its resource group,
+    subscription, management groups or the root scope. A role that cannot be read is kept in
+    ``unreadable`` with the reason instead of failing the whole check."""
+
+    assignments: list[RoleAssignment]
+    definitions: dict[str, RoleDefinition] = field(default_factory=dict)
+    unreadable: dict[str, str] = field(default_factory=dict)
+
+    def definition(self, assignment: RoleAssignment) -> RoleDefinition | None:
+        return self.definitions.get(assignment.id)
+
+
+def read_roles(estate: Estate, registry: Registry) -> RegistryRoles:
+    roles = RegistryRoles(estate.list_role_assignments_for_scope(registry.id))
+    for assignment in roles.assignments:
+        try:
+            roles.definitions[assignment.id] = estate.get_role_definition(
+                assignment.role_definition_id
+            )
+        except ReadError as exc:
+            roles.unreadable[assignment.id] = exc.reason
+    return roles
+
+
 def pull_grants(estate: Estate, registry: Registry) -> list[tuple[RoleAssignment, RoleDefinition]]:
-    """Assignments at the registry, its resource group or subscription whose role can pull."""
-    grants = []
-    for assignment in estate.list_role_assignments_for_scope(registry.id):
-        definition = estate.get_role_definition(assignment.role_definition_id)
-        if definition.grants_pull(abac_mode=registry.abac_mode):
-            grants.append((assignment, definition))
-    return grants
+    """Assignments that apply at the registry whose role can pull (roles that can be read)."""
+    roles = read_roles(estate, registry)
+    return [
+        (a, d)
+        for a in roles.assignments
+        if (d := roles.definition(a)) is not None and d.grants_pull(abac_mode=registry.abac_mode)
+    ]
+
+
+def pull_denials(
+    estate: Estate, registry: Registry, principal: str
+) -> tuple[list[DenyAssignment], str | None]:
+    """(deny assignments that take pulling away from ``principal``, why they could not be read)."""
+    try:
+        denies = estate.list_deny_assignments_for_scope(registry.id)
+    except ReadError as exc:
+        return [], exc.reason
+    return [d for d in denies if d.denies_pull(principal, abac_mode=registry.abac_mode)], None
 
 
 def pull_identity(target: Target, estate: Estate) -> tuple[str, str]:
@@ -30,11 +71,12 @@ def pull_identity(target: Target, estate: Estate) -> tuple[str, str]:
 
 
 def describe(
-    assignment: RoleAssignment, definition: RoleDefinition, registry_id: str
+    assignment: RoleAssignment, definition: RoleDefinition | None, registry_id: str
 ) -> dict[str, Any]:
     return {
         "id": assignment.id,
-        "role": definition.role_name,
+        "role": definition.role_name if definition else None,
+        "roleDefinitionId": assignment.role_definition_id,
         "scope": assignment.scope,
         "principalId": assignment.principal_id,
         "principalType": assignment.principal_type,
@@ -55,6 +97,7 @@ class AcrPullMissing(Check):
             "Microsoft.ContainerRegistry/registries/read",
             "Microsoft.Authorization/roleAssignments/read",
             "Microsoft.Authorization/roleDefinitions/read",
+            "Microsoft.Authorization/denyAssignments/read",
         ),
         action_id="attach-acr",
     )
@@ -67,10 +110,16 @@ class AcrPullMissing(Check):
             )
         registry = estate.get_registry(target.registry_id)
         principal, kind = pull_identity(target, estate)
-        mine = [(a, d) for a, d in pull_grants(estate, registry) if a.is_for(principal)]
-        considered = [
-            a for a in estate.list_role_assignments_for_scope(registry.id) if a.is_for(principal)
+        roles = read_roles(estate, registry)
+        considered = [a for a in roles.assignments if a.is_for(principal)]
+        mine = [
+            (a, d)
+            for a in considered
+            if (d := roles.definition(a)) is not None
+            and d.grants_pull(abac_mode=registry.abac_mode)
         ]
+        unreadable = [a for a in considered if a.id in roles.unreadable]
+        denied, deny_unreadable = pull_denials(estate, registry, principal)
         evidence: dict[str, Any] = {
             "principalId": principal,
             "identity": kind,
@@ -79,12 +128,43 @@ class AcrPullMissing(Check):
             "requiredRole": "Container Registry Repository Reader"
             if registry.abac_mode
             else "AcrPull",
-            "considered": [
-                describe(a, estate.get_role_definition(a.role_definition_id), registry.id)
-                for a in considered
-            ],
+            "considered": [describe(a, roles.definition(a), registry.id) for a in considered],
             "granting": [describe(a, d, registry.id) for a, d in mine],
         }
+        if unreadable:
+            evidence["unreadableRoles"] = [
+                {
+                    "id": a.id,
+                    "roleDefinitionId": a.role_definition_id,
+                    "reason": roles.unreadable[a.id],
+                }
+                for a in unreadable
+            ]
+        if denied:
+            evidence["denyAssignments"] = [
+                {"id": d.id, "name": d.name, "scope": d.scope} for d in denied
+            ]
+        elif deny_unreadable:
+            evidence["denyAssignmentsUnreadable"] = deny_unreadable
+        if mine and denied:
+            return self.finding(
+                Status.FAIL,
+                f"The {kind} of {cluster.name} holds {mine[0][1].role_name} on {registry.name}, but "
+                f"the deny assignment {denied[0].id} takes pulling away from it.",
+                target,
+                evidence,
+                fixable=False,  # a role assignment cannot lift a deny assignment
+            )
+        if not mine and unreadable:
+            first = unreadable[0]
+            return self.finding(
+                Status.UNKNOWN,
+                f"Could not tell whether the {kind} of {cluster.name} can pull from "
+                f"{registry.name}: {roles.unreadable[first.id]}.",
+                target,
+                evidence,
+                fixable=False,
+            )
         if mine:
             assignment, definition = mine[0]
             where = (

@@ -15,6 +15,8 @@ from typing import Protocol
 PULL_ACTION = "Microsoft.ContainerRegistry/registries/pull/read"
 # What registries in "AbacRepositoryPermissions" mode check instead of PULL_ACTION.
 REPOSITORY_READ_DATA_ACTION = "Microsoft.ContainerRegistry/registries/repositories/content/read"
+# Deny assignments written for "every principal" name this object id.
+EVERYONE = "00000000-0000-0000-0000-000000000000"
 ACR_PULL_ROLE_ID = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 REPOSITORY_READER_ROLE_ID = "b93aa761-3e63-49ed-ac28-beffa264f7ac"
 
@@ -83,14 +85,57 @@ class RoleAssignment:
         return self.principal_id.lower() == principal_id.lower()
 
     def applies_to(self, scope: str) -> bool:
-        """Made at ``scope`` or inherited by it from a parent scope."""
+        """Made at ``scope`` or inherited by it from a parent scope in its path (the root ``/``
+        included). Management groups are not in a resource's path: ARM's ``atScope()`` list is
+        what tells that an assignment made at one applies."""
         mine, theirs = self.scope.lower().rstrip("/"), scope.lower().rstrip("/")
         return theirs == mine or theirs.startswith(mine + "/")
 
     def inherited_by(self, scope: str) -> bool:
-        return self.applies_to(scope) and self.scope.lower().rstrip("/") != scope.lower().rstrip(
-            "/"
-        )
+        """Listed for ``scope`` but made elsewhere (a parent, a management group, the root)."""
+        return self.scope.lower().rstrip("/") != scope.lower().rstrip("/")
+
+
+def role_definition_guid(role_definition_id: str) -> str:
+    """The GUID of a role definition id in any form ARM returns: tenant
+    (``/providers/Microsoft.Authorization/roleDefinitions/{guid}``), subscription, or management
+    group. Raises ValueError for anything that is not a role definition id."""
+    parts = role_definition_id.strip().rstrip("/").split("/")
+    if len(parts) < 4 or [p.lower() for p in parts[-4:-1]] != [
+        "providers",
+        "microsoft.authorization",
+        "roledefinitions",
+    ]:
+        raise ValueError(f"not a role definition id: {role_definition_id[:200]!r}")
+    return parts[-1]
+
+
+@dataclass(frozen=True)
+class DenyAssignment:
+    """A deny assignment: the listed principals may not do what its permissions name, whatever
+    role assignments say (``excludePrincipals`` are spared)."""
+
+    id: str
+    name: str
+    scope: str
+    permissions: tuple[Permission, ...]
+    principal_ids: tuple[str, ...]
+    exclude_principal_ids: tuple[str, ...] = ()
+    do_not_apply_to_child_scopes: bool = False
+
+    def denies(self, principal_id: str, operation: str, *, data: bool = False) -> bool:
+        wanted = principal_id.lower()
+        excluded = {p.lower() for p in self.exclude_principal_ids}
+        named = {p.lower() for p in self.principal_ids}
+        if wanted in excluded or not (wanted in named or EVERYONE in named):
+            return False
+        return any(p.allows(operation, data=data) for p in self.permissions)
+
+    def denies_pull(self, principal_id: str, *, abac_mode: bool) -> bool:
+        """Does it take away the pull a role would give? Each mode checks its own operation."""
+        if abac_mode:
+            return self.denies(principal_id, REPOSITORY_READ_DATA_ACTION, data=True)
+        return self.denies(principal_id, PULL_ACTION)
 
 
 @dataclass(frozen=True)
@@ -160,7 +205,14 @@ class RbacPort(Protocol):
         """Every assignment of one principal anywhere in a subscription."""
         ...
 
-    def get_role_definition(self, role_definition_id: str) -> RoleDefinition: ...
+    def get_role_definition(self, role_definition_id: str) -> RoleDefinition:
+        """A role definition by id, in any form ARM returns (tenant, subscription, management
+        group); a role that cannot be read raises :class:`shared.errors.ReadError`."""
+        ...
+
+    def list_deny_assignments_for_scope(self, scope: str) -> list[DenyAssignment]:
+        """Deny assignments that apply at ``scope``: made at it or inherited from a parent."""
+        ...
 
     def get_application(self, app_id: str) -> Application:
         """The Entra ID application with this appId (client id), without secrets."""

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from emulator import scenario
+from emulator.providers import authorization as authz
 from emulator.server import Emulator
 from shared.checks.acrpull_missing import AcrPullMissing
 from shared.checks.base import Finding, Status, Target
@@ -225,3 +226,164 @@ def test_missing_registry_is_unknown(emulator: Emulator, app_env: dict[str, str]
     finding = run(emulator, registry="nosuchacr")
     assert finding.status is Status.UNKNOWN
     assert finding.evidence["unreadable"].endswith("/registries/nosuchacr")
+
+
+# -- tenants as they are: management groups, the root scope, tenant-form ids, deny assignments --
+
+MG_ID = "/providers/Microsoft.Management/managementGroups/mg-platform"
+
+
+def with_management_group(spec: dict[str, Any], grants: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "managementGroups": [
+            {"name": "mg-platform", "subscriptions": [PROD_SUB], "roleAssignments": grants}
+        ],
+        **spec,
+    }
+
+
+def test_grant_inherited_from_a_management_group_passes(
+    emulator: Emulator, app_env: dict[str, str]
+) -> None:
+    # Old main: ValueError "not a subscription-level scope" on the tenant-form role id.
+    spec = with_management_group(estate_spec(), [{"role": "AcrPull", "principal": "kubelet:aks1"}])
+    scenario.load(emulator.state, spec)
+    finding = run(emulator)
+    assert finding.status is Status.PASS, finding.summary
+    [grant] = finding.evidence["granting"]
+    assert (grant["scope"], grant["inherited"], grant["role"]) == (MG_ID, True, "AcrPull")
+    assert grant["roleDefinitionId"] == (
+        f"/providers/Microsoft.Authorization/roleDefinitions/{authz.ACR_PULL}"
+    )
+    assert f"inherited from {MG_ID}" in finding.summary
+
+
+def test_grant_at_the_root_scope_passes(emulator: Emulator, app_env: dict[str, str]) -> None:
+    group = {"roleAssignments": [{"scope": "root", "role": "AcrPull", "principal": "kubelet:aks1"}]}
+    scenario.load(emulator.state, estate_spec(group=group))
+    finding = run(emulator)
+    assert finding.status is Status.PASS, finding.summary
+    assert [g["scope"] for g in finding.evidence["granting"]] == ["/"]
+
+
+def test_custom_role_assigned_at_a_management_group_is_resolved(
+    emulator: Emulator, app_env: dict[str, str]
+) -> None:
+    group = {
+        "customRoles": [
+            {
+                "name": "Image Puller",
+                "actions": ["Microsoft.ContainerRegistry/registries/pull/read"],
+                "assignableScopes": [MG_ID],
+            }
+        ]
+    }
+    spec = with_management_group(
+        estate_spec(group=group), [{"role": "Image Puller", "principal": "kubelet:aks1"}]
+    )
+    scenario.load(emulator.state, spec)
+    finding = run(emulator)
+    assert finding.status is Status.PASS, finding.summary
+    [grant] = finding.evidence["granting"]
+    assert grant["roleDefinitionId"].startswith(f"{MG_ID}/providers/Microsoft.Authorization/")
+
+
+def test_unreadable_role_is_unknown_with_the_reason(
+    emulator: Emulator, app_env: dict[str, str]
+) -> None:
+    # Old main raised instead: the tenant-form id named no subscription.
+    scenario.load(emulator.state, estate_spec(cluster={"attachedRegistries": ["acr1"]}))
+    emulator.deny("/providers/Microsoft.Authorization/roleDefinitions")
+    finding = run(emulator)
+    assert finding.status is Status.UNKNOWN, finding.summary
+    assert finding.action_id is None
+    [unreadable] = finding.evidence["unreadableRoles"]
+    assert unreadable["roleDefinitionId"].endswith(authz.ACR_PULL)
+    assert "may not read role definition" in unreadable["reason"]
+    assert unreadable["reason"] in finding.summary
+
+
+def test_malformed_role_id_is_unknown_not_an_exception(
+    emulator: Emulator, app_env: dict[str, str]
+) -> None:
+    scenario.load(emulator.state, estate_spec(cluster={"attachedRegistries": ["acr1"]}))
+    for assignment in authz.assignments(emulator.state):
+        assignment["properties"]["roleDefinitionId"] = "AcrPull"  # not an id at all
+        emulator.state.put(assignment)
+    finding = run(emulator)
+    assert finding.status is Status.UNKNOWN
+    assert "not a role definition id" in finding.summary
+
+
+def test_unreadable_role_does_not_hide_another_grant(
+    emulator: Emulator, app_env: dict[str, str]
+) -> None:
+    group = {"roleAssignments": [{"scope": "acr1", "role": "AcrPull", "principal": "kubelet:aks1"}]}
+    scenario.load(emulator.state, estate_spec(group=group))
+    broken = authz.new_assignment(
+        RG_ID,
+        "1b2c3d4e-5f60-4a7b-8c9d-0e1f2a3b4c5d",
+        role_definition_id="/providers/Microsoft.Authorization/roleDefinitions/"
+        "11111111-2222-4333-8444-555555555555",  # a role deleted since
+        principal_id=kubelet_object_id(emulator),
+    )
+    emulator.state.put(broken)
+    finding = run(emulator)
+    assert finding.status is Status.PASS, finding.summary
+    assert [u["id"] for u in finding.evidence["unreadableRoles"]] == [broken["id"]]
+
+
+@pytest.mark.parametrize("abac", [False, True])
+def test_deny_assignment_takes_the_grant_away(
+    emulator: Emulator, app_env: dict[str, str], abac: bool
+) -> None:
+    deny = {
+        "scope": "resourceGroup",
+        "name": "Blueprint: no pulls",
+        "principals": ["everyone"],
+        "excludePrincipals": ["sp:" + SP_APP],
+        "actions": ["Microsoft.ContainerRegistry/registries/pull/read"],
+        "dataActions": ["Microsoft.ContainerRegistry/registries/repositories/content/read"],
+    }
+    registry = {"roleAssignmentMode": "AbacRepositoryPermissions"} if abac else {}
+    scenario.load(
+        emulator.state,
+        estate_spec(
+            cluster={"attachedRegistries": ["acr1"]},
+            registry=registry,
+            group={"denyAssignments": [deny]},
+        ),
+    )
+    finding = run(emulator)
+    assert finding.status is Status.FAIL, finding.summary
+    assert finding.action_id is None  # another role assignment would not help
+    [denied] = finding.evidence["denyAssignments"]
+    assert denied["scope"] == RG_ID
+    assert "deny assignment" in finding.summary
+
+
+def test_deny_assignment_for_someone_else_changes_nothing(
+    emulator: Emulator, app_env: dict[str, str]
+) -> None:
+    deny = {
+        "scope": "acr1",
+        "name": "no pulls for the old SP",
+        "principals": ["6a1c5b9e-0f7d-4e2b-8c3a-9d8e7f6a5b4c"],
+        "actions": ["Microsoft.ContainerRegistry/registries/pull/read"],
+    }
+    excluded = {
+        **deny,
+        "name": "everyone but aks1",
+        "principals": ["everyone"],
+        "excludePrincipals": ["kubelet:aks1"],
+    }
+    scenario.load(
+        emulator.state,
+        estate_spec(
+            cluster={"attachedRegistries": ["acr1"]},
+            group={"denyAssignments": [deny, excluded]},
+        ),
+    )
+    finding = run(emulator)
+    assert finding.status is Status.PASS, finding.summary
+    assert "denyAssignments" not in finding.evidence

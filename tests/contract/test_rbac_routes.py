@@ -117,7 +117,10 @@ def test_put_role_assignment_round_trips(
     assert body["id"] == f"{REGISTRY_ID}/providers/Microsoft.Authorization/roleAssignments/{name}"
     assert body["type"] == "Microsoft.Authorization/roleAssignments"
     assert body["properties"]["scope"] == REGISTRY_ID
-    assert body["properties"]["roleDefinitionId"] == ACR_PULL_ID
+    # Asked for in the subscription form, answered in the tenant form (as the examples show).
+    assert body["properties"]["roleDefinitionId"] == (
+        f"/providers/Microsoft.Authorization/roleDefinitions/{ACR_PULL}"
+    )
     put = next(e for e in emulator.journal("arm") if e.method == "PUT")
     assert put.status == 201
     assert put.api_version == "2022-04-01"

@@ -98,7 +98,7 @@ def test_timer_schedules_are_app_settings_with_documented_defaults() -> None:
     settings_table = {code(row[0])[0]: code(row[1])[0] for row in tables(section("Triggers"))[1]}
     local = json.loads((ROOT / "local.settings.example.json").read_text(encoding="utf-8"))["Values"]
     schedules = [e["schedule"] for e in documented().values() if e["type"] == "timerTrigger"]
-    assert len(schedules) == 3
+    assert len(schedules) == 4
     for schedule in schedules:
         match = SETTING.match(schedule)
         assert match, f"{schedule} is not an app setting reference"
@@ -123,6 +123,7 @@ def test_every_setting_a_binding_references_is_declared(functions: dict[str, Any
         "EXPIRY_SWEEP_SCHEDULE",
         "DRIFT_SWEEP_SCHEDULE",
         "PULL_FAILURE_SCAN_SCHEDULE",
+        "RETENTION_SCHEDULE",
     }
     assert referenced <= set(TRIGGERS)
 

@@ -24,6 +24,7 @@ def test_indexed_functions(functions: dict[str, Any]) -> None:
         "expiry_sweep",
         "drift_sweep",
         "pull_failure_scan",
+        "retention_sweep",
         "sweep_handover",
         "alert_webhook",
         "diagnose",

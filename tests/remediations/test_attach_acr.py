@@ -112,7 +112,12 @@ def test_missing_acrpull_is_assigned_at_the_registry(
     principal = kubelet_object_id(emulator)
     [assignment] = assignments_at_registry(emulator)
     props = assignment["properties"]
+    # attach-acr writes the subscription form; ARM keeps built-in roles in the tenant form.
     assert props["roleDefinitionId"] == (
+        f"/providers/Microsoft.Authorization/roleDefinitions/{authz.ACR_PULL}"
+    )
+    put = next(e for e in emulator.journal("arm") if e.method == "PUT")
+    assert put.body["properties"]["roleDefinitionId"] == (
         f"/subscriptions/{PROD_SUB}/providers/Microsoft.Authorization/roleDefinitions/{authz.ACR_PULL}"
     )
     assert props["principalId"] == principal
