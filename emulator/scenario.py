@@ -66,7 +66,8 @@ def load(state: State, source: str | Path | dict[str, Any]) -> dict[str, Any]:
     import emulator.builders  # noqa: F401  (registers the domain sections and hooks)
     from emulator.scenario_schema import validate
 
-    validate(spec)  # before anything is built: a typo must not build a healthy estate
+    # Before anything is built: a typo must not build a healthy estate.
+    validate(spec, top_sections=TOP_SECTIONS, group_sections=GROUP_SECTIONS)
 
     state.tenant_id = spec.get("tenantId", state.tenant_id)
     for section, build_top in TOP_SECTIONS.items():

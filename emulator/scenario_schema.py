@@ -13,6 +13,7 @@ A builder that reads a new key adds it here.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -171,9 +172,16 @@ def validate_break(broken: Any) -> None:
             raise ScenarioError(f"break {broken['cause']!r}: unknown key {key!r}{hint}")
 
 
-def validate(spec: Any) -> None:
-    """Raise :class:`ScenarioError` for the first unknown key or node pool, naming it."""
-    _check("scenario", spec, "scenario")
+def validate(
+    spec: Any, *, top_sections: Iterable[str] = (), group_sections: Iterable[str] = ()
+) -> None:
+    """Raise :class:`ScenarioError` for the first unknown key or node pool, naming it.
+
+    ``top_sections`` / ``group_sections`` are the sections builders registered
+    (``TOP_SECTIONS`` / ``GROUP_SECTIONS``): allowed there, their contents are theirs to check.
+    """
+    extra = {"scenario": frozenset(top_sections), "resourceGroup": frozenset(group_sections)}
+    _check("scenario", spec, "scenario", extra)
     for broken in spec.get("breaks") or []:
         validate_break(broken)
     for s, subscription in enumerate(spec.get("subscriptions") or []):
@@ -182,11 +190,11 @@ def validate(spec: Any) -> None:
                 _check_pools(cluster, f"subscriptions[{s}].resourceGroups[{g}].clusters[{c}]")
 
 
-def _check(kind: str, value: Any, where: str) -> None:
+def _check(kind: str, value: Any, where: str, extra: dict[str, frozenset[str]]) -> None:
     if not isinstance(value, dict):
         raise ScenarioError(f"{where}: expected a mapping, got {type(value).__name__}")
     plain, nested = KINDS[kind]
-    allowed = plain | set(nested)
+    allowed = plain | set(nested) | extra.get(kind, frozenset())
     for key in value:
         if key not in allowed:
             near = difflib.get_close_matches(str(key), sorted(allowed), n=1)
@@ -200,9 +208,9 @@ def _check(kind: str, value: Any, where: str) -> None:
         items = value[key]
         if isinstance(items, list):
             for n, item in enumerate(items):
-                _check(child, item, f"{where}.{key}[{n}]")
+                _check(child, item, f"{where}.{key}[{n}]", extra)
         else:
-            _check(child, items, f"{where}.{key}")
+            _check(child, items, f"{where}.{key}", extra)
 
 
 def _check_pools(cluster: dict[str, Any], where: str) -> None:
