@@ -24,7 +24,8 @@ Cluster spec keys (all optional)::
             message: "..."        # the pull error for failing pods (the text after `Failed to pull image "x": `)
 
 Workloads without ``nodeSelector`` or ``pool`` land on Linux amd64 nodes. ``from: admin`` uses the
-registry's current admin password (the admin user must be enabled); ``from: sp:<appId>`` uses a
+registry's current admin password (``admin:password2``: its second slot; the admin user must be
+enabled); ``from: sp:<appId>`` uses a
 valid secret of that application (created, with a secret, when the scenario has no such app).
 
 Breaks: ``pull-secret-admin-stale`` (the admin password in the secret was regenerated),
@@ -98,18 +99,21 @@ def docker_config_secret(
 def add_pull_secret(state: State, api: k8s.ClusterApi, spec: dict[str, Any]) -> Json:
     registry = find_registry(state, str(spec["registry"]))
     source = str(spec.get("from", "admin"))
-    if source == "admin":
+    if source in ("admin", "admin:password", "admin:password2"):
         if not registry["properties"].get("adminUserEnabled"):
             raise ValueError(
                 f"pull secret {spec['name']!r}: registry {registry['name']!r} has the admin user disabled"
             )
-        username, password = registry["name"], admin_passwords(state, registry)[0]["value"]
+        slot = source.partition(":")[2] or "password"
+        [password] = [p["value"] for p in admin_passwords(state, registry) if p["name"] == slot]
+        username = registry["name"]
     elif source.startswith("sp:"):
         username = source[3:]
         password = usable_secret(state, username)
     else:
         raise ValueError(
-            f"pull secret {spec['name']!r}: from must be 'admin' or 'sp:<appId>', not {source!r}"
+            f"pull secret {spec['name']!r}: from must be 'admin', 'admin:password2' or "
+            f"'sp:<appId>', not {source!r}"
         )
     namespace = str(spec.get("namespace", "default"))
     k8s.ensure_namespace(api, namespace)

@@ -143,6 +143,7 @@ class RbacReader:
         principal_id: str,
         principal_type: str = "ServicePrincipal",
         description: str | None = None,
+        condition: str | None = None,
     ) -> RoleAssignment | None:
         from azure.core.exceptions import HttpResponseError
         from azure.mgmt.authorization.v2022_04_01.models import RoleAssignmentCreateParameters
@@ -153,6 +154,8 @@ class RbacReader:
             principal_id=principal_id,
             principal_type=principal_type,
             description=description,
+            condition=condition,
+            condition_version="2.0" if condition else None,
         )
         rejected: WriteRejected | None = None
         try:

@@ -11,7 +11,7 @@ from shared.azure.factory import ClientFactory
 from shared.azure.operations import wait_for_operation
 from shared.errors import NotFound
 from shared.models import OperationResult
-from shared.ports.registries import IpRule, Registry, RegistryCredentials
+from shared.ports.registries import AdminPassword, IpRule, Registry, RegistryCredentials
 from shared.resource_id import ResourceId
 
 
@@ -59,7 +59,11 @@ class RegistryReader:
             result = client.registries.list_credentials(rid.resource_group, rid.name)
         return RegistryCredentials(
             username=result.username or "",
-            passwords=tuple(p.value for p in result.passwords or () if p.value),
+            passwords=tuple(
+                AdminPassword(name=_text(p.name) or "password", value=p.value)
+                for p in result.passwords or ()
+                if p.value
+            ),
         )
 
     # -- writes (remediations) ---------------------------------------------------------------

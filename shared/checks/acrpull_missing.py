@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.checks.base import Check, CheckMeta, Finding, Status, Target
+from shared.checks.repository_conditions import allows_repository
 from shared.errors import ReadError
 from shared.ports import Estate
+from shared.ports.kubernetes import image_repository
 from shared.ports.rbac import DenyAssignment, RoleAssignment, RoleDefinition
 from shared.ports.registries import Registry
 
@@ -48,6 +50,65 @@ def pull_grants(estate: Estate, registry: Registry) -> list[tuple[RoleAssignment
         for a in roles.assignments
         if (d := roles.definition(a)) is not None and d.grants_pull(abac_mode=registry.abac_mode)
     ]
+
+
+@dataclass
+class PullGrants:
+    """The principal's assignments on the registry, sorted by what they mean for one pull."""
+
+    granting: list[tuple[RoleAssignment, RoleDefinition]] = field(default_factory=list)
+    # A condition that does not allow the image's repository (ABAC mode).
+    limited: list[tuple[RoleAssignment, RoleDefinition]] = field(default_factory=list)
+    # A condition that could not be evaluated, with the reason.
+    undecided: list[tuple[RoleAssignment, RoleDefinition, str]] = field(default_factory=list)
+    # A role that could not be read, with the reason.
+    unreadable: list[tuple[RoleAssignment, str]] = field(default_factory=list)
+
+    def evidence(self, registry_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        if self.limited:
+            found["limitedByCondition"] = [describe(a, d, registry_id) for a, d in self.limited]
+        if self.undecided:
+            found["conditionNotEvaluable"] = [
+                {**describe(a, d, registry_id), "reason": reason} for a, d, reason in self.undecided
+            ]
+        if self.unreadable:
+            found["unreadableRoles"] = [
+                {"id": a.id, "roleDefinitionId": a.role_definition_id, "reason": reason}
+                for a, reason in self.unreadable
+            ]
+        return found
+
+
+def classify(
+    roles: RegistryRoles,
+    assignments: list[RoleAssignment],
+    registry: Registry,
+    repository: str | None,
+) -> PullGrants:
+    """Which assignments let their holder pull ``repository`` (None: no image known)?
+
+    On an ABAC-mode registry a grant with a condition counts only if the condition allows the
+    repository; outside ABAC mode ACR does not evaluate repository conditions."""
+    grants = PullGrants()
+    for assignment in assignments:
+        definition = roles.definition(assignment)
+        if definition is None:
+            grants.unreadable.append((assignment, roles.unreadable.get(assignment.id, "")))
+            continue
+        if not definition.grants_pull(abac_mode=registry.abac_mode):
+            continue
+        if not (registry.abac_mode and assignment.condition):
+            grants.granting.append((assignment, definition))
+            continue
+        verdict = allows_repository(assignment.condition, repository)
+        if verdict.allowed:
+            grants.granting.append((assignment, definition))
+        elif verdict.allowed is False:
+            grants.limited.append((assignment, definition))
+        else:
+            grants.undecided.append((assignment, definition, verdict.reason))
+    return grants
 
 
 def pull_denials(
@@ -112,13 +173,8 @@ class AcrPullMissing(Check):
         principal, kind = pull_identity(target, estate)
         roles = read_roles(estate, registry)
         considered = [a for a in roles.assignments if a.is_for(principal)]
-        mine = [
-            (a, d)
-            for a in considered
-            if (d := roles.definition(a)) is not None
-            and d.grants_pull(abac_mode=registry.abac_mode)
-        ]
-        unreadable = [a for a in considered if a.id in roles.unreadable]
+        repository = image_repository(target.image) if target.image else None
+        grants = classify(roles, considered, registry, repository)
         denied, deny_unreadable = pull_denials(estate, registry, principal)
         evidence: dict[str, Any] = {
             "principalId": principal,
@@ -129,56 +185,75 @@ class AcrPullMissing(Check):
             if registry.abac_mode
             else "AcrPull",
             "considered": [describe(a, roles.definition(a), registry.id) for a in considered],
-            "granting": [describe(a, d, registry.id) for a, d in mine],
+            "granting": [describe(a, d, registry.id) for a, d in grants.granting],
+            **grants.evidence(registry.id),
         }
-        if unreadable:
-            evidence["unreadableRoles"] = [
-                {
-                    "id": a.id,
-                    "roleDefinitionId": a.role_definition_id,
-                    "reason": roles.unreadable[a.id],
-                }
-                for a in unreadable
-            ]
+        if registry.abac_mode and repository:
+            evidence["repository"] = repository
         if denied:
             evidence["denyAssignments"] = [
                 {"id": d.id, "name": d.name, "scope": d.scope} for d in denied
             ]
         elif deny_unreadable:
             evidence["denyAssignmentsUnreadable"] = deny_unreadable
-        if mine and denied:
+        if grants.granting and denied:
             return self.finding(
                 Status.FAIL,
-                f"The {kind} of {cluster.name} holds {mine[0][1].role_name} on {registry.name}, but "
-                f"the deny assignment {denied[0].id} takes pulling away from it.",
+                f"The {kind} of {cluster.name} holds {grants.granting[0][1].role_name} on "
+                f"{registry.name}, but the deny assignment {denied[0].id} takes pulling away "
+                "from it.",
                 target,
                 evidence,
                 fixable=False,  # a role assignment cannot lift a deny assignment
             )
-        if not mine and unreadable:
-            first = unreadable[0]
-            return self.finding(
-                Status.UNKNOWN,
-                f"Could not tell whether the {kind} of {cluster.name} can pull from "
-                f"{registry.name}: {roles.unreadable[first.id]}.",
-                target,
-                evidence,
-                fixable=False,
-            )
-        if mine:
-            assignment, definition = mine[0]
+        if grants.granting:
+            assignment, definition = grants.granting[0]
             where = (
                 "inherited from " + assignment.scope
                 if assignment.inherited_by(registry.id)
                 else "on the registry"
             )
+            allowed = (
+                f", whose condition allows repository {repository!r}"
+                if assignment.condition and registry.abac_mode
+                else ""
+            )
             return self.finding(
                 Status.PASS,
-                f"The {kind} of {cluster.name} can pull from {registry.name}: {definition.role_name} {where}.",
+                f"The {kind} of {cluster.name} can pull from {registry.name}: "
+                f"{definition.role_name} {where}{allowed}.",
                 target,
                 evidence,
             )
-        if registry.abac_mode and considered:
+        if grants.undecided:
+            assignment, _, reason = grants.undecided[0]
+            return self.finding(
+                Status.UNKNOWN,
+                f"Could not tell whether the {kind} of {cluster.name} can pull "
+                f"{repository or 'images'} from {registry.name}: {reason}; condition: "
+                f"{assignment.condition}",
+                target,
+                evidence,
+                fixable=False,
+            )
+        if grants.unreadable:
+            _, why = grants.unreadable[0]
+            return self.finding(
+                Status.UNKNOWN,
+                f"Could not tell whether the {kind} of {cluster.name} can pull from "
+                f"{registry.name}: {why}.",
+                target,
+                evidence,
+                fixable=False,
+            )
+        if grants.limited:
+            assignment, definition = grants.limited[0]
+            summary = (
+                f"The {definition.role_name} assignment of the {kind} of {cluster.name} on "
+                f"{registry.name} has a condition that does not allow repository {repository!r}: "
+                f"{assignment.condition}"
+            )
+        elif registry.abac_mode and considered:
             summary = (
                 f"{registry.name} uses ABAC repository permissions, which ignore AcrPull and similar roles; "
                 f"the {kind} of {cluster.name} needs Container Registry Repository Reader."

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import replace
 
 from shared.checks.base import Check, CheckMeta, Finding, Status, Target
@@ -14,8 +13,30 @@ from shared.ports.kubernetes import (
     PullSecret,
     workloads_using,
 )
-from shared.ports.registries import Registry
+from shared.ports.registries import ADMIN_PASSWORD_SLOTS, Registry, RegistryCredentials
 from shared.resource_id import ResourceId
+
+
+def slot_used(
+    entry: PullSecret, credentials: RegistryCredentials, others: list[PullSecret]
+) -> tuple[str | None, str]:
+    """(the admin password slot ``entry`` holds or held, how that is known).
+
+    A current password names its slot. A stale one held the slot that was regenerated, which
+    Azure does not tell; when the registry's other admin secrets in the cluster all hold one slot,
+    the usual rotation (move users to one slot, regenerate the other) says it held the other."""
+    slot = credentials.slot_of(entry.password)
+    if slot is not None:
+        return slot, "holds its current value"
+    held = {credentials.slot_of(o.password) for o in others} - {None}
+    if len(held) == 1:
+        [current] = held
+        [other] = [s for s in ADMIN_PASSWORD_SLOTS if s != current]
+        return (
+            other,
+            f"the registry's other admin pull secrets hold {current}, so {other} was regenerated",
+        )
+    return None, "regenerated; which slot it held cannot be told"
 
 
 class PullSecretAdminStale(Check):
@@ -61,19 +82,8 @@ class PullSecretAdminStale(Check):
                 {"registry": registry.id, "secrets": []},
             )
         credentials = estate.list_registry_credentials(registry.id)
-        current = credentials.passwords if credentials else ()
         workloads = estate.list_workloads(cluster)
-        rows = [
-            {
-                "namespace": s.namespace,
-                "name": s.name,
-                "registry": s.registry_host,
-                "username": s.username,
-                "passwordMatchesCurrent": _matches(s.password, current),
-                "usedBy": workloads_using(workloads, s),
-            }
-            for s in secrets
-        ]
+        rows = [_row(s, credentials, secrets, workloads_using(workloads, s)) for s in secrets]
         evidence = {
             "registry": registry.id,
             "adminUserEnabled": credentials is not None,
@@ -94,10 +104,18 @@ class PullSecretAdminStale(Check):
                 fixable=False,
             )
         elif stale:
+            held = sorted(
+                {
+                    str(r["slotUsed"])
+                    for r in rows
+                    if r.get("slotUsed") and not r["passwordMatchesCurrent"]
+                }
+            )
+            which = f" ({' and '.join(held)} regenerated)" if held else " (it was regenerated)"
             finding = self.finding(
                 Status.FAIL,
                 f"Pull secret(s) {names} hold an admin password of {registry.name} that is no "
-                "longer current (it was regenerated), so their pulls get 401 Unauthorized.",
+                f"longer current{which}, so their pulls get 401 Unauthorized.",
                 target,
                 evidence,
             )
@@ -109,7 +127,8 @@ class PullSecretAdminStale(Check):
                 target,
                 evidence,
             )
-        return replace(finding, commands=self._commands(target, registry, stale or secrets))
+        slots = {f"{r['namespace']}/{r['name']}": r.get("slotUsed") for r in rows}
+        return replace(finding, commands=self._commands(target, registry, stale or secrets, slots))
 
     def commands(self, target: Target) -> tuple[str, ...]:
         name = ResourceId.parse(target.registry_id).name if target.registry_id else "<registry>"
@@ -121,7 +140,11 @@ class PullSecretAdminStale(Check):
         )
 
     def _commands(
-        self, target: Target, registry: Registry, secrets: list[PullSecret]
+        self,
+        target: Target,
+        registry: Registry,
+        secrets: list[PullSecret],
+        slots: dict[str, object],
     ) -> tuple[str, ...]:
         cluster = target.cluster
         commands = [
@@ -134,14 +157,42 @@ class PullSecretAdminStale(Check):
             )
         commands.append(f"az acr credential show -n {registry.name}")
         for s in secrets:
+            slot = slots.get(s.ref) or "password"
             commands.append(
                 f"kubectl create secret docker-registry {s.name} -n {s.namespace} "
                 f"--docker-server={registry.login_server} --docker-username={registry.name} "
-                f"--docker-password=\"$(az acr credential show -n {registry.name} --query 'passwords[0].value' -o tsv)\" "
+                f'--docker-password="$(az acr credential show -n {registry.name} --query '
+                f'"passwords[?name==\'{slot}\'].value | [0]" -o tsv)" '
                 "--dry-run=client -o yaml | kubectl apply -f -"
             )
         return tuple(commands)
 
 
-def _matches(password: str, current: tuple[str, ...]) -> bool:
-    return any(hmac.compare_digest(password.encode(), c.encode()) for c in current)
+def _row(
+    secret: PullSecret,
+    credentials: RegistryCredentials | None,
+    secrets: list[PullSecret],
+    used_by: object,
+) -> dict[str, object]:
+    """Evidence for one secret: which admin password slot it holds, or held before it was
+    regenerated (``slotUsed``), never the value."""
+    row: dict[str, object] = {
+        "namespace": secret.namespace,
+        "name": secret.name,
+        "registry": secret.registry_host,
+        "username": secret.username,
+        "passwordMatchesCurrent": False,
+        "passwordSlot": None,
+        "usedBy": used_by,
+    }
+    if credentials is not None:
+        others = [o for o in secrets if o.ref != secret.ref]
+        slot, how = slot_used(secret, credentials, others)
+        current = credentials.slot_of(secret.password)
+        row.update(
+            passwordMatchesCurrent=current is not None,
+            passwordSlot=current,
+            slotUsed=slot,
+            slotEvidence=how,
+        )
+    return row

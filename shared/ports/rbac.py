@@ -237,8 +237,10 @@ class RbacPort(Protocol):
         principal_id: str,
         principal_type: str = "ServicePrincipal",
         description: str | None = None,
+        condition: str | None = None,
     ) -> RoleAssignment | None:
-        """PUT a role assignment named ``name`` (a GUID); the same name again is a no-op.
+        """PUT a role assignment named ``name`` (a GUID); the same name again is a no-op (or
+        updates its ``condition``, an ABAC condition of version 2.0).
 
         Returns None when ARM answers ``409 RoleAssignmentExists``: the same principal already has
         the same role at the same scope under another name, which is as good as created.

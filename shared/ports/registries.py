@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hmac
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from shared.models import OperationResult
@@ -41,15 +42,39 @@ class Registry:
         return self.role_assignment_mode.lower() == "abacrepositorypermissions"
 
 
+# The admin account's two password slots, as listCredentials and regenerateCredential name them.
+ADMIN_PASSWORD_SLOTS = ("password", "password2")
+
+
+@dataclass(frozen=True)
+class AdminPassword:
+    """One admin password slot and its value (hidden from ``repr``)."""
+
+    name: str
+    value: str = field(repr=False)
+
+
 @dataclass(frozen=True)
 class RegistryCredentials:
     """Admin account credentials; never logged (``repr`` hides the passwords)."""
 
     username: str
-    passwords: tuple[str, ...]
+    passwords: tuple[AdminPassword, ...]
 
     def __repr__(self) -> str:
-        return f"RegistryCredentials(username={self.username!r}, passwords=<{len(self.passwords)} hidden>)"
+        slots = ", ".join(p.name for p in self.passwords)
+        return f"RegistryCredentials(username={self.username!r}, passwords=<{slots} hidden>)"
+
+    def slot_of(self, password: str) -> str | None:
+        """The slot (``password`` or ``password2``) holding this value now, compared in
+        constant time; None when neither does (it was regenerated, or never was one)."""
+        for slot in self.passwords:
+            if hmac.compare_digest(password.encode(), slot.value.encode()):
+                return slot.name
+        return None
+
+    def value_of(self, slot: str) -> str | None:
+        return next((p.value for p in self.passwords if p.name == slot), None)
 
 
 class RegistryPort(Protocol):

@@ -2,7 +2,10 @@
 
 One role assignment at the REGISTRY scope (never its resource group or subscription): AcrPull, or
 Container Registry Repository Reader on registries in ABAC repository-permissions mode, which
-ignore AcrPull. The pull identity is the kubelet identity of a managed-identity cluster, or the
+ignore AcrPull. On those the grant carries an ABAC condition limiting it to the repositories the
+cluster runs from the registry (its workloads' images and the image being diagnosed), as least
+privilege asks; a later run for another repository rewrites the same assignment with the wider
+set. The pull identity is the kubelet identity of a managed-identity cluster, or the
 service principal of the cluster's current ``servicePrincipalProfile.clientId`` (looked up in
 Graph). That also fixes sp-mismatch; the old service principal's assignment is left alone.
 
@@ -17,8 +20,11 @@ import logging
 import uuid
 
 from shared.checks.base import Finding, Target
+from shared.checks.repository_conditions import repositories_condition
 from shared.errors import ReadError, WriteRejected
+from shared.models import Cluster
 from shared.ports import Estate
+from shared.ports.kubernetes import image_registry_host, image_repository
 from shared.ports.rbac import ACR_PULL_ROLE_ID, REPOSITORY_READER_ROLE_ID
 from shared.remediations.base import ActionRecord, Plan, Remediation
 
@@ -34,6 +40,22 @@ def assignment_name(registry_id: str, role_guid: str, principal_id: str) -> str:
     """The role assignment's GUID: the same for every run that grants the same thing."""
     key = "/".join((registry_id.lower().rstrip("/"), role_guid.lower(), principal_id.lower()))
     return str(uuid.uuid5(uuid.NAMESPACE_URL, key))
+
+
+def cluster_repositories(
+    estate: Estate, cluster: Cluster, login_server: str, image: str | None
+) -> tuple[list[str], str]:
+    """(repositories the cluster runs from the registry, a note when the list may be short)."""
+    host = login_server.lower()
+    found = {image_repository(image)} if image and image_registry_host(image) == host else set()
+    try:
+        workloads = estate.list_workloads(cluster)
+    except ReadError as exc:
+        return sorted(found), f"the cluster's workloads could not be read ({exc.reason})"
+    found |= {
+        image_repository(i) for w in workloads for i in w.images if image_registry_host(i) == host
+    }
+    return sorted(found), ""
 
 
 def role_definition_id(registry_id: str, role_guid: str) -> str:
@@ -80,6 +102,18 @@ class AttachAcr(Remediation):
                 "Role assignments of any previous service principal on the registry are left in "
                 "place; remove them by hand once nothing uses that principal.",
             )
+        repository = evidence.get("repository")
+        condition = ""
+        if role != "AcrPull":
+            warnings += (
+                "On this ABAC registry the grant is limited by a condition to the repositories "
+                f"{cluster.name} runs from it (read from its workloads when applied).",
+            )
+            if repository:
+                condition = (
+                    f' --condition "{repositories_condition([str(repository)])}"'
+                    " --condition-version 2.0"
+                )
         if role == "AcrPull":
             warnings += (
                 "If the registry is in ABAC repository-permissions mode, Container Registry "
@@ -91,7 +125,8 @@ class AttachAcr(Remediation):
             commands=(
                 f"az aks update -n {cluster.name} -g {rg} --attach-acr {registry}",
                 f"az role assignment create --assignee-object-id {principal} "
-                f'--assignee-principal-type ServicePrincipal --role "{role}" --scope {registry}',
+                f'--assignee-principal-type ServicePrincipal --role "{role}" --scope {registry}'
+                f"{condition}",
             ),
             warnings=warnings,
         )
@@ -114,6 +149,18 @@ class AttachAcr(Remediation):
                     self.id, "failed", f"{cluster.name} has neither a kubelet identity nor an SP"
                 )
             role = REPOSITORY_READER_ROLE_ID if registry.abac_mode else ACR_PULL_ROLE_ID
+            condition, scope_note = None, ""
+            if registry.abac_mode:
+                repositories, short = cluster_repositories(
+                    estate, cluster, registry.login_server, target.image
+                )
+                if repositories:
+                    condition = repositories_condition(repositories)
+                    scope_note = f" for repositories {', '.join(repositories)}"
+                else:
+                    scope_note = " for every repository (no image of the cluster names one)"
+                if short:
+                    scope_note += f"; {short}"
             name = assignment_name(registry.id, role, principal)
             created = estate.create_role_assignment(
                 registry.id,
@@ -123,10 +170,21 @@ class AttachAcr(Remediation):
                 principal_type="ServicePrincipal",
                 description=f"acr-pull-remediator attach-acr: {cluster.name} pulls from "
                 f"{registry.name}",
+                condition=condition,
             )
         except (ReadError, WriteRejected) as exc:
             return ActionRecord(self.id, "failed", f"could not assign the pull role: {exc}")
-        grant = f"{ROLE_NAMES[role]} on {registry.name} for the {who} of {cluster.name}"
+        grant = f"{ROLE_NAMES[role]} on {registry.name}{scope_note} for the {who} of {cluster.name}"
+        if created is None and finding.evidence.get("limitedByCondition"):
+            # The same role is held under another name with a condition that leaves the image's
+            # repository out; widening someone else's condition is a person's decision.
+            held = finding.evidence["limitedByCondition"][0]["id"]
+            return ActionRecord(
+                self.id,
+                "failed",
+                f"{ROLE_NAMES[role]} on {registry.name} is already assigned ({held}) with a "
+                "condition that leaves the repository out; widen that condition",
+            )
         if created is None:
             log.info("attach-acr: %s already existed under another name", grant)
             return ActionRecord(self.id, "applied", f"{grant} already existed")

@@ -5,8 +5,11 @@ Every dockerconfigjson (and legacy dockercfg) secret in every namespace with an 
 registry's login server is looked at; only that entry changes, the secret's other registries are
 kept, and ``auth`` is rewritten as base64(user:pass):
 
-- an admin-account entry (username = registry name) gets the registry name and the first current
-  password from ``listCredentials``; an entry holding either current password is left alone;
+- an admin-account entry (username = registry name) gets the registry name and the current value
+  of the password slot it used (``password`` or ``password2``: see
+  :func:`shared.checks.pull_secret_admin_stale.slot_used`), so a rotation that moved users to one
+  slot is not undone; ``password`` when the slot cannot be told, and the record says so; an entry
+  holding either current password is left alone;
 - a service principal entry (username = appId) can only get a NEW secret of that application,
   which this action cannot mint: the caller hands it over through :class:`SpPasswords` (as
   rotate-sp-secret, which issues the secret, can). Without one, an entry the registry rejects
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from shared.checks.base import Finding, Target
+from shared.checks.pull_secret_admin_stale import slot_used
 from shared.checks.pull_secret_sp_invalid import GUID, PROBE_REPOSITORY
 from shared.errors import ReadError, WriteRejected
 from shared.models import Cluster
@@ -85,6 +89,9 @@ class _Run:
     written: list[str] = field(default_factory=list)
     current: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # Every admin entry for the registry in the cluster: which slot a stale one held.
+    admin_entries: list[PullSecret] = field(default_factory=list)
+    slots: dict[str, str] = field(default_factory=dict)
 
     def refresh(self, entries: list[PullSecret]) -> None:
         """One secret: write the credentials its entry for the registry should hold, if they
@@ -111,7 +118,9 @@ class _Run:
             entry.ref,
             self.cluster.name,
         )
-        self.written.append(entry.ref)
+        self.written.append(
+            f"{entry.ref} ({self.slots[entry.ref]})" if entry.ref in self.slots else entry.ref
+        )
         if self._accepted(entry, username, password, doing="verify it") is False:
             self.problems.append(
                 f"updated {entry.ref} but the registry rejects the credentials written (a new "
@@ -129,10 +138,14 @@ class _Run:
                     "it, or pull with the kubelet identity instead)"
                 )
                 return None
-            if all(any(_same(e.password, p) for p in credentials.passwords) for e in entries):
+            if all(credentials.slot_of(e.password) is not None for e in entries):
                 self.current.append(entry.ref)
                 return None
-            return self.registry.name, credentials.passwords[0]
+            others = [o for o in self.admin_entries if o.ref != entry.ref]
+            slot, _ = slot_used(entry, credentials, others)
+            self.slots[entry.ref] = slot or "password (the slot it held cannot be told)"
+            value = credentials.value_of(slot or "password") or credentials.passwords[0].value
+            return self.registry.name, value
         if GUID.match(entry.username) and _SP in self.kinds:
             sp = self.sp_passwords
             new = sp.password_for(entry.username) if sp is not None else None
@@ -255,6 +268,9 @@ class RefreshPullSecret(Remediation):
         except ReadError as exc:
             return ActionRecord(self.id, "failed", f"nothing changed: {exc.reason}")
         run = _Run(cluster, registry, kinds, credentials, sp_passwords, estate)
+        run.admin_entries = [
+            e for entries in by_secret.values() for e in entries if _is_admin(e, registry)
+        ]
         for entries in by_secret.values():
             run.refresh(entries)
         return self._record(registry, cluster, run)

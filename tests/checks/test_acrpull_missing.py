@@ -41,11 +41,11 @@ def estate_spec(
     }
 
 
-def run(emulator: Emulator, *, registry: str = "acr1") -> Finding:
+def run(emulator: Emulator, *, registry: str = "acr1", image: str | None = None) -> Finding:
     estate = fresh_estate()
     cluster = estate.get_cluster(scenario.find_cluster(emulator.state, "aks1")["id"])
     registry_id = f"{RG_ID}/providers/Microsoft.ContainerRegistry/registries/{registry}"
-    return AcrPullMissing().run(Target(cluster, registry_id), estate)
+    return AcrPullMissing().run(Target(cluster, registry_id, image), estate)
 
 
 def kubelet_object_id(emulator: Emulator) -> str:
@@ -387,3 +387,93 @@ def test_deny_assignment_for_someone_else_changes_nothing(
     finding = run(emulator)
     assert finding.status is Status.PASS, finding.summary
     assert "denyAssignments" not in finding.evidence
+
+
+# -- ABAC repository conditions ----------------------------------------------------------------
+
+REPO = "@Resource[Microsoft.ContainerRegistry/registries/repositories:name]"
+READ = "Microsoft.ContainerRegistry/registries/repositories/content/read"
+ABAC = {"roleAssignmentMode": "AbacRepositoryPermissions"}
+
+
+def limited_to(expression: str) -> str:
+    """The documented shape: content reads are allowed only when ``expression`` holds."""
+    return f"((!(ActionMatches{{'{READ}'}})) OR ({expression}))"
+
+
+def load_conditioned(emulator: Emulator, condition: str) -> None:
+    group = {
+        "roleAssignments": [
+            {
+                "scope": "acr1",
+                "role": "Container Registry Repository Reader",
+                "principal": "kubelet:aks1",
+                "condition": condition,
+            }
+        ]
+    }
+    scenario.load(emulator.state, estate_spec(registry=ABAC, group=group))
+
+
+def test_condition_for_another_repository_is_no_grant(
+    emulator: Emulator, app_env: dict[str, str]
+) -> None:
+    # Old main: PASS, the condition was never read.
+    condition = limited_to(f"{REPO} StringEquals 'other'")
+    load_conditioned(emulator, condition)
+    finding = run(emulator, image="acr1.azurecr.io/app:v1")
+    assert finding.status is Status.FAIL, finding.summary
+    assert finding.action_id == "attach-acr"
+    assert finding.evidence["repository"] == "app"
+    assert finding.evidence["granting"] == []
+    [limited] = finding.evidence["limitedByCondition"]
+    assert limited["condition"] == condition
+    assert "'app'" in finding.summary and condition in finding.summary
+
+
+@pytest.mark.parametrize(
+    ("expression", "status"),
+    [
+        (f"{REPO} StringEquals 'app'", Status.PASS),
+        (f"{REPO} StringLike 'ap*'", Status.PASS),
+        (f"{REPO} StringStartsWith 'team-a/'", Status.FAIL),
+        (f"{REPO} StringStartsWith 'team-a/' OR {REPO} StringEquals 'app'", Status.PASS),
+        (f"{REPO} StringLike 'a*' AND {REPO} StringEquals 'other'", Status.FAIL),
+        (f"{REPO} ForAnyOfAnyValues:StringEquals {{'web', 'app'}}", Status.PASS),
+    ],
+)
+def test_condition_forms_are_evaluated_for_the_image_repository(
+    emulator: Emulator, app_env: dict[str, str], expression: str, status: Status
+) -> None:
+    load_conditioned(emulator, limited_to(expression))
+    finding = run(emulator, image="acr1.azurecr.io/app:v1")
+    assert finding.status is status, finding.summary
+    if status is Status.PASS:
+        assert "whose condition allows repository 'app'" in finding.summary
+
+
+def test_condition_that_cannot_be_evaluated_is_unknown_with_its_text(
+    emulator: Emulator, app_env: dict[str, str]
+) -> None:
+    condition = limited_to("@Request[Microsoft.ContainerRegistry/registries:tag] StringEquals 'v1'")
+    load_conditioned(emulator, condition)
+    finding = run(emulator, image="acr1.azurecr.io/app:v1")
+    assert finding.status is Status.UNKNOWN, finding.summary
+    assert finding.action_id is None
+    assert condition in finding.summary
+    [entry] = finding.evidence["conditionNotEvaluable"]
+    assert entry["condition"] == condition and "cannot be evaluated" in entry["reason"]
+
+
+def test_unreadable_condition_is_unknown(emulator: Emulator, app_env: dict[str, str]) -> None:
+    load_conditioned(emulator, "((!(ActionMatches{'x'})) OR (")
+    finding = run(emulator, image="acr1.azurecr.io/app:v1")
+    assert finding.status is Status.UNKNOWN
+    assert "cannot be read" in finding.evidence["conditionNotEvaluable"][0]["reason"]
+
+
+def test_condition_without_an_image_is_unknown(emulator: Emulator, app_env: dict[str, str]) -> None:
+    load_conditioned(emulator, limited_to(f"{REPO} StringEquals 'app'"))
+    finding = run(emulator)
+    assert finding.status is Status.UNKNOWN
+    assert "no image was given" in finding.summary

@@ -59,6 +59,9 @@ def test_current_admin_password_passes(
             "registry": "acrshopweu.azurecr.io",
             "username": "acrshopweu",
             "passwordMatchesCurrent": True,
+            "passwordSlot": "password",
+            "slotUsed": "password",
+            "slotEvidence": "holds its current value",
             "usedBy": ["Deployment/shop/api"],
         }
     ]

@@ -135,7 +135,7 @@ def admin_password(emu: Emulator) -> str:
     """The admin password as the ARM SDK lists it (listCredentials creates them on first use)."""
     creds = fresh_estate().list_registry_credentials(REGISTRY_ID)
     assert creds is not None
-    return creds.passwords[0]
+    return creds.passwords[0].value
 
 
 def basic(username: str, password: str) -> dict[str, str]:

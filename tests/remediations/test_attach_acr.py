@@ -296,3 +296,56 @@ def test_assignment_name_ignores_case(registry_id: str, principal: str) -> None:
     assert assignment_name(REGISTRY_ID, authz.REPOSITORY_READER, principal) != assignment_name(
         REGISTRY_ID, authz.ACR_PULL, principal
     )
+
+
+def test_abac_registry_grant_is_limited_to_the_repositories_the_cluster_runs(
+    emulator: Emulator, app_env: dict[str, str]
+) -> None:
+    from shared.abac import Request, evaluate
+    from shared.checks.repository_conditions import REPOSITORY_NAME
+    from shared.ports.rbac import REPOSITORY_READ_DATA_ACTION
+
+    workloads = [
+        {"namespace": "shop", "name": "api", "image": "acr1.azurecr.io/shop/api:v1"},
+        {"namespace": "shop", "name": "web", "image": "acr1.azurecr.io/web:v2"},
+        {"namespace": "shop", "name": "proxy", "image": "docker.io/library/nginx:1.27"},
+    ]
+    scenario.load(
+        emulator.state,
+        estate_spec(
+            cluster={"namespaces": ["shop"], "workloads": workloads},
+            registry={"roleAssignmentMode": "AbacRepositoryPermissions"},
+        ),
+    )
+    estate = new_estate()
+    image_target = Target(target(estate, emulator).cluster, REGISTRY_ID, "acr1.azurecr.io/web:v2")
+    finding = AcrPullMissing().run(image_target, estate)
+    assert finding.status is Status.FAIL, finding.summary
+    plan = AttachAcr().plan(finding, image_target)
+    assert "--condition-version 2.0" in plan.commands[1] and "'web'" in plan.commands[1]
+
+    record = AttachAcr().apply(finding, image_target, new_estate(), timeout=30)
+
+    assert record.status == "applied", record.detail
+    assert "for repositories shop/api, web" in record.detail
+    [assignment] = assignments_at_registry(emulator)
+    props = assignment["properties"]
+    assert props["conditionVersion"] == "2.0"
+
+    def allows(repository: str) -> bool:
+        request = Request(REPOSITORY_READ_DATA_ACTION, {REPOSITORY_NAME: [repository]})
+        return evaluate(props["condition"], request)
+
+    assert (allows("shop/api"), allows("web"), allows("library/nginx"), allows("other")) == (
+        True,
+        True,
+        False,
+        False,
+    )
+    for image, status in (
+        ("acr1.azurecr.io/shop/api:v1", Status.PASS),
+        ("acr1.azurecr.io/other:v1", Status.FAIL),
+    ):
+        estate = new_estate()
+        verify = Target(target(estate, emulator).cluster, REGISTRY_ID, image)
+        assert AcrPullMissing().run(verify, estate).status is status

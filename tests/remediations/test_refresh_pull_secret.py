@@ -321,3 +321,125 @@ def test_permissions_are_the_exact_rbac_actions() -> None:
         "Microsoft.ContainerService/managedClusters/secrets/read",
         "Microsoft.ContainerService/managedClusters/secrets/write",
     )
+
+
+# -- admin passwords by slot: password and password2 ---------------------------------------------
+
+
+@pytest.fixture
+def two_slots(emulator: Emulator, app_env: dict[str, str]) -> dict[str, Any]:
+    """Mid-rotation: shop/acr-one signs in with password, shop/acr-two with password2."""
+    from tests.conftest import PROD_SUB
+
+    return scenario.load(
+        emulator.state,
+        {
+            "subscriptions": [
+                {
+                    "id": PROD_SUB,
+                    "resourceGroups": [
+                        {
+                            "name": "rg-acr",
+                            "registries": [{"name": REGISTRY, "adminUserEnabled": True}],
+                        },
+                        {
+                            "name": "rg-aks-shop",
+                            "clusters": [
+                                {
+                                    "name": CLUSTER,
+                                    "namespaces": ["shop"],
+                                    "pullSecrets": [
+                                        {
+                                            "namespace": "shop",
+                                            "name": "acr-one",
+                                            "registry": REGISTRY,
+                                            "from": "admin",
+                                        },
+                                        {
+                                            "namespace": "shop",
+                                            "name": "acr-two",
+                                            "registry": REGISTRY,
+                                            "from": "admin:password2",
+                                        },
+                                        {
+                                            "namespace": "shop",
+                                            "name": "acr-three",
+                                            "registry": REGISTRY,
+                                            "from": "admin:password2",
+                                        },
+                                    ],
+                                }
+                            ],
+                        },
+                    ],
+                }
+            ]
+        },
+    )
+
+
+def regenerate(emulator: Emulator, slot: str) -> None:
+    """`az acr credential renew --password-name <slot>` through the ARM SDK."""
+    import os
+
+    from shared.azure.factory import ClientFactory
+    from shared.config import Settings
+    from tests.conftest import PROD_SUB
+
+    client = ClientFactory(Settings.from_env(os.environ)).container_registry(PROD_SUB)
+    client.registries.regenerate_credential("rg-acr", REGISTRY, {"name": slot})
+
+
+def slot_value(emulator: Emulator, slot: str) -> str:
+    registry = scenario.find_registry(emulator.state, REGISTRY)
+    passwords = emulator.state.registry_passwords[registry["id"].lower()]
+    return str(next(p["value"] for p in passwords if p["name"] == slot))
+
+
+def test_evidence_names_the_slot_each_secret_holds(
+    emulator: Emulator, two_slots: dict[str, Any]
+) -> None:
+    finding = diagnose(emulator, PullSecretAdminStale())
+    assert finding.status is Status.PASS, finding.summary
+    slots = {row["name"]: row["passwordSlot"] for row in finding.evidence["secrets"]}
+    assert slots == {"acr-one": "password", "acr-two": "password2", "acr-three": "password2"}
+
+
+def test_refresh_writes_the_slot_the_secret_used(
+    emulator: Emulator, two_slots: dict[str, Any]
+) -> None:
+    # The second half of a rotation regenerated password2; acr-two and acr-three held it.
+    regenerate(emulator, "password2")
+    one = auths(emulator, "acr-one")[HOST]["password"]
+    finding = diagnose(emulator, PullSecretAdminStale())
+    assert finding.status is Status.FAIL
+    assert "(password2 regenerated)" in finding.summary
+    rows = {row["name"]: row for row in finding.evidence["secrets"]}
+    assert rows["acr-two"]["slotUsed"] == "password2"
+    assert rows["acr-two"]["passwordSlot"] is None
+    assert rows["acr-one"]["passwordSlot"] == "password"
+    assert any("passwords[?name=='password2']" in c for c in finding.commands)
+
+    record = fix(emulator, finding)
+
+    assert record.status == "applied", record.detail
+    assert "shop/acr-two (password2)" in record.detail
+    assert auths(emulator, "acr-two")[HOST]["password"] == slot_value(emulator, "password2")
+    assert auths(emulator, "acr-one")[HOST]["password"] == one  # current: left alone
+    # Old main wrote passwords[0] (password) into acr-two: the next step of the rotation,
+    # regenerating password, broke it again. Now only acr-one (on password) goes stale.
+    regenerate(emulator, "password")
+    after = diagnose(emulator, PullSecretAdminStale())
+    current = {row["name"]: row["passwordMatchesCurrent"] for row in after.evidence["secrets"]}
+    assert current == {"acr-one": False, "acr-two": True, "acr-three": True}
+
+
+def test_slot_that_cannot_be_told_is_said(emulator: Emulator, two_slots: dict[str, Any]) -> None:
+    regenerate(emulator, "password")
+    regenerate(emulator, "password2")
+    finding = diagnose(emulator, PullSecretAdminStale())
+    assert {row["slotUsed"] for row in finding.evidence["secrets"]} == {None}
+    record = fix(emulator, finding)
+    assert record.status == "applied", record.detail
+    assert "the slot it held cannot be told" in record.detail
+    assert auths(emulator, "acr-two")[HOST]["password"] == slot_value(emulator, "password")
