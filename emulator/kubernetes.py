@@ -207,6 +207,12 @@ def now(offset: float = 0.0) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + offset))
 
 
+def _not_before(created: str | None, offset: float) -> str:
+    """``now(offset)``, or the creation time when that is later."""
+    stamp = now(offset)
+    return max(stamp, created) if created else stamp  # same format: strings compare as times
+
+
 def stable(*parts: object, length: int = 10, alphabet: str = SAFE) -> str:
     digest = int(hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest(), 16)
     out = []
@@ -589,8 +595,9 @@ def add_event(
             "component": component,
             **({"host": node} if node and component == "kubelet" else {}),
         },
-        "firstTimestamp": now(-60 * count),
-        "lastTimestamp": now(-5),
+        # Never before the pod existed: a kubelet reports only on pods it runs.
+        "firstTimestamp": _not_before(meta.get("creationTimestamp"), -60 * count),
+        "lastTimestamp": _not_before(meta.get("creationTimestamp"), -5),
         "count": count,
         "type": kind,
         "reportingComponent": component,
@@ -1609,8 +1616,15 @@ def _sort_key(obj: Json) -> str:
 
 
 def _body(request: Request) -> Any:
-    raw = request.get_data(as_text=True)
+    from emulator import kube_protobuf
+
     content_type = (request.mimetype or "application/json").lower()
+    if content_type == kube_protobuf.MEDIA_TYPE:
+        try:
+            return kube_protobuf.decode(request.get_data())
+        except (kube_protobuf.ProtobufError, UnicodeDecodeError) as exc:
+            raise KubeError(415, "UnsupportedMediaType", str(exc)) from exc
+    raw = request.get_data(as_text=True)
     try:
         if content_type in ("application/yaml", "application/apply-patch+yaml"):
             return yaml.safe_load(raw)

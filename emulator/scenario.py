@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from emulator.providers.compute import VMSS
+from emulator.providers.compute import VM, VMSS
 from emulator.providers.containerregistry import REGISTRY
 from emulator.providers.containerservice import CLUSTER, IDENTITY
 from emulator.state import Json, State
@@ -229,6 +229,16 @@ def add_cluster(state: State, sub_id: str, group: str, location: str, spec: dict
         }
         for pool in spec.get("nodePools", [{"name": "nodepool1", "mode": "System"}])
     ]
+    for pool, pool_spec in zip(
+        pools, spec.get("nodePools", [{"name": "nodepool1", "mode": "System"}]), strict=True
+    ):
+        if pool_spec.get("type", "VirtualMachineScaleSets") == "VirtualMachines":
+            _virtual_machines_pool(pool)
+        elif pool_spec.get("type", "VirtualMachineScaleSets") != "VirtualMachineScaleSets":
+            raise ValueError(
+                f"node pool {pool['name']!r}: type must be VirtualMachineScaleSets or "
+                f"VirtualMachines, not {pool_spec['type']!r}"
+            )
     properties: Json = {
         # A scenario may start a cluster in the middle of an operation (Upgrading, Scaling).
         "provisioningState": spec.get("provisioningState", "Succeeded"),
@@ -284,6 +294,28 @@ def add_cluster(state: State, sub_id: str, group: str, location: str, spec: dict
     state.put(body)
     for pool in pools:
         suffix = str(int(hashlib.sha256(f"{rid}/{pool['name']}".encode()).hexdigest(), 16))[:8]
+        tags = {
+            "aks-managed-poolName": pool["name"],
+            "aks-managed-orchestrator": f"Kubernetes:{properties['kubernetesVersion']}",
+            "aks-managed-createOperationID": guid(rid, pool["name"], "create"),
+            "aks-managed-kubeletIdentityClientID": identities["kubelet"]["properties"]["clientId"]
+            if identities
+            else "",
+        }
+        if pool["type"] == "VirtualMachines":
+            for index, size in enumerate(_pool_vm_sizes(pool)):
+                add_vm(
+                    state,
+                    sub_id,
+                    node_rg,
+                    location,
+                    name=f"aks-{pool['name']}-{suffix}-vm{index}",
+                    vm_size=size,
+                    os_type=pool["osType"],
+                    identities=identities,
+                    tags=tags,
+                )
+            continue
         add_vmss(
             state,
             sub_id,
@@ -296,18 +328,70 @@ def add_cluster(state: State, sub_id: str, group: str, location: str, spec: dict
                 "osType": pool["osType"],
             },
             identities=identities,
-            tags={
-                "aks-managed-poolName": pool["name"],
-                "aks-managed-orchestrator": f"Kubernetes:{properties['kubernetesVersion']}",
-                "aks-managed-createOperationID": guid(rid, pool["name"], "create"),
-                "aks-managed-kubeletIdentityClientID": identities["kubelet"]["properties"][
-                    "clientId"
-                ]
-                if identities
-                else "",
-            },
+            tags=tags,
         )
     return body
+
+
+def _virtual_machines_pool(pool: Json) -> None:
+    """A ``VirtualMachines`` pool as the AgentPoolsCreate_TypeVirtualMachines examples show it:
+    no ``count``/``vmSize``/``enableAutoScaling``; sizes and counts under
+    ``virtualMachinesProfile.scale.manual`` and ``virtualMachineNodesStatus``."""
+    size, count = pool.pop("vmSize"), pool.pop("count")
+    pool.pop("enableAutoScaling", None)
+    pool["type"] = "VirtualMachines"
+    pool["virtualMachinesProfile"] = {"scale": {"manual": [{"size": size, "count": count}]}}
+    pool["virtualMachineNodesStatus"] = [{"size": size, "count": count}]
+
+
+def _pool_vm_sizes(pool: Json) -> list[str]:
+    return [
+        entry["size"]
+        for entry in pool["virtualMachinesProfile"]["scale"]["manual"]
+        for _ in range(int(entry["count"]))
+    ]
+
+
+def add_vm(
+    state: State,
+    sub_id: str,
+    group: str,
+    location: str,
+    *,
+    name: str,
+    vm_size: str,
+    os_type: str,
+    identities: dict[str, Json],
+    tags: dict[str, str],
+) -> Json:
+    """A node VM of a VirtualMachines pool (or node auto-provisioning), with the kubelet identity."""
+    rid = resource_id(sub_id, group, VM, name)
+    body: Json = {
+        "id": rid,
+        "name": name,
+        "type": VM,
+        "location": location,
+        "tags": tags,
+        "properties": {
+            "vmId": guid(rid, "vmId"),
+            "hardwareProfile": {"vmSize": vm_size},
+            "storageProfile": {"osDisk": {"osType": os_type, "createOption": "FromImage"}},
+            "osProfile": {"computerName": name, "adminUsername": "azureuser"},
+            "provisioningState": "Succeeded",
+        },
+    }
+    if identities:
+        body["identity"] = {
+            "type": "UserAssigned",
+            "userAssignedIdentities": {
+                identity["id"]: {
+                    "principalId": identity["properties"]["principalId"],
+                    "clientId": identity["properties"]["clientId"],
+                }
+                for identity in identities.values()
+            },
+        }
+    return state.put(body)
 
 
 def add_registry(
@@ -373,13 +457,18 @@ def find_cluster(state: State, name: str) -> Json:
     raise KeyError(f"no cluster named {name!r} in the scenario")
 
 
-def node_pool_vmss(state: State, cluster: Json, pool: str | None = None) -> list[Json]:
+def node_pool_vmss(
+    state: State, cluster: Json, pool: str | None = None, *, kinds: tuple[str, ...] = (VMSS, VM)
+) -> list[Json]:
+    """The scale sets and node VMs of a cluster's pools (VirtualMachines pools have VMs)."""
     sub_id = cluster["id"].split("/")[2]
     node_rg = f"/subscriptions/{sub_id}/resourceGroups/{cluster['properties']['nodeResourceGroup']}"
     return [
-        vmss
-        for vmss in state.children(node_rg, VMSS)
-        if pool is None or vmss.get("tags", {}).get("aks-managed-poolName") == pool
+        host
+        for kind in kinds
+        for host in state.children(node_rg, kind)
+        if host.get("tags", {}).get("aks-managed-poolName")
+        and (pool is None or host.get("tags", {}).get("aks-managed-poolName") == pool)
     ]
 
 

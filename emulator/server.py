@@ -150,6 +150,7 @@ class Emulator:
         latency: float = 0.0,
         lro_fails: bool = False,
         times: int | None = None,
+        lost_response: bool = False,
     ) -> Fault:
         """Make matching requests slow or fail; ``lro_fails`` makes matching PUT operations end Failed."""
         fault = Fault(
@@ -160,6 +161,7 @@ class Emulator:
             latency=latency,
             lro_fails=lro_fails,
             remaining=times,
+            lost_response=lost_response,
             code={
                 409: "OperationNotAllowed",
                 412: "PreconditionFailed",
@@ -197,7 +199,7 @@ class Emulator:
         try:
             endpoint, _ = self._routes.bind_to_environ(environ).match()
             service, handler = self._handlers[str(endpoint)]
-            response = self._faulted(request) or handler(request)
+            response = self._faulted(request, lambda: handler(request)) or handler(request)
         except ArmError as exc:
             response = exc.response()
         except HTTPException as exc:
@@ -223,7 +225,7 @@ class Emulator:
         )
         return response(environ, start_response)
 
-    def _faulted(self, request: Request) -> Response | None:
+    def _faulted(self, request: Request, handle: Callable[[], Response]) -> Response | None:
         fault = self.state.take_fault(request.method, request.path)
         if fault is None:
             return None
@@ -231,6 +233,8 @@ class Emulator:
             time.sleep(fault.latency)
         if fault.status is None:
             return None
+        if fault.lost_response:
+            handle()  # committed; the client never hears of it
         headers = {"Retry-After": str(fault.retry_after)} if fault.status == 429 else {}
         return ArmError(fault.status, fault.code, "Injected fault.").response(headers)
 

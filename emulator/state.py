@@ -44,6 +44,8 @@ class Fault:
     lro_fails: bool = False
     remaining: int | None = None
     code: str = "InternalServerError"
+    # The request is carried out, then its response is lost (the client sees ``status``).
+    lost_response: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         if self.remaining is not None and self.remaining <= 0:
@@ -88,6 +90,9 @@ class State:
         self.replication_delay = 0.0
         self.principal_created: dict[str, float] = {}
         self.lro_polls = 1
+        # The Retry-After of long-running operations: 0 lets the SDKs poll at once (tests);
+        # clients that treat 0 as "use my default" (the Azure CLI waits 30 s) need 1.
+        self.retry_after = 0
         # Scale sets an AKS reconcile leaves alone (as it would one under a ReadOnly lock).
         self.reconcile_skips: set[str] = set()
         # Secrets live beside the resources, never inside them, as in Azure.

@@ -26,11 +26,12 @@ import base64
 import binascii
 import hmac
 import json
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
@@ -95,6 +96,7 @@ def register(emulator: Emulator) -> None:
         ("/webhooks/teams/<hook>", "webhook", hooks.teams, ["POST"]),
         ("/webhooks/slack/services/<team>/<bot>/<secret>", "webhook", hooks.slack, ["POST"]),
     ]
+    routes.append(("/ado/<org>/<project>/_apis/wit/wiql", "azure-devops", ado.wiql, ["POST"]))
     for segment in ("workitems", "workItems"):  # Azure DevOps paths are case-insensitive
         wit = f"/ado/<org>/<project>/_apis/wit/{segment}"
         routes.append((f"{wit}/<item>", "azure-devops", ado.work_item, ["GET", "POST", "PATCH"]))
@@ -283,7 +285,21 @@ class GitHub:
                 if wanted not in ("open", "closed", "all"):
                     return self._validation("Issue", "state", "invalid")
                 listed = [i for i in reversed(found["issues"]) if wanted in ("all", i["state"])]
-                return _json(listed)
+                # ?labels=a,b: issues that carry every one of them (names compare case-blind).
+                names = {n.strip().lower() for n in request.args.get("labels", "").split(",")}
+                names.discard("")
+                listed = [
+                    i for i in listed if names <= {label["name"].lower() for label in i["labels"]}
+                ]
+                per_page = min(int(request.args.get("per_page", "30") or 30), 100)
+                page = max(int(request.args.get("page", "1") or 1), 1)
+                chunk = listed[(page - 1) * per_page : page * per_page]
+                headers = {}
+                if page * per_page < len(listed):
+                    api = f"{self._api(found)}/issues"
+                    query = {**request.args.to_dict(), "page": str(page + 1)}
+                    headers["Link"] = f'<{api}?{urlencode(query)}>; rel="next"'
+                return _json(chunk, 200, headers)
             body, error = self._body(request)
             if error is not None or body is None:
                 return error or self._error(400, "Problems parsing JSON")
@@ -606,6 +622,51 @@ class AzureDevOps:
             if error is not None or ops is None:
                 return error or self._error(400, "VssPropertyValidationException", "Invalid patch.")
             return self._apply(work_item, ops, found, creating=False)
+
+    def wiql(self, request: Request, org: str, project: str) -> Response:
+        """A flat WIQL query: the conditions the product sends (team project, a tag, states)."""
+        with self.state.lock:
+            found, error = self._guard(request, org, project, preview=False)
+            if error is not None or found is None:
+                return error or self._error(404, "NotFound", "Not found.")
+            ok, body = _parse_json(request)
+            query = body.get("query") if ok and isinstance(body, dict) else None
+            if not isinstance(query, str) or not re.match(
+                r"(?is)^\s*select\s.+\sfrom\s+workitems", query
+            ):
+                return self._error(
+                    400,
+                    "WiqlSyntaxException",
+                    "TF51005: The query references a field that does not exist.",
+                )
+            tags = re.findall(r"(?i)\[System\.Tags\]\s+CONTAINS\s+'([^']*)'", query)
+            excluded = re.search(r"(?i)\[System\.State\]\s+NOT\s+IN\s*\(([^)]*)\)", query)
+            states = (
+                {s.strip(" '").lower() for s in excluded.group(1).split(",")} if excluded else set()
+            )
+            items = [
+                w
+                for w in sorted(self.state.ado_work_items.values(), key=lambda w: w["id"])
+                if w["_project"] == found["id"]
+                and all(
+                    t.lower()
+                    in {
+                        x.strip().lower()
+                        for x in str(w["fields"].get("System.Tags", "")).split(";")
+                    }
+                    for t in tags
+                )
+                and str(w["fields"].get("System.State", "")).lower() not in states
+            ]
+            return _json(
+                {
+                    "queryType": "flat",
+                    "queryResultType": "workItem",
+                    "asOf": _now(),
+                    "columns": [{"referenceName": "System.Id", "name": "ID"}],
+                    "workItems": [{"id": w["id"], "url": self._url(found, w["id"])} for w in items],
+                }
+            )
 
     def _missing(self, item_id: int) -> Response:
         return self._error(

@@ -43,6 +43,16 @@ class WriteRejected(RemediatorError):
         self.code = code
 
 
+class PrincipalNotFoundError(WriteRejected):
+    """ARM refused a role assignment: 400 ``PrincipalNotFound``. Either the principal does not
+    exist (deleted, or a client id given where the object id belongs) or Entra ID has not yet
+    replicated a principal created moments ago; the caller tells which."""
+
+    def __init__(self, reason: str, *, principal_id: str, resource_id: str = "") -> None:
+        super().__init__(reason, resource_id=resource_id, code="PrincipalNotFound")
+        self.principal_id = principal_id
+
+
 class TransientError(RemediatorError):
     """Throttling or a server error that outlived the SDK's retries: the trigger should retry."""
 
@@ -57,3 +67,8 @@ class Busy(TransientError):
         self.reason = reason
         self.resource_id = resource_id
         self.code = code
+
+
+class Replicating(Busy):
+    """A principal that exists was not yet known to ARM after waiting for Entra ID's replication:
+    nothing was changed, and the same action will succeed on a later delivery."""

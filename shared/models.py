@@ -49,7 +49,9 @@ class Cluster:
 
 
 @dataclass(frozen=True)
-class ScaleSet:
+class NodeHost:
+    """What carries a node pool's identities: a scale set, or a node VM."""
+
     id: str
     name: str
     pool_name: str | None
@@ -57,6 +59,17 @@ class ScaleSet:
 
     def has_identity(self, identity_id: str) -> bool:
         return any(same_id(identity_id, assigned) for assigned in self.user_assigned_identities)
+
+
+@dataclass(frozen=True)
+class ScaleSet(NodeHost):
+    """A node pool scale set (pools of type VirtualMachineScaleSets)."""
+
+
+@dataclass(frozen=True)
+class NodeVm(NodeHost):
+    """A node VM that holds its own identities: pools of type VirtualMachines and nodes from
+    node auto-provisioning have no scale set."""
 
 
 @dataclass(frozen=True)

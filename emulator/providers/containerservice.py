@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from werkzeug.wrappers import Response
 
 from emulator.arm import ArmError, ArmRequest, ResourceKind
-from emulator.providers.compute import VMSS
+from emulator.providers.compute import VM, VMSS
 from emulator.state import Json, State
 
 if TYPE_CHECKING:
@@ -249,7 +249,9 @@ def reattach_kubelet_identity(state: State, cluster_id: str) -> None:
         return
     node_rg = f"/subscriptions/{cluster_id.split('/')[2]}/resourceGroups/{properties['nodeResourceGroup']}"
     pools = {p["name"] for p in properties.get("agentPoolProfiles", [])}
-    for vmss in state.children(node_rg, VMSS):
+    # Scale sets, and the node VMs of VirtualMachines pools: a reconcile puts the identity on both.
+    hosts = [*state.children(node_rg, VMSS), *state.children(node_rg, VM)]
+    for vmss in hosts:
         if vmss.get("tags", {}).get("aks-managed-poolName") not in pools:
             continue
         if vmss["id"].lower() in state.reconcile_skips:
@@ -420,7 +422,7 @@ def reset_service_principal_profile(state: State, arm: ArmRequest) -> Response:
     response = Response(status=202)
     response.headers["Azure-AsyncOperation"] = f"{base}{where}/operations/{operation.id}?{query}"
     response.headers["Location"] = f"{base}{where}/operationresults/{operation.id}?{query}"
-    response.headers["Retry-After"] = "0"
+    response.headers["Retry-After"] = str(state.retry_after)
     response.headers["x-ms-request-id"] = str(uuid.uuid4())
     return response
 

@@ -33,6 +33,11 @@ PATH = re.compile(
     re.IGNORECASE,
 )
 APP_FILTER = re.compile(r"^appId\s+eq\s+'(?P<app_id>[^']*)'$", re.IGNORECASE)
+# ``az ad sp show --id <appId or name>`` looks service principals up by any of their names.
+SPN_FILTER = re.compile(
+    r"^servicePrincipalNames/any\((?P<var>\w+):(?P=var)\s+eq\s+'(?P<name>[^']*)'\)$",
+    re.IGNORECASE,
+)
 DEFAULT_LIFETIME = timedelta(days=730)  # what Entra ID gives a password added without an end date
 _SECRET_ALPHABET = string.ascii_letters + string.digits + "-_.~"
 
@@ -361,12 +366,22 @@ class Graph:
         if key is None:
             wanted = request.args.get("$filter")
             if wanted:
+                by_name = SPN_FILTER.match(wanted.strip())
                 filtered = APP_FILTER.match(wanted.strip())
-                if filtered is None:
+                if by_name is not None and entity_set == "servicePrincipals":
+                    name = by_name["name"].lower()
+                    entities = [
+                        e
+                        for e in entities
+                        if name in {n.lower() for n in e.get("servicePrincipalNames", [])}
+                    ]
+                elif filtered is not None:
+                    app_id = filtered["app_id"].lower()
+                    entities = [e for e in entities if e["appId"].lower() == app_id]
+                else:
                     raise GraphError(
                         400, "Request_UnsupportedQuery", f"Unsupported query: '{wanted}'."
                     )
-                entities = [e for e in entities if e["appId"].lower() == filtered["app_id"].lower()]
             return _response(
                 request,
                 {

@@ -91,8 +91,40 @@ def list_resources(state: State, scope: str, raw_filter: str | None) -> list[Jso
     return sorted(found, key=lambda r: r["id"].lower())
 
 
+def cloud_metadata(base_url: str) -> Json:
+    """``GET /metadata/endpoints``: this emulator as a cloud, in ARM's metadata shape.
+
+    ``az cloud register --endpoint-resource-manager <url>`` reads it; every endpoint is the
+    emulator's own (loopback), the registry suffix is the public cloud's so login servers keep
+    their real names (the registry proxy brings them here).
+    """
+    base = base_url.rstrip("/")
+    return {
+        "name": "AzureEmulator",
+        "portal": f"{base}/portal",
+        "resourceManager": f"{base}/",
+        "authentication": {
+            "loginEndpoint": f"{base}/aad",
+            "audiences": [f"{base}/"],
+            "tenant": "common",
+            "identityProvider": "AAD",
+        },
+        "graph": f"{base}/graph/",
+        "graphAudience": f"{base}/graph/",
+        "microsoftGraphResourceId": f"{base}/graph/",
+        "suffixes": {"acrLoginServer": "azurecr.io", "keyVaultDns": "vault.azure.net"},
+    }
+
+
 def register(emulator: Emulator) -> None:
     state, arm = emulator.state, emulator.arm
+
+    emulator.mount(
+        "/metadata/endpoints",
+        "arm-metadata",
+        lambda request: json_response(cloud_metadata(emulator.base_url)),
+        ["GET"],
+    )
 
     def subscriptions(request: Request) -> Response:
         with state.lock:

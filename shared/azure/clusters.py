@@ -8,7 +8,7 @@ from shared.azure.cache import RunCache, cached
 from shared.azure.errors import BUSY_CODES, translated
 from shared.azure.factory import ClientFactory
 from shared.azure.operations import wait_for_operation
-from shared.models import Cluster, KubeletIdentity, NodePool, OperationResult, ScaleSet
+from shared.models import Cluster, KubeletIdentity, NodePool, NodeVm, OperationResult, ScaleSet
 from shared.resource_id import ResourceId
 
 POOL_TAG = "aks-managed-poolName"
@@ -49,6 +49,16 @@ class ClusterReader:
                 for v in client.virtual_machine_scale_sets.list(cluster.node_resource_group)
             ]
         return [s for s in scale_sets if s.pool_name is not None]
+
+    @cached
+    def list_node_vms(self, cluster: Cluster) -> list[NodeVm]:
+        client = self.factory.compute(cluster.resource.subscription_id)
+        with translated(cluster.node_resource_group_id, doing="list virtual machines in"):
+            vms = [
+                NodeVm(**_identities_of(v))
+                for v in client.virtual_machines.list(cluster.node_resource_group)
+            ]
+        return [v for v in vms if v.pool_name is not None]
 
     @cached
     def identity_exists(self, identity_id: str) -> bool:
@@ -203,16 +213,21 @@ def _pool(profile: Any) -> NodePool:
     )
 
 
-def _scale_set(vmss: Any) -> ScaleSet:
+def _identities_of(host: Any) -> dict[str, Any]:
+    """The fields a scale set and a VM share: their pool tag and user-assigned identities."""
     identities: tuple[str, ...] = ()
-    if vmss.identity is not None and vmss.identity.user_assigned_identities:
-        identities = tuple(vmss.identity.user_assigned_identities.keys())
-    return ScaleSet(
-        id=vmss.id,
-        name=vmss.name,
-        pool_name=(vmss.tags or {}).get(POOL_TAG),
-        user_assigned_identities=identities,
-    )
+    if host.identity is not None and host.identity.user_assigned_identities:
+        identities = tuple(host.identity.user_assigned_identities.keys())
+    return {
+        "id": host.id,
+        "name": host.name,
+        "pool_name": (host.tags or {}).get(POOL_TAG),
+        "user_assigned_identities": identities,
+    }
+
+
+def _scale_set(vmss: Any) -> ScaleSet:
+    return ScaleSet(**_identities_of(vmss))
 
 
 def _text(value: Any) -> str:

@@ -126,8 +126,13 @@ class JsonClient:
         params: Mapping[str, str] | None = None,
         body: Any = None,
         content_type: str = "application/json",
+        retry: bool = True,
     ) -> JsonResponse:
-        """``path`` is relative to the base URL ("" for the base URL itself)."""
+        """``path`` is relative to the base URL ("" for the base URL itself).
+
+        ``retry=False`` for a write that is not idempotent (creating a ticket): a response lost
+        after the write committed must not be answered by writing again; the caller looks first.
+        """
         from azure.core.exceptions import ServiceRequestError, ServiceResponseError
         from azure.core.rest import HttpRequest
 
@@ -141,7 +146,8 @@ class JsonClient:
             method, url, params=dict(params or {}), headers=headers, content=content
         )
         try:
-            response = self._pipeline().send_request(request)
+            options = {} if retry else {"retry_total": 0}
+            response = self._pipeline().send_request(request, **options)
             text = response.text()
         except (ServiceRequestError, ServiceResponseError) as exc:
             raise TransientError(f"could not reach {self.host} ({type(exc).__name__})") from None

@@ -16,7 +16,7 @@ from shared.azure.cache import RunCache, cached
 from shared.azure.clusters import _text
 from shared.azure.errors import translated
 from shared.azure.factory import ClientFactory
-from shared.errors import NotFound, ReadError, WriteRejected
+from shared.errors import NotFound, PrincipalNotFoundError, ReadError, WriteRejected
 from shared.ports.rbac import (
     Application,
     DenyAssignment,
@@ -168,11 +168,20 @@ class RbacReader:
                         return None
                     if exc.status_code not in (400, 409, 422):
                         raise
-                    rejected = WriteRejected(
-                        f"ARM refused the role assignment at {scope} ({exc.status_code} {code})",
-                        resource_id=scope,
-                        code=code,
-                    )
+                    if exc.status_code == 400 and code == "PrincipalNotFound":
+                        # Deleted, never existed, or not replicated yet: the caller tells which.
+                        rejected = PrincipalNotFoundError(
+                            f"ARM does not know principal {principal_id} (400 PrincipalNotFound)",
+                            principal_id=principal_id,
+                            resource_id=scope,
+                        )
+                    else:
+                        rejected = WriteRejected(
+                            f"ARM refused the role assignment at {scope} "
+                            f"({exc.status_code} {code})",
+                            resource_id=scope,
+                            code=code,
+                        )
         finally:
             self.cache.clear()
         if rejected is not None:

@@ -1,4 +1,7 @@
-"""Cause 1a, solution 4: the kubelet identity is missing from a node pool scale set."""
+"""Cause 1a, solution 4: the kubelet identity is missing from a node pool scale set or node VM.
+
+Pools of type VirtualMachineScaleSets carry the identity on their scale set; pools of type
+VirtualMachines (and node auto-provisioning) have no scale set and carry it on each node VM."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ class KubeletIdentityDetached(Check):
         reads=(
             "Microsoft.ContainerService/managedClusters/read",
             "Microsoft.Compute/virtualMachineScaleSets/read",
+            "Microsoft.Compute/virtualMachines/read",
             "Microsoft.ManagedIdentity/userAssignedIdentities/read",
         ),
         action_id="reconcile-cluster",
@@ -33,17 +37,22 @@ class KubeletIdentityDetached(Check):
                 {"servicePrincipal": cluster.service_principal_client_id},
             )
         scale_sets = estate.list_node_pool_scale_sets(cluster)
-        missing = [s.id for s in scale_sets if not s.has_identity(kubelet.resource_id)]
+        vms = estate.list_node_vms(cluster)
+        hosts = [*scale_sets, *vms]
+        missing = [h.id for h in hosts if not h.has_identity(kubelet.resource_id)]
         evidence = {
             "kubeletIdentity": kubelet.resource_id,
             "scaleSets": [s.id for s in scale_sets],
+            "virtualMachines": [v.id for v in vms],
             "missingOn": missing,
         }
         if not missing:
+            what = f"{len(scale_sets)} node pool scale sets"
+            if vms:
+                what += f" and {len(vms)} node VMs"
             return self.finding(
                 Status.PASS,
-                f"The kubelet identity of {cluster.name} is attached to all {len(scale_sets)} "
-                "node pool scale sets.",
+                f"The kubelet identity of {cluster.name} is attached to all {what}.",
                 target,
                 evidence,
             )
@@ -71,5 +80,7 @@ class KubeletIdentityDetached(Check):
         return (
             f"az aks show -g {rg} -n {cluster.name} --query identityProfile.kubeletidentity",
             f'az vmss list -g {cluster.node_resource_group} --query "[].{{name:name, identity:identity}}"',
+            # VirtualMachines pools (and node auto-provisioning) carry the identity per node VM.
+            f'az vm list -g {cluster.node_resource_group} --query "[].{{name:name, identity:identity}}"',
             f"az aks update -g {rg} -n {cluster.name}",
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from shared.models import Cluster, OperationResult, ScaleSet
+from shared.models import Cluster, NodeVm, OperationResult, ScaleSet
 
 
 class ClusterPort(Protocol):
@@ -17,6 +17,10 @@ class ClusterPort(Protocol):
     ) -> Cluster | None: ...
 
     def list_node_pool_scale_sets(self, cluster: Cluster) -> list[ScaleSet]: ...
+
+    def list_node_vms(self, cluster: Cluster) -> list[NodeVm]:
+        """Node VMs of the cluster's pools that are not scale sets (VirtualMachines pools)."""
+        ...
 
     def identity_exists(self, identity_id: str) -> bool: ...
 

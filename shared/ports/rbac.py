@@ -243,7 +243,9 @@ class RbacPort(Protocol):
         updates its ``condition``, an ABAC condition of version 2.0).
 
         Returns None when ARM answers ``409 RoleAssignmentExists``: the same principal already has
-        the same role at the same scope under another name, which is as good as created.
+        the same role at the same scope under another name, which is as good as created. Raises
+        :class:`~shared.errors.PrincipalNotFoundError` for ``400 PrincipalNotFound`` (the
+        principal is gone, or not replicated yet) and ``WriteRejected`` for other refusals.
         """
         ...
 

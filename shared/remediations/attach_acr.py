@@ -12,20 +12,28 @@ Graph). That also fixes sp-mismatch; the old service principal's assignment is l
 The assignment's name is a uuid5 of (registry id lower-cased, role GUID, principal id lower-cased),
 so a retry or a concurrent worker PUTs the same name (a no-op for ARM), and a ``409
 RoleAssignmentExists`` (the same grant under another name) counts as success.
+
+ARM answers ``400 PrincipalNotFound`` both for a principal that is gone (a deleted kubelet
+identity or service principal) and for one Entra ID has not replicated yet (an identity created
+seconds to minutes ago). The pull identity is looked up again to tell which: gone is a failed
+action with the reason (ticketed; reconcile cannot bring an identity back), replicating is
+retried with backoff within the operation timeout and then deferred to a later delivery.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
+from collections.abc import Callable
 
 from shared.checks.base import Finding, Target
 from shared.checks.repository_conditions import repositories_condition
-from shared.errors import ReadError, WriteRejected
+from shared.errors import NotFound, PrincipalNotFoundError, ReadError, Replicating, WriteRejected
 from shared.models import Cluster
 from shared.ports import Estate
 from shared.ports.kubernetes import image_registry_host, image_repository
-from shared.ports.rbac import ACR_PULL_ROLE_ID, REPOSITORY_READER_ROLE_ID
+from shared.ports.rbac import ACR_PULL_ROLE_ID, REPOSITORY_READER_ROLE_ID, RoleAssignment
 from shared.remediations.base import ActionRecord, Plan, Remediation
 
 log = logging.getLogger(__name__)
@@ -66,6 +74,11 @@ def role_definition_id(registry_id: str, role_guid: str) -> str:
     )
 
 
+# Entra ID replication usually completes within a minute or two; past this (or the operation
+# timeout, if shorter) the action is deferred rather than holding the function.
+REPLICATION_WAIT_SECONDS = 120.0
+
+
 class AttachAcr(Remediation):
     id = "attach-acr"
     permissions = (
@@ -73,6 +86,19 @@ class AttachAcr(Remediation):
         "Microsoft.Authorization/roleAssignments/write",
     )
     # Not Azure RBAC: the service principal lookup reads Microsoft Graph (Application.Read.All).
+
+    def __init__(
+        self,
+        *,
+        poll: float = 5.0,
+        replication_wait: float = REPLICATION_WAIT_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.poll = poll
+        self.replication_wait = replication_wait
+        self.sleep = sleep
+        self.clock = clock
 
     def plan(self, finding: Finding, target: Target) -> Plan:
         cluster = target.cluster
@@ -162,12 +188,15 @@ class AttachAcr(Remediation):
                 if short:
                     scope_note += f"; {short}"
             name = assignment_name(registry.id, role, principal)
-            created = estate.create_role_assignment(
-                registry.id,
-                name,
+            created = self._create(
+                estate,
+                target,
+                who,
+                timeout,
+                scope=registry.id,
+                name=name,
                 role_definition_id=role_definition_id(registry.id, role),
                 principal_id=principal,
-                principal_type="ServicePrincipal",
                 description=f"acr-pull-remediator attach-acr: {cluster.name} pulls from "
                 f"{registry.name}",
                 condition=condition,
@@ -190,3 +219,75 @@ class AttachAcr(Remediation):
             return ActionRecord(self.id, "applied", f"{grant} already existed")
         log.info("attach-acr: assigned %s (%s)", grant, created.id)
         return ActionRecord(self.id, "applied", f"assigned {grant} ({created.name})")
+
+    def _create(
+        self,
+        estate: Estate,
+        target: Target,
+        who: str,
+        timeout: float,
+        *,
+        scope: str,
+        name: str,
+        role_definition_id: str,
+        principal_id: str,
+        description: str,
+        condition: str | None,
+    ) -> RoleAssignment | None:
+        """PUT the assignment; wait out Entra ID's replication of a principal that exists."""
+        deadline = self.clock() + max(0.0, min(timeout, self.replication_wait))
+        delay = self.poll
+        while True:
+            try:
+                return estate.create_role_assignment(
+                    scope,
+                    name,
+                    role_definition_id=role_definition_id,
+                    principal_id=principal_id,
+                    principal_type="ServicePrincipal",
+                    description=description,
+                    condition=condition,
+                )
+            except PrincipalNotFoundError as exc:
+                gone = _principal_gone(target, estate, principal_id, who)
+                if gone is not None:
+                    raise WriteRejected(gone, resource_id=scope, code=exc.code) from None
+                if self.clock() + delay > deadline:
+                    raise Replicating(
+                        f"the {who} of {target.cluster.name} ({principal_id}) exists but ARM does "
+                        "not know it yet (Entra ID replication); retried on a later delivery",
+                        resource_id=scope,
+                        code=exc.code,
+                    ) from None
+                log.info(
+                    "attach-acr: %s %s not replicated yet; retrying in %.1fs",
+                    who,
+                    principal_id,
+                    delay,
+                )
+                self.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+
+def _principal_gone(target: Target, estate: Estate, principal: str, who: str) -> str | None:
+    """Why the pull identity no longer exists, or None when it does (so it is replicating)."""
+    cluster = target.cluster
+    kubelet = cluster.kubelet_identity
+    if kubelet is not None:
+        if estate.identity_exists(kubelet.resource_id):
+            return None
+        return (
+            f"the kubelet identity {kubelet.resource_id} of {cluster.name} was deleted: ARM "
+            f"answers PrincipalNotFound for its object id {principal}, and a reconcile cannot "
+            "bring it back; give the cluster a kubelet identity again "
+            "(az aks update --assign-kubelet-identity <identity id>)"
+        )
+    try:
+        estate.get_service_principal_by_id(principal)
+    except NotFound:
+        return (
+            f"the {who} of {cluster.name} ({principal}) does not exist in the directory: ARM "
+            "answers PrincipalNotFound; reset the cluster's service principal "
+            "(az aks update-credentials --reset-service-principal)"
+        )
+    return None

@@ -86,6 +86,7 @@ class AzureDevOpsWorkItems:
                 _add("System.Tags", "; ".join(tags)),
             ],
             doing=f"create a work item of type {self._type}",
+            retry=False,
         )
         return TicketRef(
             provider=self.name,
@@ -94,6 +95,29 @@ class AzureDevOpsWorkItems:
             fingerprint=ticket.fingerprint,
             title=ticket.title,
         )
+
+    def find(self, ticket: Ticket) -> TicketRef | None:
+        """The open work item tagged with ``ticket``'s fingerprint tag, if any (WIQL)."""
+        closed = ", ".join(_wiql(s) for s in sorted({*CLOSED_STATES, self._closed_state.lower()}))
+        tag = _wiql(f"fp-{ticket.short_id}")
+        # Values are WIQL string literals (quotes doubled); WIQL has no bound parameters.
+        query = (
+            "SELECT [System.Id] FROM WorkItems WHERE [System.TeamProject] = @project "  # noqa: S608
+            f"AND [System.Tags] CONTAINS {tag} AND [System.State] NOT IN ({closed}) "
+            "ORDER BY [System.Id]"
+        )
+        result = self._call("POST", "wiql", {"query": query}, doing="query work items (WIQL)")
+        items = result.get("workItems") or []
+        if not items:
+            return None
+        ref = TicketRef(
+            provider=self.name,
+            id=str(items[0]["id"]),
+            url="",
+            fingerprint=ticket.fingerprint,
+            title=ticket.title,
+        )
+        return self.get(ref)
 
     def get(self, ref: TicketRef) -> TicketRef:
         item = self._call("GET", f"workitems/{int(ref.id)}", None, doing=f"read work item {ref.id}")
@@ -130,7 +154,14 @@ class AzureDevOpsWorkItems:
         return ref.closed()
 
     def _call(
-        self, method: str, path: str, body: Any, *, doing: str, api_version: str = API_VERSION
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        *,
+        doing: str,
+        api_version: str = API_VERSION,
+        retry: bool = True,
     ) -> dict[str, Any]:
         response = self._client.request(
             method,
@@ -138,6 +169,7 @@ class AzureDevOpsWorkItems:
             params={"api-version": api_version},
             body=body,
             content_type=PATCH_JSON if isinstance(body, list) else "application/json",
+            retry=retry,
         )
         raise_for(
             response,
@@ -150,6 +182,10 @@ class AzureDevOpsWorkItems:
         if not isinstance(response.body, dict):
             raise TicketError(f"Azure DevOps answered {doing} with a body that is not an object")
         return response.body
+
+
+def _wiql(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _add(field: str, value: str) -> dict[str, str]:

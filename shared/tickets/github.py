@@ -19,6 +19,7 @@ from shared.tickets.errors import TicketError, raise_for
 from shared.tickets.model import CLOSED, OPEN, Ticket, TicketRef
 
 API_VERSION = "2022-11-28"
+MAX_PAGES = 10  # open issues of one cause looked through for a marker
 _HINT = "the GITHUB_TOKEN app setting (it needs Issues: read and write on the repository)"
 
 
@@ -59,8 +60,37 @@ class GitHubIssues:
             },
             doing=f"open an issue in {self._repository}",
             ok=(201,),
+            retry=False,
         )
         return self._ref(issue, ticket.fingerprint)
+
+    def find(self, ticket: Ticket) -> TicketRef | None:
+        """The open issue this product made for ``ticket.fingerprint``, if any: the issues that
+        carry its labels, and the hidden fingerprint marker in the body."""
+        wanted = render.marker(ticket)
+        labels = ",".join(ticket.labels[:2])  # the product's label and the cause's
+        for page in range(1, MAX_PAGES + 1):
+            response = self._client.request(
+                "GET",
+                f"repos/{self._repository}/issues",
+                params={"state": "open", "labels": labels, "per_page": "100", "page": str(page)},
+            )
+            if _rate_limited(response):
+                raise TransientError("GitHub rate limit while looking for an open issue")
+            raise_for(
+                response,
+                system="GitHub",
+                doing=f"look for an open issue in {self._repository}",
+                ok=(200,),
+                credential_hint=_HINT,
+            )
+            issues = response.body if isinstance(response.body, list) else []
+            for issue in issues:
+                if isinstance(issue, dict) and wanted in str(issue.get("body") or ""):
+                    return self._ref(issue, ticket.fingerprint)
+            if len(issues) < 100:
+                return None
+        return None
 
     def get(self, ref: TicketRef) -> TicketRef:
         issue = self._call("GET", f"issues/{int(ref.id)}", None, doing=f"read issue #{ref.id}")
@@ -96,9 +126,18 @@ class GitHubIssues:
     # -- helpers ---------------------------------------------------------------------------
 
     def _call(
-        self, method: str, path: str, body: Any, *, doing: str, ok: tuple[int, ...] = (200,)
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        *,
+        doing: str,
+        ok: tuple[int, ...] = (200,),
+        retry: bool = True,
     ) -> dict[str, Any]:
-        response = self._client.request(method, f"repos/{self._repository}/{path}", body=body)
+        response = self._client.request(
+            method, f"repos/{self._repository}/{path}", body=body, retry=retry
+        )
         if _rate_limited(response):
             raise TransientError(f"GitHub rate limit while trying to {doing}")
         raise_for(response, system="GitHub", doing=doing, ok=ok, credential_hint=_HINT)

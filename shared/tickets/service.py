@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from shared.config import Settings
+from shared.errors import TransientError
 from shared.tickets.azure_devops import AzureDevOpsWorkItems
 from shared.tickets.github import GitHubIssues
 from shared.tickets.model import Ticket, TicketRef, TicketRoute
@@ -27,6 +28,11 @@ class TicketProvider(Protocol):
     name: str
 
     def create(self, ticket: Ticket) -> TicketRef: ...
+
+    def find(self, ticket: Ticket) -> TicketRef | None:
+        """The open ticket the system itself holds for ``ticket.fingerprint`` (None if it cannot
+        tell: webhooks deliver at least once)."""
+        ...
 
     def get(self, ref: TicketRef) -> TicketRef: ...
 
@@ -77,12 +83,31 @@ class TicketService:
                 log.info("ticket %s %s: recurrence %d", ref.provider, ref.id, occurrences)
                 return ref
             log.info("ticket %s %s was closed by hand; opening a new one", known.provider, known.id)
-        ref = self.provider.create(ticket)
+        ref = self._create_once(ticket)
         if known is not None and known.provider == self.provider.name and known.url:
             self.provider.comment(ref, f"Previously tracked in {known.url}.")
         self.index.put_ticket(ticket.fingerprint, ref)
         log.info("ticket %s %s opened for %s", ref.provider, ref.id, ticket.cause_id)
         return ref
+
+    def _create_once(self, ticket: Ticket) -> TicketRef:
+        """Create unless the ticket system already holds an open one for the fingerprint: the
+        index misses one whose creation's response was lost (or an index that was reset)."""
+        found = self.provider.find(ticket)
+        if found is not None and found.is_open:
+            log.info(
+                "ticket %s %s found by its fingerprint; not opening another",
+                found.provider,
+                found.id,
+            )
+            return found
+        try:
+            return self.provider.create(ticket)
+        except TransientError:
+            found = self.provider.find(ticket)  # the write may have committed
+            if found is not None and found.is_open:
+                return found
+            raise
 
     def resolve(self, fingerprint: str, comment: str) -> TicketRef | None:
         """Close the open ticket for ``fingerprint`` with ``comment``; None when none is open."""

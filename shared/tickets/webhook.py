@@ -48,6 +48,10 @@ class WebhookNotifier:
             )
         return cls(JsonClient(url, settings, secret_url=True), message_format=message_format)
 
+    def find(self, ticket: Ticket) -> TicketRef | None:
+        """A chat channel cannot be searched: a notification is delivered at least once."""
+        return None
+
     def create(self, ticket: Ticket) -> TicketRef:
         self._post(OPENED, ticket.title, ticket.fingerprint, "", ticket)
         return TicketRef(

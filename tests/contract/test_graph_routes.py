@@ -134,6 +134,23 @@ def test_application_list_filtered_by_app_id(
     )
 
 
+def test_service_principals_filtered_by_any_of_their_names(
+    graph: PipelineClient[HttpRequest, HttpResponse],
+) -> None:
+    """``az ad sp show --id <appId>`` asks with servicePrincipalNames/any(...)."""
+    query = f"servicePrincipalNames/any(c:c eq '{APP}')"
+    [sp] = call(graph, "GET", f"/v1.0/servicePrincipals?$filter={query}").json()["value"]
+    assert_entity(sp, SERVICE_PRINCIPAL_PROPERTIES)
+    assert sp["appId"] == APP and APP in sp["servicePrincipalNames"]
+    other = "servicePrincipalNames/any(x:x eq 'https://nosuch')"
+    assert call(graph, "GET", f"/v1.0/servicePrincipals?$filter={other}").json()["value"] == []
+    # Applications have no servicePrincipalNames: Graph refuses the filter there.
+    refused = graph.send_request(
+        HttpRequest("GET", graph.format_url(f"/v1.0/applications?$filter={query}"))
+    )
+    assert refused.status_code == 400
+
+
 def test_select_limits_properties(graph: PipelineClient[HttpRequest, HttpResponse]) -> None:
     body = call(
         graph, "GET", f"/v1.0/applications(appId='{APP}')?$select=appId,passwordCredentials"

@@ -324,6 +324,9 @@ def test_pods_show_pull_failures_with_kubelet_events(
     assert "Error: ImagePullBackOff" in messages
     assert all(e["involvedObject"]["name"] == name and e["reason"] == "Failed" for e in events)
     assert all(e["source"]["component"] == "kubelet" for e in events)
+    # A kubelet reports on pods it runs: no event predates its pod.
+    created = pods[0]["metadata"]["creationTimestamp"]
+    assert all(created <= e["firstTimestamp"] <= e["lastTimestamp"] for e in events)
 
 
 def test_nodes_follow_the_agent_pools(
@@ -677,3 +680,55 @@ def test_a_created_object_gets_its_creation_timestamp_from_the_server(
     assert meta["creationTimestamp"] and meta["creationTimestamp"].endswith("Z")
     assert meta["uid"]
     assert raw.get("api/v1/namespaces/shop/secrets/fresh").json()["metadata"] == meta
+
+
+def _pb_field(number: int, value: bytes | str) -> bytes:
+    """One length-delimited protobuf field (what client-go's generated marshallers write)."""
+    data = value.encode() if isinstance(value, str) else value
+    out, length = bytearray([number << 3 | 2]), len(data)
+    while True:
+        out.append((length & 0x7F) | (0x80 if length > 0x7F else 0))
+        length >>= 7
+        if not length:
+            return bytes(out) + data
+
+
+def test_a_secret_sent_as_protobuf_is_created_as_kubectl_sends_it(raw: httpx2.Client) -> None:
+    """kubectl 1.3x creates built-in objects with Content-Type application/vnd.kubernetes.protobuf."""
+    config = json.dumps({"auths": {"acr.azurecr.io": {"username": "u", "password": "p"}}})
+    meta = _pb_field(1, "pb-secret") + _pb_field(2, "") + _pb_field(3, "shop")
+    secret = (
+        _pb_field(1, meta)
+        + _pb_field(2, _pb_field(1, ".dockerconfigjson") + _pb_field(2, config))
+        + _pb_field(3, "kubernetes.io/dockerconfigjson")
+    )
+    envelope = b"k8s\x00" + _pb_field(1, _pb_field(1, "v1") + _pb_field(2, "Secret"))
+    envelope += _pb_field(2, secret)
+    created = raw.post(
+        "api/v1/namespaces/shop/secrets",
+        content=envelope,
+        headers={
+            "Content-Type": "application/vnd.kubernetes.protobuf",
+            "Accept": "application/vnd.kubernetes.protobuf,application/json",
+        },
+    )
+    assert created.status_code == 201, created.text
+    assert created.headers["Content-Type"].startswith("application/json")
+    body = created.json()
+    assert body["type"] == "kubernetes.io/dockerconfigjson"
+    assert "generateName" not in body["metadata"]
+    assert base64.b64decode(body["data"][".dockerconfigjson"]).decode() == config
+    assert body["metadata"]["creationTimestamp"]
+    deployment = b"k8s\x00" + _pb_field(1, _pb_field(1, "apps/v1") + _pb_field(2, "Deployment"))
+    refused = raw.post(
+        "apis/apps/v1/namespaces/shop/deployments",
+        content=deployment,
+        headers={"Content-Type": "application/vnd.kubernetes.protobuf"},
+    )
+    assert refused.status_code == 415
+    garbage = raw.post(
+        "api/v1/namespaces/shop/secrets",
+        content=b"not protobuf",
+        headers={"Content-Type": "application/vnd.kubernetes.protobuf"},
+    )
+    assert garbage.status_code == 415

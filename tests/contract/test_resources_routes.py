@@ -90,3 +90,22 @@ def test_resources_are_found_by_type_and_name(http: requests.Session, emulator: 
         emulator.base_url + path, params={**API, "$filter": "location eq 'x'"}, timeout=5
     )
     assert bad.status_code == 400
+
+
+def test_cloud_metadata_names_only_the_emulator(emulator: Emulator) -> None:
+    """``az cloud register --endpoint-resource-manager <url>`` reads /metadata/endpoints."""
+    response = requests.get(
+        f"{emulator.base_url}/metadata/endpoints",
+        params={"api-version": "2022-09-01"},
+        verify=emulator.ca_path,
+        timeout=5,
+    )
+    assert response.status_code == 200
+    cloud = response.json()
+    base = emulator.base_url
+    assert cloud["resourceManager"] == f"{base}/"
+    assert cloud["authentication"]["audiences"] == [f"{base}/"]
+    assert cloud["microsoftGraphResourceId"] == f"{base}/graph/"
+    assert cloud["suffixes"]["acrLoginServer"] == "azurecr.io"
+    endpoints = [cloud["resourceManager"], cloud["authentication"]["loginEndpoint"], cloud["graph"]]
+    assert all(e.startswith(base) for e in endpoints)  # nothing outside loopback

@@ -67,13 +67,15 @@ def test_open_recur_and_resolve_keep_one_work_item(
     assert "The check acrpull-missing passed." in comments(emulator, 1)[-1]["text"]
     calls = [(e.method, e.api_version, e.status) for e in emulator.journal("azure-devops")]
     assert calls == [
+        ("POST", "7.1", 200),  # WIQL: is one open already? (no)
         ("POST", "7.1", 200),
         ("GET", "7.1", 200),
         ("POST", "7.1-preview.4", 200),
         ("POST", "7.1-preview.4", 200),
         ("PATCH", "7.1", 200),
     ]
-    create = emulator.journal("azure-devops")[0].body
+    assert emulator.journal("azure-devops")[0].path.endswith("/_apis/wit/wiql")
+    create = emulator.journal("azure-devops")[1].body
     assert [op["path"] for op in create] == [
         "/fields/System.Title",
         "/fields/System.Description",
@@ -118,7 +120,7 @@ def test_a_bad_pat_is_a_clear_auth_error_without_the_pat(
         service_for(BASIC, AZURE_DEVOPS_PAT=bad).open_or_update(build_ticket(finding(), "b"))
     message = str(raised.value)
     assert (
-        "Azure DevOps rejected the credential while trying to create a work item of type Issue (401"
+        "Azure DevOps rejected the credential while trying to query work items (WIQL) (401"
         in message
     )
     assert "AZURE_DEVOPS_PAT" in message

@@ -3,6 +3,7 @@ from a broken estate to a role assignment ARM holds and a check that passes."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -296,6 +297,89 @@ def test_assignment_name_ignores_case(registry_id: str, principal: str) -> None:
     assert assignment_name(REGISTRY_ID, authz.REPOSITORY_READER, principal) != assignment_name(
         REGISTRY_ID, authz.ACR_PULL, principal
     )
+
+
+# -- PrincipalNotFound: a new identity replicating, a deleted one gone -------------------------
+
+
+def test_a_new_kubelet_identity_is_retried_until_it_replicates(
+    emulator: Emulator, app_env: dict[str, str]
+) -> None:
+    scenario.load(emulator.state, estate_spec())
+    finding = check(emulator)
+    emulator.state.replication_delay = 1.0
+    emulator.state.principal_new(kubelet_object_id(emulator))  # created just now
+    estate = new_estate()
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        time.sleep(seconds)
+
+    record = AttachAcr(poll=0.2, sleep=sleep).apply(
+        finding, target(estate, emulator), estate, timeout=30
+    )
+
+    assert record.status == "applied", record.detail
+    statuses = [status for method, _, status in writes(emulator) if method == "PUT"]
+    assert statuses[0] == 400 and statuses[-1] == 201
+    assert set(statuses[:-1]) == {400}
+    assert waits and waits == sorted(waits)  # backoff, never shorter
+    [assignment] = assignments_at_registry(emulator)
+    assert assignment["properties"]["principalId"] == kubelet_object_id(emulator)
+    assert check(emulator).status is Status.PASS
+
+
+def test_an_identity_still_replicating_after_the_wait_is_deferred_not_failed(
+    emulator: Emulator, app_env: dict[str, str]
+) -> None:
+    from shared.errors import Busy, Replicating
+
+    scenario.load(emulator.state, estate_spec())
+    finding = check(emulator)
+    emulator.state.replication_delay = 3600.0
+    emulator.state.principal_new(kubelet_object_id(emulator))
+    estate = new_estate()
+    fix = AttachAcr(poll=0.05, replication_wait=0.3)
+
+    with pytest.raises(Replicating) as caught:
+        fix.apply(finding, target(estate, emulator), estate, timeout=30)
+
+    assert isinstance(caught.value, Busy)  # the responder defers a Busy: redelivered later
+    assert "replication" in caught.value.reason
+    assert assignments_at_registry(emulator) == []
+    emulator.state.replication_delay = 0.0  # replicated by the next delivery
+    estate = new_estate()
+    assert fix.apply(finding, target(estate, emulator), estate, timeout=30).status == "applied"
+
+
+def test_a_deleted_kubelet_identity_is_a_failed_action_with_the_reason(
+    emulator: Emulator, app_env: dict[str, str]
+) -> None:
+    scenario.load(
+        emulator.state,
+        estate_spec(
+            breaks=[
+                {"cause": "acrpull-missing", "cluster": "aks1", "registry": "acr1"},
+                {"cause": "kubelet-identity-deleted", "cluster": "aks1"},
+            ]
+        ),
+    )
+    finding = check(emulator)
+    assert finding.status is Status.FAIL
+    slept: list[float] = []
+    estate = new_estate()
+
+    record = AttachAcr(sleep=slept.append).apply(
+        finding, target(estate, emulator), estate, timeout=30
+    )
+
+    assert record.status == "failed"
+    assert "was deleted" in record.detail and "PrincipalNotFound" in record.detail
+    assert "--assign-kubelet-identity" in record.detail
+    assert slept == []  # gone is not worth waiting for
+    assert [(m, s) for m, _, s in writes(emulator)] == [("PUT", 400)]
+    assert assignments_at_registry(emulator) == []
 
 
 def test_abac_registry_grant_is_limited_to_the_repositories_the_cluster_runs(
