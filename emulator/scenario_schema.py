@@ -49,6 +49,7 @@ KINDS: dict[str, tuple[frozenset[str], dict[str, str]]] = {
                 "tags",
                 "kubernetesVersion",
                 "nodeResourceGroup",
+                "provisioningState",
                 "servicePrincipal",
                 "attachedRegistries",
                 "namespaces",
@@ -63,7 +64,7 @@ KINDS: dict[str, tuple[frozenset[str], dict[str, str]]] = {
             "vnet": "clusterVnet",
         },
     ),
-    "nodePool": (frozenset({"name", "vmSize", "count", "mode", "osType", "osSKU"}), {}),
+    "nodePool": (frozenset({"name", "type", "vmSize", "count", "mode", "osType", "osSKU"}), {}),
     "workload": (
         frozenset(
             {
