@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
+from azure.core.exceptions import ResourceNotFoundError
 
 from emulator import scenario
 from emulator.providers import authorization as authz
@@ -31,6 +32,7 @@ from shared.azure.tables import TableStateStore
 from shared.config import Settings
 from shared.engine import RetryLater
 from shared.store import ClaimState
+from shared.store.keys import text_key
 from tests.support.events import arm_event
 from tests.support.triggers import deliver_event, run_timer, ticket_policy
 
@@ -159,17 +161,24 @@ def test_a_worker_killed_mid_run_does_not_lose_its_event(
     scenario.apply_break(emulator.state, {"cause": "acrpull-missing", "cluster": CLUSTER})
     event = deleted_event(emulator, "evt-killed-worker")
     # The worker is slow to read the cluster, long enough to be killed in the middle.
-    emulator.inject(r"/managedClusters/aks-prod-weu$", method="GET", latency=8.0, times=1)
+    emulator.inject(r"/managedClusters/aks-prod-weu$", method="GET", latency=15.0, times=1)
     child = start_worker("arm_events", event)
 
     def claimed() -> bool:
-        claim = store().start_event("evt-killed-worker", 3)
-        if claim.state is ClaimState.CLAIMED:
-            store().abandon_event(claim)  # ours, not the child's: the child has not begun yet
+        """The child's claim row exists (read only: a probe that claimed would race the child)."""
+        settings = Settings.from_env(os.environ)
+        table = (
+            ClientFactory(settings)
+            .table_service()
+            .get_table_client(f"{settings.state_table_prefix}Events")
+        )
+        key = text_key("evt-killed-worker")
+        try:
+            return table.get_entity(key[:2], key)["State"] == "in-progress"
+        except (ResourceNotFoundError, KeyError):
             return False
-        return True
 
-    wait_for(claimed)
+    wait_for(claimed, timeout=120)
     time.sleep(0.5)
     child.send_signal(signal.SIGKILL)
     assert child.wait(10) == -signal.SIGKILL
