@@ -84,6 +84,12 @@ def register(emulator: Emulator) -> None:
     emulator.mount("/acr-storage/<login_server>/<digest>", "acr-storage", plane.storage, ["GET"])
 
 
+THROTTLED_MESSAGE = (
+    "Too many requests. Please visit https://aka.ms/acr/skus#sku-feature-matrix to view limits "
+    "of all service tiers."
+)
+
+
 def digest_of(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -168,7 +174,18 @@ class AcrDataPlane:
                 f"client with IP '{client_ip}' is not allowed access. "
                 "Refer https://aka.ms/acr/firewall to grant access.",
             )
+        if "/v2/" in request.path and self._throttled(registry["id"].lower()):
+            # Read operations beyond the SKU's per-minute limit; ACR's wording.
+            return errors(429, "TOOMANYREQUESTS", THROTTLED_MESSAGE)
         return serve(registry, login_server)
+
+    def _throttled(self, registry_id: str) -> bool:
+        with self.state.lock:
+            if registry_id not in self.state.registry_throttled:
+                return False
+            seen = self.state.registry_throttled[registry_id]
+            self.state.registry_throttled[registry_id] = seen + 1
+            return seen % 2 == 0
 
     def _challenge(
         self, request: Request, login_server: str, scope: str | None, error: str | None

@@ -63,6 +63,9 @@ class ResourceKind:
     get: GetHook | None = None
     # PATCH (``begin_update``): validated against this schema, then merged like a PUT.
     patch_schema: Json | None = None
+    # A collection GET answered with its own body, not ARM's {"value", "nextLink"} pages
+    # (Azure Monitor metrics: a scope's ``providers/Microsoft.Insights/metrics``).
+    get_collection: GetHook | None = None
     # Served at management-group and root (``/``) scope too, as Microsoft.Authorization is.
     any_scope: bool = False
 
@@ -195,6 +198,8 @@ class Arm:
         if arm.is_collection:
             if request.method != "GET":
                 raise ArmError(405, "MethodNotAllowed", f"{request.method} is not allowed here.")
+            if kind.get_collection is not None:
+                return json_response(kind.get_collection(self.state, arm))
             return self._list(kind, arm)
         if request.method == "GET":
             return json_response(kind.get(self.state, arm) if kind.get else self._get(arm))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import calendar
 import copy
 import hashlib
 import json
@@ -500,6 +501,8 @@ def still_failing(state: State, api: ClusterApi, pod: Json, container: str, caus
         return False
     if cause["kind"] == "qps":
         return spec.get("imagePullPolicy") == "Always"
+    if cause["kind"] == "throttled":
+        return str(cause["registry"]).lower() in state.registry_throttled
     if cause["kind"] == "secret":
         return not _pod_pulls_with_valid_secret(state, api, pod, cause["image"])
     return True
@@ -1419,7 +1422,10 @@ def _serve(state: State, request: Request) -> Response:
             raise forbidden_verb_error(kind, verb, namespace)
         if request.method == "GET":
             if name is None:
-                return kube_response(_list(state, api, kind, namespace, request))
+                listed = _list(state, api, kind, namespace, request)
+                if kind.plural == "pods" and "as=Table" in request.headers.get("Accept", ""):
+                    return kube_response(pod_table(listed))
+                return kube_response(listed)
             return kube_response(_with_kind(kind, _get(state, api, kind, namespace or "", name)))
         if not kind.writable or (request.method == "DELETE" and kind.plural != "secrets"):
             raise KubeError(405, "MethodNotAllowed", NOT_ALLOWED)
@@ -1607,6 +1613,70 @@ def _list(
         "apiVersion": kind.api_version,
         "metadata": metadata,
         "items": items,
+    }
+
+
+# -- server-side printing: what `kubectl get pods` shows (a meta.k8s.io/v1 Table) --------------
+
+_POD_COLUMNS = [
+    ("Name", "string", "name", 0),
+    ("Ready", "string", "", 0),
+    ("Status", "string", "", 0),
+    ("Restarts", "integer", "", 0),
+    ("Age", "string", "", 0),
+    ("IP", "string", "", 1),
+    ("Node", "string", "", 1),
+]
+
+
+def _age(timestamp: str | None) -> str:
+    if not timestamp:
+        return "<unknown>"
+    seconds = max(
+        0, int(time.time() - calendar.timegm(time.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ")))
+    )
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _pod_status(pod: Json) -> str:
+    status = pod.get("status", {})
+    for container in status.get("containerStatuses", []):
+        waiting = container.get("state", {}).get("waiting")
+        if waiting and waiting.get("reason"):
+            return str(waiting["reason"])
+    return str(status.get("phase", "Unknown"))
+
+
+def pod_table(listed: Json) -> Json:
+    """The Table the API server prints pods with (kubectl asks for it with ``as=Table``)."""
+    rows = []
+    for pod in listed["items"]:
+        statuses = pod.get("status", {}).get("containerStatuses", [])
+        ready = sum(1 for c in statuses if c.get("ready"))
+        total = len(pod.get("spec", {}).get("containers", [])) or len(statuses)
+        cells = [
+            pod["metadata"]["name"],
+            f"{ready}/{total}",
+            _pod_status(pod),
+            sum(int(c.get("restartCount", 0)) for c in statuses),
+            _age(pod["metadata"].get("creationTimestamp")),
+            pod.get("status", {}).get("podIP", "<none>"),
+            pod.get("spec", {}).get("nodeName", "<none>"),
+        ]
+        meta = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1"}
+        rows.append({"cells": cells, "object": {**meta, "metadata": pod["metadata"]}})
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": listed["metadata"],
+        "columnDefinitions": [
+            {"name": n, "type": t, "format": f, "description": n, "priority": p}
+            for n, t, f, p in _POD_COLUMNS
+        ],
+        "rows": rows,
     }
 
 

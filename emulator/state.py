@@ -99,10 +99,20 @@ class State:
         self.registry_passwords: dict[str, list[Json]] = {}
         # Microsoft Graph applications by appId: the Graph shape plus "_secrets" {keyId: secretText}.
         self.graph_applications: dict[str, Json] = {}
+        # Entra ID replication: a new secret is accepted only this many seconds after addPassword.
+        self.secret_propagation_seconds = 0.0
+        self.secret_ready_at: dict[str, float] = {}  # keyId -> epoch seconds
         self.page_size = 50
         # ACR data plane content by registry id (lower): {repository: {"tags": {tag: digest},
         # "manifests": {digest: {"mediaType", "body": bytes}}, "blobs": {digest: bytes}}}.
         self.registry_repositories: dict[str, dict[str, Json]] = {}
+        # Azure Monitor pull metrics by registry id (lower): [{"minutesAgo", "total",
+        # "successful"}] (minutes without an entry had no pulls). A registry id in
+        # registry_throttled answers every other data plane request with 429 toomanyrequests
+        # (the value counts its requests): a throttled registry still serves some reads, and a
+        # client that retries gets through, as with ACR under a burst.
+        self.registry_pull_metrics: dict[str, list[Json]] = {}
+        self.registry_throttled: dict[str, int] = {}
         # Tokens issued by the emulated ACR token service (refresh and access): token -> claims.
         self.acr_tokens: dict[str, Json] = {}
         # The Kubernetes API of each AKS cluster by cluster key (emulator.kubernetes.ClusterApi).

@@ -471,7 +471,7 @@ class Conformance:
         self.kubectl(
             "kubectl get pods -n payments (table)",
             *("get", "pods", "-n", "payments"),
-            check=text_has("NAME", *pods),
+            check=text_has("NAME", "READY", "STATUS", "Running", *pods),
         )
         self.kubectl(
             f"kubectl describe pod {pods[0]} -n payments",

@@ -35,6 +35,10 @@ class Cluster:
     service_principal_client_id: str | None
     provisioning_state: str
     tags: Mapping[str, str] = field(default_factory=dict)
+    # The control plane's identity: "SystemAssigned", "UserAssigned" (with its resource id) or ""
+    # for a service principal cluster; replacing a kubelet identity needs a user-assigned one.
+    control_plane_identity_type: str = ""
+    control_plane_identity_id: str | None = None
 
     @property
     def resource(self) -> ResourceId:

@@ -30,7 +30,10 @@ valid secret of that application (created, with a secret, when the scenario has 
 
 Breaks: ``pull-secret-admin-stale`` (the admin password in the secret was regenerated),
 ``pull-secret-sp-invalid`` (``mode: expired`` (default), ``reset`` or ``wrong``) and
-``pull-qps-exceeded`` (``workload:``; the kubelet's pull QPS limit rejects its ``Always`` pulls).
+``pull-qps-exceeded`` (``workload:``; the kubelet's pull QPS limit rejects its ``Always`` pulls)
+and ``registry-throttled`` (``registry:``, optional ``workload:``; a burst of ``pullsPerMinute``
+pulls over ``minutes`` minutes, ``throttledShare`` of them answered 429 toomanyrequests: the
+registry's pull metrics, its data plane and the pods pulling from it all show it).
 Each takes ``cluster`` and optionally ``namespace`` / ``secret`` (or ``workload``).
 """
 
@@ -44,6 +47,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from emulator import kubernetes as k8s
+from emulator.acr_data import THROTTLED_MESSAGE
 from emulator.builders.rbac import ensure_application
 from emulator.providers import graph
 from emulator.providers.containerregistry import new_password
@@ -334,3 +338,53 @@ def exceed_pull_qps(state: State, spec: dict[str, Any]) -> None:
             }
         api.put("deployments", deployment)
         k8s.rollout(state, api, deployment, previous=causes)
+
+
+@breaks("registry-throttled")
+def throttle_registry(state: State, spec: dict[str, Any]) -> None:
+    """A scale-out pulls faster than the registry's SKU allows: 429 toomanyrequests."""
+    registry = find_registry(state, str(spec["registry"]))
+    host = registry["properties"]["loginServer"].lower()
+    cluster = find_cluster(state, str(spec["cluster"]))
+    api = k8s.api_for(state, cluster["id"])
+    pulls, minutes = int(spec.get("pullsPerMinute", 1500)), int(spec.get("minutes", 5))
+    share = float(spec.get("throttledShare", 0.3))
+    with state.lock:
+        state.registry_throttled.setdefault(registry["id"].lower(), 0)
+        state.registry_pull_metrics[registry["id"].lower()] = [
+            {"minutesAgo": ago, "total": pulls, "successful": round(pulls * (1 - share))}
+            for ago in range(1, minutes + 1)
+        ]
+        deployments = [
+            d
+            for (namespace, name), d in api.store("deployments").items()
+            if spec.get("workload") in (None, name)
+            and spec.get("namespace") in (None, namespace)
+            and any(
+                k8s.image_host(c["image"]) == host
+                for c in d["spec"]["template"]["spec"]["containers"]
+            )
+        ]
+        if not deployments:
+            raise ValueError(f"registry-throttled: no deployment pulls from {host}: {spec}")
+        for deployment in deployments:
+            causes: dict[str, Json] = {}
+            for container in deployment["spec"]["template"]["spec"]["containers"]:
+                image = container["image"]
+                if k8s.image_host(image) != host:
+                    continue
+                repository, _, tag = image.split("/", 1)[1].partition(":")
+                causes[container["name"]] = {
+                    "kind": "throttled",
+                    "registry": registry["id"],
+                    "image": image,
+                    "reason": "ImagePullBackOff",
+                    "message": (
+                        f'rpc error: code = Unknown desc = failed to pull and unpack image "{image}": '
+                        f'failed to resolve reference "{image}": unexpected status from HEAD '
+                        f"request to https://{host}/v2/{repository}/manifests/{tag or 'latest'}: "
+                        f"429 Too Many Requests - Server message: toomanyrequests: "
+                        f"{THROTTLED_MESSAGE}"
+                    ),
+                }
+            k8s.rollout(state, api, deployment, previous=causes)

@@ -19,10 +19,10 @@ def register_all(emulator: Emulator) -> None:
     for provider in (management, authorization, graph):
         provider.register(emulator)
 
-    from emulator.providers import network, resources
+    from emulator.providers import monitor, network, resources
 
-    network.register(emulator)
-    resources.register(emulator)
+    for provider in (network, resources, monitor):
+        provider.register(emulator)
 
     from emulator import acr_data
 

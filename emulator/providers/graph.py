@@ -14,6 +14,7 @@ import json
 import re
 import secrets
 import string
+import time
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -156,6 +157,9 @@ def add_password(
         app = state.graph_applications[app_id]
         app["passwordCredentials"].append(credential)
         app["_secrets"][credential["keyId"]] = secret
+        if state.secret_propagation_seconds:
+            ready = time.time() + state.secret_propagation_seconds
+            state.secret_ready_at[credential["keyId"]] = ready
     return dict(credential), secret
 
 
@@ -176,8 +180,11 @@ def graph_secret_valid(state: State, app_id: str, secret: str, now: datetime) ->
             return False
         credentials = {c["keyId"]: c for c in app["passwordCredentials"]}
         stored = dict(app["_secrets"])
+        ready_at = dict(state.secret_ready_at)
     for key_id, text in stored.items():
         if hmac.compare_digest(text.encode(), secret.encode()):
+            if ready_at.get(key_id, 0.0) > time.time():
+                return False  # not replicated yet: Entra ID answers as for a wrong secret
             credential = credentials.get(key_id)
             return credential is not None and (
                 parse_iso(credential["startDateTime"]) <= now < parse_iso(credential["endDateTime"])

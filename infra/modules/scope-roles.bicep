@@ -40,7 +40,8 @@ var pullRolesOnlyCondition = '((!(ActionMatches{\'Microsoft.Authorization/roleAs
 
 // Reader: every check's ARM reads (clusters, scale sets, identities, registries incl. pull/read,
 // role assignments and definitions, VNets, peerings, private endpoints, DNS zones, route tables,
-// load balancers, NAT gateways, public IPs): */read.
+// load balancers, NAT gateways, public IPs, and the registries' Azure Monitor pull metrics that
+// registry-throttled reads, Microsoft.Insights/metrics/read): */read. No other role is needed.
 resource reader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(subscription().id, principalId, builtInRoles.reader)
   properties: {

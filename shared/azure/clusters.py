@@ -178,8 +178,17 @@ class ClusterReader:
         return result
 
 
+def _control_plane(mc: Any) -> tuple[str, str | None]:
+    identity = mc.identity
+    if identity is None:
+        return "", None
+    users = list(identity.user_assigned_identities or ())
+    return _text(identity.type), (users[0] if users else None)
+
+
 def _cluster(mc: Any) -> Cluster:
     rid = ResourceId.parse(mc.id)
+    control_plane_type, control_plane_id = _control_plane(mc)
     kubelet = (mc.identity_profile or {}).get("kubeletidentity")
     sp = mc.service_principal_profile
     return Cluster(
@@ -200,6 +209,8 @@ def _cluster(mc: Any) -> Cluster:
         else None,
         provisioning_state=_text(mc.provisioning_state),
         tags=dict(mc.tags or {}),
+        control_plane_identity_type=control_plane_type,
+        control_plane_identity_id=control_plane_id,
     )
 
 

@@ -6,6 +6,7 @@ from shared.azure.cache import RunCache
 from shared.azure.clusters import ClusterReader
 from shared.azure.factory import ClientFactory
 from shared.azure.kubernetes import KubernetesReader
+from shared.azure.metrics import MetricsReader
 from shared.azure.network import NetworkReader
 from shared.azure.rbac import RbacReader
 from shared.azure.registries import RegistryReader
@@ -13,7 +14,13 @@ from shared.azure.registry_data import RegistryDataReader
 
 
 class ArmEstate(
-    ClusterReader, RbacReader, NetworkReader, RegistryReader, RegistryDataReader, KubernetesReader
+    ClusterReader,
+    RbacReader,
+    NetworkReader,
+    RegistryReader,
+    MetricsReader,
+    RegistryDataReader,
+    KubernetesReader,
 ):
     """Implements :class:`shared.ports.Estate` with the real SDKs; make one per run."""
 

@@ -161,6 +161,45 @@ class ClientFactory:
             client: PipelineClient[HttpRequest, HttpResponse] = self._clients[key]
             return client
 
+    def monitor(self) -> PipelineClient[HttpRequest, HttpResponse]:
+        """Azure Monitor metrics (an ARM API) over azure-core: azure-mgmt-monitor is 30 MB of
+        models for one GET."""
+        from azure.core import PipelineClient
+        from azure.core.pipeline.policies import (
+            BearerTokenCredentialPolicy,
+            HeadersPolicy,
+            HttpLoggingPolicy,
+            RetryPolicy,
+            UserAgentPolicy,
+        )
+        from azure.core.pipeline.transport import RequestsTransport
+
+        key = ("monitor", "")
+        credential = self.credential
+        with self._lock:
+            if key not in self._clients:
+                verify = (
+                    {"connection_verify": self.settings.ca_bundle}
+                    if self.settings.ca_bundle
+                    else {}
+                )
+                self._clients[key] = PipelineClient(
+                    base_url=self.settings.cloud.resource_manager,
+                    policies=[
+                        HeadersPolicy({"Accept": "application/json"}),
+                        UserAgentPolicy(sdk_moniker="acr-pull-remediator"),
+                        RetryPolicy(
+                            retry_total=self.settings.retry_total,
+                            retry_backoff_factor=self.settings.retry_backoff,
+                        ),
+                        BearerTokenCredentialPolicy(credential, self.settings.cloud.arm_scope),
+                        HttpLoggingPolicy(),
+                    ],
+                    transport=RequestsTransport(**verify),
+                )
+            client: PipelineClient[HttpRequest, HttpResponse] = self._clients[key]
+            return client
+
     def registry_data(self) -> PipelineClient[HttpRequest, HttpResponse]:
         """Registry data planes (/v2/, /oauth2/) over azure-core; requests carry absolute URLs.
 

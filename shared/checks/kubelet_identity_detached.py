@@ -5,6 +5,8 @@ VirtualMachines (and node auto-provisioning) have no scale set and carry it on e
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from shared.checks.base import Check, CheckMeta, Finding, Status, Target
 from shared.ports import Estate
 
@@ -58,14 +60,22 @@ class KubeletIdentityDetached(Check):
             )
         names = ", ".join(m.rsplit("/", 1)[-1] for m in missing)
         if not estate.identity_exists(kubelet.resource_id):
-            return self.finding(
+            finding = self.finding(
                 Status.FAIL,
                 f"The kubelet identity of {cluster.name} was deleted, so it is missing from "
-                f"{names}; a reconcile cannot bring a deleted identity back.",
+                f"{names}; a reconcile cannot bring a deleted identity back. What works: create "
+                "a new user-assigned identity, give the cluster's control-plane identity Managed "
+                "Identity Operator on it, run az aks update --assign-kubelet-identity with it, "
+                "and grant it the pull role on the registry (commands below).",
                 target,
-                {**evidence, "identityDeleted": True},
+                {
+                    **evidence,
+                    "identityDeleted": True,
+                    "controlPlaneIdentity": cluster.control_plane_identity_type or None,
+                },
                 fixable=False,
             )
+            return replace(finding, commands=replacement_commands(target))
         return self.finding(
             Status.FAIL,
             f"The kubelet identity of {cluster.name} is missing from {names}, so nodes there "
@@ -84,3 +94,40 @@ class KubeletIdentityDetached(Check):
             f'az vm list -g {cluster.node_resource_group} --query "[].{{name:name, identity:identity}}"',
             f"az aks update -g {rg} -n {cluster.name}",
         )
+
+
+def replacement_commands(target: Target) -> tuple[str, ...]:
+    """The way out when the kubelet identity itself was deleted (a reconcile cannot help).
+
+    ``--assign-kubelet-identity`` needs a user-assigned control-plane identity, which must be
+    able to assign the new kubelet identity (Managed Identity Operator on it); a cluster whose
+    control plane is system-assigned gets one in the same update."""
+    cluster = target.cluster
+    rg = cluster.resource.resource_group
+    registry = target.registry_id or "<acr-resource-id>"
+    commands = [
+        f"KUBELET_ID=$(az identity create -g {rg} -n {cluster.name}-kubelet --query id -o tsv)",
+    ]
+    if cluster.control_plane_identity_type == "UserAssigned" and cluster.control_plane_identity_id:
+        control_plane = cluster.control_plane_identity_id
+        update = f"az aks update -g {rg} -n {cluster.name} --assign-kubelet-identity $KUBELET_ID"
+    else:
+        commands.append(
+            f"CONTROL_PLANE_ID=$(az identity create -g {rg} -n {cluster.name}-control-plane "
+            "--query id -o tsv)"
+        )
+        control_plane = "$CONTROL_PLANE_ID"
+        update = (
+            f"az aks update -g {rg} -n {cluster.name} --assign-identity $CONTROL_PLANE_ID "
+            "--assign-kubelet-identity $KUBELET_ID"
+        )
+    commands += [
+        f"az role assignment create --assignee-object-id $(az identity show --ids {control_plane} "
+        "--query principalId -o tsv) --assignee-principal-type ServicePrincipal "
+        '--role "Managed Identity Operator" --scope $KUBELET_ID',
+        update,
+        "az role assignment create --assignee-object-id $(az identity show --ids $KUBELET_ID "
+        "--query principalId -o tsv) --assignee-principal-type ServicePrincipal "
+        f'--role "AcrPull" --scope {registry}',
+    ]
+    return tuple(commands)

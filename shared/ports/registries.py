@@ -77,6 +77,42 @@ class RegistryCredentials:
         return next((p.value for p in self.passwords if p.name == slot), None)
 
 
+# Read operations per minute by SKU, as documented for Azure Container Registry service tiers
+# (https://aka.ms/acr/skus). A pull costs several: the manifest, the config and each layer.
+READ_OPS_PER_MINUTE = {"basic": 1_000, "standard": 3_000, "premium": 10_000}
+
+
+@dataclass(frozen=True)
+class PullMinute:
+    at: str  # ISO 8601 start of the minute
+    total: int
+    successful: int
+
+
+@dataclass(frozen=True)
+class RegistryPullMetrics:
+    """Azure Monitor ``TotalPullCount`` / ``SuccessfulPullCount`` per minute over a window."""
+
+    window_minutes: int
+    minutes: tuple[PullMinute, ...]
+
+    @property
+    def total(self) -> int:
+        return sum(m.total for m in self.minutes)
+
+    @property
+    def successful(self) -> int:
+        return sum(m.successful for m in self.minutes)
+
+    @property
+    def failed(self) -> int:
+        return max(0, self.total - self.successful)
+
+    @property
+    def peak(self) -> PullMinute | None:
+        return max(self.minutes, key=lambda m: m.total, default=None)
+
+
 class RegistryPort(Protocol):
     def get_registry(self, registry_id: str) -> Registry: ...
 
@@ -86,6 +122,10 @@ class RegistryPort(Protocol):
 
     def list_registry_credentials(self, registry_id: str) -> RegistryCredentials | None:
         """The admin credentials, or None when the admin user is disabled."""
+        ...
+
+    def get_registry_pull_metrics(self, registry_id: str, *, minutes: int) -> RegistryPullMetrics:
+        """Pull counts per minute over the last ``minutes`` (Azure Monitor platform metrics)."""
         ...
 
     # -- writes (remediations) ------------------------------------------------------------------

@@ -37,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.checks.base import Finding, Target
-from shared.errors import ReadError, RemediatorError, WriteRejected
+from shared.errors import Busy, ReadError, RemediatorError, WriteRejected
 from shared.models import Cluster, OperationResult
 from shared.ports import Estate
 from shared.ports.kubernetes import SECRETS_READ
@@ -55,6 +55,17 @@ LIFETIME = timedelta(days=365)
 GRACE = timedelta(hours=24)
 _MC = "Microsoft.ContainerService/managedClusters"
 UPDATE_CREDENTIALS_DOC = "https://learn.microsoft.com/azure/aks/update-credentials"
+
+
+# AKS's answer while Entra ID does not (yet) accept the secret.
+NOT_YET_VALID = "ServicePrincipalValidationClientError"
+
+
+def _status(exc: RemediatorError) -> str:
+    """Busy: worth retrying later (a busy cluster, a secret Entra ID has not accepted yet)."""
+    if isinstance(exc, Busy) or (isinstance(exc, WriteRejected) and exc.code == NOT_YET_VALID):
+        return "Busy"
+    return "Failed"
 
 
 def _utcnow() -> datetime:
@@ -236,6 +247,8 @@ class RotateSpSecret(Remediation):
             len(users),
         )
         resets = self._reset(users, app_id, new.secret_text, estate, timeout)
+        if not any(r.succeeded or r.status == "InProgress" for _, r in resets.values()):
+            self._discard(app_id, new.key_id, resets, estate)
         updated, secret_errors = self._refresh_pull_secrets(users, app_id, new.secret_text, estate)
         new_key_id, new_end = new.key_id, new.end
         del new  # the only reference to the secret text
@@ -269,18 +282,47 @@ class RotateSpSecret(Remediation):
         deadline = time.monotonic() + max(0.0, timeout)
 
         def reset(cluster: Cluster) -> tuple[Cluster, OperationResult]:
-            remaining = max(0.0, deadline - time.monotonic())
-            try:
-                result = estate.reset_service_principal_profile(
-                    cluster.id, client_id=app_id, secret=secret, timeout=remaining
-                )
-            except RemediatorError as exc:
-                return cluster, OperationResult("Failed", str(exc))
-            return cluster, result
+            wait = 1.0
+            while True:
+                remaining = max(0.0, deadline - time.monotonic())
+                try:
+                    result = estate.reset_service_principal_profile(
+                        cluster.id, client_id=app_id, secret=secret, timeout=remaining
+                    )
+                except WriteRejected as exc:
+                    # Entra ID accepts a new secret seconds to minutes after addPassword: until
+                    # then AKS's check of it fails as for a wrong one. Wait and try again.
+                    if exc.code != NOT_YET_VALID or remaining <= wait:
+                        return cluster, OperationResult(_status(exc), str(exc))
+                    time.sleep(wait)
+                    wait = min(wait * 2, 15.0)
+                    continue
+                except RemediatorError as exc:
+                    return cluster, OperationResult(_status(exc), str(exc))
+                return cluster, result
 
         workers = min(len(users), self.max_parallel)
         with ThreadPoolExecutor(workers, thread_name_prefix="sp-reset") as pool:
             return {c.id: (c, r) for c, r in pool.map(reset, users)}
+
+    def _discard(
+        self,
+        app_id: str,
+        key_id: str,
+        resets: dict[str, tuple[Cluster, OperationResult]],
+        estate: Estate,
+    ) -> None:
+        """No cluster took the new secret: remove it (no run leaves an orphaned credential), and
+        when the clusters were only busy or Entra ID had not accepted it yet, retry later."""
+        try:
+            estate.remove_application_password(app_id, key_id)
+        except (ReadError, WriteRejected) as exc:
+            log.warning("rotate-sp-secret: could not remove unused password %s: %s", key_id, exc)
+            return
+        log.info("rotate-sp-secret: removed unused password %s of %s", key_id, app_id)
+        if resets and all(r.status == "Busy" for _, r in resets.values()):
+            details = "; ".join(r.detail for _, r in resets.values())
+            raise Busy(f"nothing changed (the new password was removed unused): {details}")
 
     def _refresh_pull_secrets(
         self, users: list[Cluster], app_id: str, secret: str, estate: Estate

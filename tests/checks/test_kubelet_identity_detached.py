@@ -73,3 +73,25 @@ def test_unreadable_node_resource_group_is_unknown(
     assert finding.status is Status.UNKNOWN
     assert "may not list scale sets in" in finding.summary
     assert finding.action_id is None
+
+
+def test_deleted_identity_ticket_gives_the_way_out(
+    emulator: Emulator, sample: dict[str, Any], app_env: dict[str, str]
+) -> None:
+    from shared.tickets.render import build_ticket, markdown
+
+    scenario.apply_break(
+        emulator.state, {"cause": "kubelet-identity-deleted", "cluster": "aks-prod-weu"}
+    )
+    finding = run(emulator, "aks-prod-weu")
+    text = markdown(build_ticket(finding, "kubelet-identity-detached is ticket-only"))
+    # Old main told the reader to reconcile (a bare `az aks update`), which cannot work here.
+    assert "az aks update -g rg-aks-prod -n aks-prod-weu\n" not in text + "\n"
+    assert all(not c.endswith("-n aks-prod-weu") for c in finding.commands)
+    assert "KUBELET_ID=$(az identity create -g rg-aks-prod -n aks-prod-weu-kubelet" in text
+    assert '--role "Managed Identity Operator" --scope $KUBELET_ID' in text
+    assert "--assign-kubelet-identity $KUBELET_ID" in text
+    assert '--role "AcrPull"' in text
+    # A system-assigned control plane cannot take --assign-kubelet-identity alone.
+    assert finding.evidence["controlPlaneIdentity"] == "SystemAssigned"
+    assert "--assign-identity $CONTROL_PLANE_ID --assign-kubelet-identity $KUBELET_ID" in text

@@ -732,3 +732,27 @@ def test_a_secret_sent_as_protobuf_is_created_as_kubectl_sends_it(raw: httpx2.Cl
         headers={"Content-Type": "application/vnd.kubernetes.protobuf"},
     )
     assert garbage.status_code == 415
+
+
+def test_pods_are_printed_as_a_table_when_kubectl_asks_for_one(
+    emulator: Emulator, raw: httpx2.Client
+) -> None:
+    scenario.apply_break(emulator.state, {"cause": "pull-secret-admin-stale", "cluster": CLUSTER})
+    accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+    table = raw.get("api/v1/namespaces/shop/pods", headers={"Accept": accept}).json()
+    assert (table["kind"], table["apiVersion"]) == ("Table", "meta.k8s.io/v1")
+    names = [c["name"] for c in table["columnDefinitions"]]
+    assert names[:5] == ["Name", "Ready", "Status", "Restarts", "Age"]
+    listed = raw.get("api/v1/namespaces/shop/pods").json()
+    assert listed["kind"] == "PodList"  # plain JSON unless the Table is asked for
+    by_name = {row["cells"][0]: row for row in table["rows"]}
+    assert set(by_name) == {p["metadata"]["name"] for p in listed["items"]}
+    for pod in listed["items"]:
+        cells = by_name[pod["metadata"]["name"]]["cells"]
+        waiting = pod["status"]["containerStatuses"][0]["state"].get("waiting")
+        assert cells[2] == (waiting["reason"] if waiting else pod["status"]["phase"])
+        assert cells[1] == ("0/1" if waiting else "1/1")
+        assert (
+            by_name[pod["metadata"]["name"]]["object"]["metadata"]["uid"] == pod["metadata"]["uid"]
+        )
+    assert "ImagePullBackOff" in {row["cells"][2] for row in table["rows"]}

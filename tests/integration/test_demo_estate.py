@@ -53,7 +53,7 @@ def statuses(findings: dict[str, Finding], status: Status) -> dict[str, str]:
 
 def test_the_demo_names_every_cause_once_in_the_guides_order() -> None:
     assert list(PAIRS) == list(CHECKS)
-    assert len(DEMO["pairs"]) == len(CHECKS) == 14
+    assert len(DEMO["pairs"]) == len(CHECKS) == 15
     broken = [b["cause"] for b in DEMO["breaks"]]
     assert sorted(broken) == sorted(CHECKS)
     clusters = [pair["cluster"] for pair in DEMO["pairs"]] + [DEMO["healthy"]["cluster"]]
@@ -129,3 +129,9 @@ def test_the_demo_pair_fails_for_its_cause(demo: Emulator, cause: str) -> None:
     summary = finding.summary
     assert summary.endswith(".") and 40 < len(summary) < 400
     assert "{" not in summary and "None" not in summary
+
+
+def test_the_demos_healthy_cluster_holds_a_management_group_grant(demo: Emulator) -> None:
+    acrpull = diagnose(demo, DEMO["healthy"])["acrpull-missing"]
+    scopes = {g["scope"] for g in acrpull.evidence["granting"]}
+    assert "/providers/Microsoft.Management/managementGroups/mg-platform" in scopes

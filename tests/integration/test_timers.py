@@ -18,6 +18,7 @@ from emulator.server import Emulator
 from emulator.tickets import github_comments, github_issues
 from shared.azure.factory import ClientFactory
 from shared.azure.tables import TableStateStore
+from shared.checks import CHECKS
 from shared.config import Settings
 from shared.store import PendingOperation
 from shared.sweeps import application_resource_id
@@ -279,7 +280,7 @@ def test_drift_sweep_finds_what_no_event_reported(
     clusters = sorted(o["cluster"].rsplit("/", 1)[-1] for o in outcomes)
     assert clusters == ["aks-batch-weu", "aks-prod-weu"]  # the sandbox is outside the scope
     prod = next(o for o in outcomes if o["cluster"].endswith("/aks-prod-weu"))
-    assert len(prod["findings"]) == 14  # every check for the pair
+    assert len(prod["findings"]) == len(CHECKS)  # every check for the pair
     failed = [f["cause"] for f in prod["findings"] if f["status"] == "FAIL"]
     assert failed == ["kubelet-identity-detached"]
     titles = [i["title"] for i in github_issues(emulator.state)]
@@ -332,7 +333,7 @@ def test_drift_sweep_with_no_budget_hands_over_everything_and_processes_nothing(
         "aks-batch-weu",
         "aks-prod-weu",
     ]
-    assert all(m["sweep"] == "drift" and len(m["causes"]) == 14 for m in messages)
+    assert all(m["sweep"] == "drift" and len(m["causes"]) == len(CHECKS) for m in messages)
 
     processed = process_handover(functions, handed_over, caplog)
     assert len(processed) == 2
@@ -436,7 +437,7 @@ def test_transient_failure_of_one_task_hands_it_over_and_the_run_goes_on(
     ]
     (processed,) = process_handover(functions, handed_over, caplog)
     assert processed["cluster"] == batch["id"]
-    assert len(processed["findings"]) == 14
+    assert len(processed["findings"]) == len(CHECKS)
     assert not [f for f in processed["findings"] if f["status"] == "FAIL"]
 
 

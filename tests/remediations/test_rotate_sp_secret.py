@@ -516,3 +516,47 @@ def test_reset_route_refuses_a_cluster_that_is_updating(
         )
     assert failure.value.status_code == 409
     assert failure.value.error.code == "OperationNotAllowed"
+
+
+# -- Entra ID replication and busy clusters ------------------------------------------------------
+
+
+def test_a_new_secret_not_yet_accepted_is_retried_until_it_is(
+    emulator: Emulator, broken: Finding
+) -> None:
+    emulator.state.secret_propagation_seconds = 2.0  # Entra ID replicates it after 2 s
+    record = apply(emulator, broken, timeout=30)
+    assert record.status == "applied", record.detail
+    new_secret = secrets_of(emulator)[record.new_key_id]
+    for name in ("aks1", "aks2", "aks3"):
+        assert cluster_sp_secret(emulator.state, cluster_id(emulator, name)) == new_secret
+    statuses = [status for name, status in resets(emulator)]
+    assert 400 in statuses and statuses.count(202) == 3  # refused first, then accepted
+
+
+def test_a_secret_never_accepted_in_time_is_removed_and_the_rotation_retried_later(
+    emulator: Emulator, broken: Finding
+) -> None:
+    from shared.errors import Busy
+
+    emulator.state.secret_propagation_seconds = 600.0
+    before = set(secrets_of(emulator))
+    with pytest.raises(Busy, match="removed unused"):
+        apply(emulator, broken, timeout=3)
+    assert set(secrets_of(emulator)) == before  # no orphaned credential
+    assert "removePassword" in graph_actions(emulator)
+    for name in ("aks1", "aks2", "aks3"):
+        assert cluster_sp_secret(emulator.state, cluster_id(emulator, name)) is None
+
+
+def test_busy_clusters_leave_no_orphaned_secret(emulator: Emulator, broken: Finding) -> None:
+    from emulator.providers.containerservice import start_operation
+    from shared.errors import Busy
+
+    for name in ("aks1", "aks2", "aks3"):
+        start_operation(emulator.state, cluster_id(emulator, name), "Upgrading")
+    before = set(secrets_of(emulator))
+    with pytest.raises(Busy, match="OperationNotAllowed"):
+        apply(emulator, broken)
+    assert set(secrets_of(emulator)) == before
+    assert {status for _, status in resets(emulator)} == {409}

@@ -1,4 +1,4 @@
-"""The catalogue matches DESIGN.md section 4: 14 causes, their families and fixes."""
+"""The catalogue matches DESIGN.md section 4: 15 causes, their families and fixes."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ EXPECTED = {
     "vnet-peering-missing": ("4", None),
     "firewall-egress-blocked": ("4", None),
     "os-mismatch": ("5", "set-os-node-selector"),
+    "registry-throttled": ("6", None),
     "pull-qps-exceeded": ("6", "set-pull-policy-if-not-present"),
 }
 
