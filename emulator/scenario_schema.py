@@ -158,6 +158,9 @@ BREAK_KEYS = frozenset(
         "scope",
         "token",
         "image",
+        "pullsPerMinute",
+        "minutes",
+        "throttledShare",
     }
 )
 
