@@ -14,6 +14,7 @@ from emulator import scenario
 from emulator.builders.kubernetes import add_workload
 from emulator.server import Emulator
 from emulator.tickets import github_issues
+from shared.checks import CHECKS
 from shared.registry_hosts import look_alike
 from tests.integration.test_alert_webhook import log_alert_with_results, post
 from tests.support.triggers import run_timer, ticket_policy
@@ -88,7 +89,7 @@ def test_the_drift_sweep_finds_the_typo(
     prod = [o for o in outcomes if o["cluster"].endswith(f"/{CLUSTER}")]
     # The pair's own checks run with its correctly spelled image; the typo gets its own check.
     whole, typo_only = sorted(prod, key=lambda o: len(o["findings"]), reverse=True)
-    assert len(whole["findings"]) == 14
+    assert len(whole["findings"]) == len(CHECKS)
     assert whole["verdict"] == "healthy", whole["reason"]
     assert_typo_named(typo_only, emulator)
 
