@@ -420,6 +420,19 @@ def unauthorized_message(image: str, *, with_credentials: bool) -> str:
     )
 
 
+def no_such_host_message(image: str) -> str:
+    """The containerd error for a registry host DNS does not know (a mistyped login server)."""
+    host = image_host(image)
+    path = image.split("/", 1)[1] if "/" in image else image
+    repository, _, reference = path.partition("@") if "@" in path else path.rpartition(":")
+    return (
+        f'rpc error: code = Unknown desc = failed to pull and unpack image "{image}": failed to '
+        f'resolve reference "{image}": failed to do request: Head '
+        f'"https://{host}/v2/{repository}/manifests/{reference}": dial tcp: lookup {host}: '
+        "no such host"
+    )
+
+
 def registries_by_host(state: State) -> dict[str, Json]:
     return {
         r["properties"].get("loginServer", "").lower(): r

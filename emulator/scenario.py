@@ -64,6 +64,10 @@ def load(state: State, source: str | Path | dict[str, Any]) -> dict[str, Any]:
             path = SCENARIOS / f"{source}.yaml"
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     import emulator.builders  # noqa: F401  (registers the domain sections and hooks)
+    from emulator.scenario_schema import validate
+
+    # Before anything is built: a typo must not build a healthy estate.
+    validate(spec, top_sections=TOP_SECTIONS, group_sections=GROUP_SECTIONS)
 
     state.tenant_id = spec.get("tenantId", state.tenant_id)
     for section, build_top in TOP_SECTIONS.items():
@@ -111,6 +115,9 @@ def load(state: State, source: str | Path | dict[str, Any]) -> dict[str, Any]:
 
 
 def apply_break(state: State, broken: dict[str, Any]) -> None:
+    from emulator.scenario_schema import validate_break
+
+    validate_break(broken)
     cause = broken["cause"]
     if cause not in BREAKS:
         raise ValueError(f"unknown break {cause!r}; known: {', '.join(sorted(BREAKS))}")

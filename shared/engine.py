@@ -11,7 +11,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from shared.azure.event_names import event_types
 from shared.checks import CHECKS, Finding, Status, Target, get_check
@@ -36,6 +36,7 @@ REGISTRY_CREDENTIALS = "Microsoft.ContainerRegistry/registries/regenerateCredent
 ROLE_ASSIGNMENT_DELETE = "Microsoft.Authorization/roleAssignments/delete"
 REGISTRY_WRITE = "Microsoft.ContainerRegistry/registries/write"
 CLUSTER_WRITE = "Microsoft.ContainerService/managedClusters/write"
+POOL_WRITE = "Microsoft.ContainerService/managedClusters/agentPools/write"
 DNS_LINK_DELETE = "Microsoft.Network/privateDnsZones/virtualNetworkLinks/delete"
 PEERING_DELETE = "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/delete"
 
@@ -46,6 +47,8 @@ OPERATION_CAUSES: dict[str, tuple[str, ...]] = {
     ROLE_ASSIGNMENT_DELETE: ("acrpull-missing", "sp-mismatch"),
     REGISTRY_WRITE: ("firewall-ip-not-allowed", "private-dns-link-missing"),
     CLUSTER_WRITE: ALL,
+    # A new or changed node pool (arm64, Windows) is where arch and OS mismatches are born.
+    POOL_WRITE: ("arch-mismatch", "os-mismatch"),
     DNS_LINK_DELETE: ("private-dns-link-missing",),
     PEERING_DELETE: ("vnet-peering-missing",),
 }
@@ -181,6 +184,7 @@ class Engine:
         routes: dict[str, Callable[[ResourceId, tuple[str, ...]], list[Work] | str]] = {
             VMSS_WRITE: self._scale_set_written,
             CLUSTER_WRITE: self._cluster_written,
+            POOL_WRITE: self._pool_written,
             REGISTRY_CREDENTIALS: self._registry_changed,
             REGISTRY_WRITE: self._registry_changed,
             DNS_LINK_DELETE: self._private_path_changed,
@@ -200,6 +204,26 @@ class Engine:
         cluster = self.estate.get_cluster(str(resource))
         pairs = self.pairs().registries_of(cluster)
         return [_work(p, causes) for p in pairs] or [Work(Target(cluster), causes)]
+
+    def _pool_written(self, pool: ResourceId, causes: tuple[str, ...]) -> list[Work] | str:
+        """Check every image the cluster runs against its pools, the new one included, before
+        pods are scheduled there. The event names the pool; the cluster is its parent."""
+        segments = pool.child.strip("/").split("/")
+        if (
+            pool.full_type.lower() != "microsoft.containerservice/managedclusters"
+            or len(segments) != 2  # agentPools/<name>
+            or segments[0].lower() != "agentpools"
+        ):
+            return "the event's resourceUri is not an agent pool"
+        cluster_id = str(replace(pool, child=""))
+        cluster = self.estate.get_cluster(cluster_id)
+        work = [
+            Work(Target(p.cluster, p.registry.id, str(ref)), causes)
+            for p in self.pairs().registries_of(cluster)
+            for ref in _refs(p.images)
+            if ref.registry == p.registry.login_server.lower()
+        ]
+        return work or f"{cluster.name} runs no image from a registry in scope"
 
     def _registry_changed(self, registry: ResourceId, causes: tuple[str, ...]) -> list[Work] | str:
         pairs = self.pairs().clusters_using(str(registry))

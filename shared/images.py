@@ -129,7 +129,51 @@ def is_host(host: str) -> bool:
     return bool(_HOST.match(host))
 
 
+# Characters people and fonts confuse in tags: compared as one (after folding case).
+_LOOK_ALIKE = str.maketrans({"o": "0", "l": "1", "i": "1"})
+_VERSION = re.compile(r"v?(\d+(?:\.\d+){1,3})")
+
+
+def _fold(text: str) -> str:
+    return text.lower().translate(_LOOK_ALIKE)
+
+
 def closest(wanted: str, candidates: Iterable[str], *, cutoff: float = 0.5) -> str | None:
-    """The candidate most like ``wanted`` (difflib ratio), or None when nothing is close."""
-    matches = difflib.get_close_matches(wanted, list(candidates), n=1, cutoff=cutoff)
-    return matches[0] if matches else None
+    """The candidate a person most likely meant by ``wanted``, or None when nothing is close.
+
+    Ranked: a look-alike spelling of the same tag (``v1.2.O`` / ``V1.2.0`` for ``v1.2.0``), then
+    the nearest semantic-version neighbour (same major.minor, nearest patch), then plain edit
+    distance (difflib ratio) over the folded spellings.
+    """
+    tags = list(dict.fromkeys(candidates))
+    folded = _fold(wanted)
+    same = [t for t in tags if _fold(t) == folded]
+    if same:
+        return min(same, key=lambda t: sum(a != b for a, b in zip(t, wanted, strict=False)))
+    neighbour = _version_neighbour(folded, tags)
+    if neighbour is not None:
+        return neighbour
+    by_fold: dict[str, str] = {}
+    for tag in tags:
+        by_fold.setdefault(_fold(tag), tag)
+    matches = difflib.get_close_matches(folded, list(by_fold), n=1, cutoff=cutoff)
+    return by_fold[matches[0]] if matches else None
+
+
+def _version_neighbour(folded: str, tags: list[str]) -> str | None:
+    wanted = _VERSION.fullmatch(folded)
+    if wanted is None:
+        return None
+    want = [int(x) for x in wanted[1].split(".")]
+    best: tuple[tuple[int, int], str] | None = None
+    for tag in tags:
+        found = _VERSION.fullmatch(_fold(tag))
+        if found is None:
+            continue
+        have = [int(x) for x in found[1].split(".")]
+        if len(have) != len(want) or have[:-1] != want[:-1]:
+            continue
+        key = (abs(have[-1] - want[-1]), -have[-1])  # nearest; on a tie, the newer
+        if best is None or key < best[0]:
+            best = (key, tag)
+    return best[1] if best else None

@@ -25,6 +25,7 @@ from shared.policy import KnownPair
 from shared.ports import Estate
 from shared.ports.kubernetes import image_registry_host
 from shared.ports.registries import Registry
+from shared.registry_hosts import look_alike
 from shared.resource_id import ResourceId, same_id
 from shared.store import RememberedPair, StateStore
 
@@ -63,7 +64,15 @@ class Pair:
 
     @property
     def image(self) -> str | None:
-        return self.images[0] if self.images else None
+        """The first image on the registry's own login server (not a mistyped one)."""
+        login = self.registry.login_server.lower()
+        return next((i for i in self.images if image_registry_host(i) == login), None)
+
+    @property
+    def mistyped(self) -> tuple[str, ...]:
+        """Images on a look-alike of the registry's login server (``azureacr.io``)."""
+        login = self.registry.login_server.lower()
+        return tuple(i for i in self.images if image_registry_host(i) != login)
 
 
 class PairFinder:
@@ -211,12 +220,14 @@ class PairFinder:
             log.info("cannot read the workloads of %s: %s", cluster.name, exc.reason)
             return []
         by_host = {r.login_server.lower(): r for r in self._registries()}
-        return [
-            (by_host[image_registry_host(image)], image)
-            for workload in workloads
-            for image in workload.images
-            if image_registry_host(image) in by_host
-        ]
+        found = []
+        for image in (i for workload in workloads for i in workload.images):
+            host = image_registry_host(image)
+            # A mistyped login server still names the registry it was meant for.
+            registry = by_host.get(host) or by_host.get(look_alike(host, by_host) or "")
+            if registry is not None:
+                found.append((registry, image))
+        return found
 
     def _from_role_assignments(self, cluster: Cluster) -> list[Registry]:
         principal = self._pull_principal(cluster)

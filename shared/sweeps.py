@@ -48,6 +48,7 @@ from shared.policy import Policy
 from shared.ports.kubernetes import image_registry_host
 from shared.ports.rbac import Application, PasswordCredential
 from shared.ports.registries import Registry
+from shared.registry_hosts import look_alike
 from shared.remediations import REMEDIATIONS
 from shared.resource_id import ResourceId
 from shared.signals import MAX_FIELD_LENGTH, BadSignal
@@ -208,6 +209,12 @@ class Sweeps:
                 PairTask("drift", Target(cluster, p.registry.id, p.image), tuple(CHECKS))
                 for p in pairs
             ] or [PairTask("drift", Target(cluster), CLUSTER_ONLY)]
+            # Each image on a mistyped login server: image-not-found names the typo.
+            tasks += [
+                PairTask("drift", Target(cluster, p.registry.id, image), ("image-not-found",))
+                for p in pairs
+                for image in p.mistyped
+            ]
         self._run(tasks, report)
         return report
 
@@ -314,8 +321,14 @@ class Sweeps:
             return PairTask(sweep, Target(cluster, None, image), ("image-not-found",))
         registry = registries.get(image_registry_host(str(ref)))
         if registry is None:
-            report.notes.append(f"{where}: {ref.registry} is not a registry in scope")
-            return None
+            meant = look_alike(ref.registry, registries)
+            if meant is None:
+                report.notes.append(f"{where}: {ref.registry} is not a registry in scope")
+                return None
+            # A mistyped login server (azureacr.io): the pull of that registry cannot work, and
+            # image-not-found names the typo; nothing else is worth checking until it is fixed.
+            target = Target(cluster, registries[meant].id, str(ref))
+            return PairTask(sweep, target, ("image-not-found",))
         causes = causes_for(decided.candidates if decided else ())
         self.finder.remember(cluster, registry.id)  # a failing pull is a pair too
         return PairTask(sweep, Target(cluster, registry.id, str(ref)), causes)

@@ -184,9 +184,15 @@ def add_workload(state: State, api: k8s.ClusterApi, spec: dict[str, Any]) -> Jso
     failures: dict[str, Json] = {}
     if status in ("ImagePullBackOff", "ErrImagePull"):
         for container in containers:
-            message = spec.get("message") or k8s.unauthorized_message(
-                container["image"], with_credentials=bool(spec.get("imagePullSecrets"))
-            )
+            image = container["image"]
+            if spec.get("message"):
+                message = spec["message"]
+            elif k8s.image_host(image) not in (*k8s.registries_by_host(state), "docker.io"):
+                message = k8s.no_such_host_message(image)  # no registry has that name
+            else:
+                message = k8s.unauthorized_message(
+                    image, with_credentials=bool(spec.get("imagePullSecrets"))
+                )
             message = re.sub(r'^Failed to pull image "[^"]*": ', "", str(message))
             failures[container["name"]] = {
                 "kind": "message",

@@ -27,6 +27,7 @@ var handledOperations = [
   'Microsoft.Authorization/roleAssignments/delete'
   'Microsoft.ContainerRegistry/registries/write'
   'Microsoft.ContainerService/managedClusters/write'
+  'Microsoft.ContainerService/managedClusters/agentPools/write'
   'Microsoft.Network/privateDnsZones/virtualNetworkLinks/delete'
   'Microsoft.Network/virtualNetworks/virtualNetworkPeerings/delete'
 ]

@@ -67,6 +67,27 @@ class PrivateDnsLinkMissing(PrivateLinkCheck):
             )
         unlinked = [v for v in cluster_vnets if not any(z.link_for(v) for z in zones)]
         names = ", ".join(_name(v) for v in unlinked or cluster_vnets)
+        servers = sorted(
+            {
+                server
+                for v in cluster_vnets
+                for server in estate.get_virtual_network(v).dns_servers
+                if server != AZURE_DNS
+            }
+        )
+        if not unlinked and servers:
+            # Nodes ask these servers, not Azure DNS: the zone link only helps if they forward.
+            finding = self.finding(
+                Status.UNKNOWN,
+                f"The VNet {names} of {cluster.name} is linked to {zones[0].name}, but its nodes "
+                f"resolve through the custom DNS servers {', '.join(servers)}; "
+                f"{registry.login_server} resolves to the private endpoint only if they forward "
+                f"{REGISTRY_ZONE} (or azurecr.io) to Azure DNS {AZURE_DNS} from a VNet linked to "
+                "the zone, which Azure cannot show",
+                target,
+                {**evidence, "dnsServers": servers, "forwardingRule": FORWARDING_RULE},
+            )
+            return replace(finding, commands=_custom_dns_commands(cluster_vnets, registry))
         if not unlinked:
             return self.finding(
                 Status.PASS,
@@ -102,6 +123,24 @@ class PrivateDnsLinkMissing(PrivateLinkCheck):
             f"az acr show -n {acr} --query privateEndpointConnections[].privateEndpoint.id -o tsv",
             f"az network private-dns zone list --query \"[?name=='{REGISTRY_ZONE}'].id\" -o tsv",
         )
+
+
+# Azure's recursive resolver (the virtual public IP): a VNet pointing at it uses Azure DNS.
+AZURE_DNS = "168.63.129.16"
+FORWARDING_RULE = f"{REGISTRY_ZONE} -> {AZURE_DNS} (conditional forwarder on the custom servers)"
+
+
+def _custom_dns_commands(vnet_ids: tuple[str, ...], registry: Registry) -> tuple[str, ...]:
+    return (
+        *(
+            f"az network vnet show --ids {v} --query dhcpOptions.dnsServers -o tsv"
+            for v in vnet_ids
+        ),
+        "az dns-resolver forwarding-rule list --ruleset-name <ruleset> -g <rg> -o table  "
+        "# if the servers are an Azure DNS Private Resolver",
+        f"kubectl run dnscheck --rm -it --restart=Never --image=busybox -- nslookup "
+        f"{registry.login_server}  # expect the private endpoint's 10.x address",
+    )
 
 
 def _name(resource_id: str) -> str:

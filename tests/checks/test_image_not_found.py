@@ -92,6 +92,19 @@ def test_removed_tag_fails_with_closest_tag(emulator: Emulator, app_env: dict[st
     assert [e.status for e in emulator.journal("acr") if "/manifests/" in e.path] == [404]
 
 
+@pytest.mark.parametrize("typed", ["v1.2.O", "V1.2.0", "v1.2.o"])
+def test_look_alike_tag_suggests_the_tag_it_looks_like(
+    emulator: Emulator, app_env: dict[str, str], typed: str
+) -> None:
+    """v1.2.0 and v1.2.1 both exist: v1.2.O is one look-alike character from v1.2.0."""
+    scenario.load(emulator.state, estate_spec())
+    finding = run(emulator, f"acr1.azurecr.io/team/app:{typed}")
+    assert finding.status is Status.FAIL
+    assert finding.evidence["missing"] == "tag"
+    assert finding.evidence["closestTag"] == "v1.2.0"
+    assert finding.evidence["suggestion"] == "acr1.azurecr.io/team/app:v1.2.0"
+
+
 def test_many_tags_are_paged_and_evidence_shows_the_first_twenty(
     emulator: Emulator, app_env: dict[str, str]
 ) -> None:

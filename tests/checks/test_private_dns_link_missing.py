@@ -150,6 +150,37 @@ def test_custom_dns_servers_make_it_unknown(emulator: Emulator, app_env: dict[st
     assert finding.action_id is None
 
 
+def test_a_link_with_custom_dns_servers_proves_nothing(
+    emulator: Emulator, app_env: dict[str, str]
+) -> None:
+    """Linked to the zone, but the nodes ask a custom server: UNKNOWN with what to check."""
+    spec = private_estate()
+    named(group(spec, "rg-net-spoke")["virtualNetworks"], "vnet-spoke")["dnsServers"] = [
+        "10.100.2.4",
+        "10.100.2.5",
+    ]
+    scenario.load(emulator.state, spec)
+    finding = run(emulator)
+    assert finding.status is Status.UNKNOWN, finding.summary
+    assert finding.evidence["dnsServers"] == ["10.100.2.4", "10.100.2.5"]
+    assert finding.evidence["forwardingRule"].startswith("privatelink.azurecr.io -> 168.63.129.16")
+    assert f"az network vnet show --ids {SPOKE_VNET} --query dhcpOptions.dnsServers -o tsv" in (
+        finding.commands
+    )
+    assert finding.action_id is None
+
+
+def test_azure_dns_given_as_a_custom_server_is_azure_dns(
+    emulator: Emulator, app_env: dict[str, str]
+) -> None:
+    spec = private_estate()
+    named(group(spec, "rg-net-spoke")["virtualNetworks"], "vnet-spoke")["dnsServers"] = [
+        "168.63.129.16"
+    ]
+    scenario.load(emulator.state, spec)
+    assert run(emulator).status is Status.PASS
+
+
 def test_registry_without_private_endpoint_is_not_applicable(
     emulator: Emulator, app_env: dict[str, str]
 ) -> None:

@@ -3,7 +3,9 @@ virtual network link writes, including what Azure rejects."""
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -383,6 +385,57 @@ def test_aks_load_balancer_and_its_outbound_ip(public: ClientFactory, emulator: 
     assert ip.public_ip_allocation_method == "Static"
     assert_round_trips(LoadBalancer, stored(emulator, lb.id))
     assert_round_trips(PublicIPAddress, stored(emulator, ip.id))
+
+
+EXAMPLES = Path(__file__).parent / "examples" / "containerservice" / "2026-08-01"
+
+
+def example_profile(name: str, profile: str) -> dict[str, Any]:
+    body = json.loads((EXAMPLES / name).read_text(encoding="utf-8"))["responses"]["200"]["body"]
+    found: dict[str, Any] = body["properties"]["networkProfile"][profile]
+    return found
+
+
+def test_own_outbound_ips_and_prefixes_have_azures_shape(
+    public: ClientFactory, emulator: Emulator
+) -> None:
+    """--load-balancer-outbound-ips / -ip-prefixes: outboundIPs as in ManagedClustersGet.json,
+    and effectiveOutboundIPs lists the prefix id too; the LB frontend holds the prefix."""
+    from azure.mgmt.containerservice.models import ManagedCluster
+    from azure.mgmt.network.models import LoadBalancer
+
+    example = example_profile("ManagedClustersGet.json", "loadBalancerProfile")
+    cluster = scenario.find_cluster(emulator.state, "aks-lbown-weu")
+    served = cluster["properties"]["networkProfile"]["loadBalancerProfile"]
+    assert set(served["outboundIPs"]) == set(example["outboundIPs"]) == {"publicIPs"}
+    assert set(served["outboundIPs"]["publicIPs"][0]) == {"id"}
+    egress = f"/subscriptions/{PROD_SUB}/resourceGroups/rg-net-egress/providers/Microsoft.Network"
+    assert served["outboundIPPrefixes"] == {
+        "publicIPPrefixes": [{"id": f"{egress}/publicIPPrefixes/ippre-lb-own"}]
+    }
+    assert [r["id"] for r in served["effectiveOutboundIPs"]] == [
+        f"{egress}/publicIPAddresses/pip-lb-own",
+        f"{egress}/publicIPPrefixes/ippre-lb-own",
+    ]
+    assert_round_trips(ManagedCluster, cluster)
+    mc = public.container_service(PROD_SUB).managed_clusters.get("rg-aks", "aks-lbown-weu")
+    prefixes = mc.network_profile.load_balancer_profile.outbound_ip_prefixes.public_ip_prefixes
+    assert [p.id for p in prefixes] == [f"{egress}/publicIPPrefixes/ippre-lb-own"]
+    lb = public.network(PROD_SUB).load_balancers.get(
+        cluster["properties"]["nodeResourceGroup"], "kubernetes"
+    )
+    held = [f.public_ip_prefix.id for f in lb.frontend_ip_configurations if f.public_ip_prefix]
+    assert held == [f"{egress}/publicIPPrefixes/ippre-lb-own"]
+    assert_round_trips(LoadBalancer, stored(emulator, lb.id))
+
+
+def test_managed_nat_gateway_profile_has_azures_shape(emulator: Emulator, public: Any) -> None:
+    example = example_profile("ManagedClustersCreate_ManagedNATGateway.json", "natGatewayProfile")
+    cluster = scenario.find_cluster(emulator.state, "aks-natmanaged-weu")
+    served = cluster["properties"]["networkProfile"]["natGatewayProfile"]
+    assert set(served) == set(example)
+    node_rg = cluster["properties"]["nodeResourceGroup"]
+    assert all(f"/resourceGroups/{node_rg}/" in r["id"] for r in served["effectiveOutboundIPs"])
 
 
 def test_nat_gateway_and_public_ip_prefix(public: ClientFactory, emulator: Emulator) -> None:

@@ -119,6 +119,23 @@ CASES = [
         "acrpull-missing",
         "aks-prod-weu",
     ),
+    # A node pool added or changed: the image the cluster runs is checked against it (the tag was
+    # pushed again from an amd64-only build, so the arm pool and the Windows pool cannot run it).
+    Case(
+        engine.POOL_WRITE,
+        WRITE,
+        lambda: "sample",
+        {
+            "cause": "arch-mismatch",
+            "registry": "acrprodweu",
+            "repository": "app",
+            "tag": "v1",
+            "cluster": "aks-prod-weu",
+        },
+        lambda emu: scenario.find_cluster(emu.state, "aks-prod-weu")["id"] + "/agentPools/arm",
+        "arch-mismatch",
+        "aks-prod-weu",
+    ),
     Case(
         engine.DNS_LINK_DELETE,
         DELETE,

@@ -89,6 +89,22 @@ def test_closest_tag() -> None:
     assert closest("v1", []) is None
 
 
+@pytest.mark.parametrize(
+    ("wanted", "meant"),
+    [
+        ("v1.2.O", "v1.2.0"),  # O for 0: plain edit distance ties with v1.2.1 and picked it
+        ("V1.2.0", "v1.2.0"),
+        ("v1.2.0-rc1", "v1.2.0-RC1"),
+        ("re1ease", "release"),  # 1 for l
+        ("v1.2.9", "v1.2.1"),  # the semantic-version neighbour, not the nearest string
+        ("v2.0.1", "v2.0.0"),
+    ],
+)
+def test_closest_tag_prefers_look_alikes_and_version_neighbours(wanted: str, meant: str) -> None:
+    tags = ["v1.2.1", "v1.2.0", "v1.2.0-RC1", "v2.0.0", "v1.20.9", "release", "latest"]
+    assert closest(wanted, tags) == meant
+
+
 _component = st.from_regex(r"\A[a-z0-9]{1,8}(?:[._-][a-z0-9]{1,8}){0,2}\Z")
 
 
