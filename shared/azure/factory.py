@@ -125,45 +125,21 @@ class ClientFactory:
 
     def graph(self) -> PipelineClient[HttpRequest, HttpResponse]:
         """Microsoft Graph over plain azure-core: the msgraph SDK costs too much at cold start."""
-        from azure.core import PipelineClient
-        from azure.core.pipeline.policies import (
-            BearerTokenCredentialPolicy,
-            HeadersPolicy,
-            HttpLoggingPolicy,
-            RetryPolicy,
-            UserAgentPolicy,
+        return self._bearer_client(
+            "graph", self.settings.cloud.microsoft_graph, self.settings.cloud.graph_scope
         )
-        from azure.core.pipeline.transport import RequestsTransport
-
-        key = ("graph", "")
-        credential = self.credential
-        with self._lock:
-            if key not in self._clients:
-                verify = (
-                    {"connection_verify": self.settings.ca_bundle}
-                    if self.settings.ca_bundle
-                    else {}
-                )
-                self._clients[key] = PipelineClient(
-                    base_url=self.settings.cloud.microsoft_graph,
-                    policies=[
-                        HeadersPolicy({"Accept": "application/json"}),
-                        UserAgentPolicy(sdk_moniker="acr-pull-remediator"),
-                        RetryPolicy(
-                            retry_total=self.settings.retry_total,
-                            retry_backoff_factor=self.settings.retry_backoff,
-                        ),
-                        BearerTokenCredentialPolicy(credential, self.settings.cloud.graph_scope),
-                        HttpLoggingPolicy(),
-                    ],
-                    transport=RequestsTransport(**verify),
-                )
-            client: PipelineClient[HttpRequest, HttpResponse] = self._clients[key]
-            return client
 
     def monitor(self) -> PipelineClient[HttpRequest, HttpResponse]:
         """Azure Monitor metrics (an ARM API) over azure-core: azure-mgmt-monitor is 30 MB of
         models for one GET."""
+        return self._bearer_client(
+            "monitor", self.settings.cloud.resource_manager, self.settings.cloud.arm_scope
+        )
+
+    def _bearer_client(
+        self, name: str, base_url: str, scope: str
+    ) -> PipelineClient[HttpRequest, HttpResponse]:
+        """One cached JSON client per service: retries as the SDKs do, a bearer token for scope."""
         from azure.core import PipelineClient
         from azure.core.pipeline.policies import (
             BearerTokenCredentialPolicy,
@@ -174,7 +150,7 @@ class ClientFactory:
         )
         from azure.core.pipeline.transport import RequestsTransport
 
-        key = ("monitor", "")
+        key = (name, "")
         credential = self.credential
         with self._lock:
             if key not in self._clients:
@@ -184,7 +160,7 @@ class ClientFactory:
                     else {}
                 )
                 self._clients[key] = PipelineClient(
-                    base_url=self.settings.cloud.resource_manager,
+                    base_url=base_url,
                     policies=[
                         HeadersPolicy({"Accept": "application/json"}),
                         UserAgentPolicy(sdk_moniker="acr-pull-remediator"),
@@ -192,7 +168,7 @@ class ClientFactory:
                             retry_total=self.settings.retry_total,
                             retry_backoff_factor=self.settings.retry_backoff,
                         ),
-                        BearerTokenCredentialPolicy(credential, self.settings.cloud.arm_scope),
+                        BearerTokenCredentialPolicy(credential, scope),
                         HttpLoggingPolicy(),
                     ],
                     transport=RequestsTransport(**verify),
