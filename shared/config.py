@@ -51,6 +51,10 @@ class Settings:
     ticket_webhook_url: str | None = dataclasses.field(default=None, repr=False)
     outcome_topic_endpoint: str | None = None
     outcome_topic_key: str | None = dataclasses.field(default=None, repr=False)
+    # Kubernetes transport (shared/azure/kube_transport.py): auto / direct / run-command, and how
+    # long a failed direct connection sends a cluster's reads through Run Command.
+    kubernetes_transport: str = "auto"
+    kubernetes_transport_memory_seconds: float = 3600.0
 
     @property
     def cluster_lease(self) -> float:
@@ -97,6 +101,12 @@ class Settings:
             ticket_webhook_url=_https_url(env, "TICKET_WEBHOOK_URL", "", secret=True) or None,
             outcome_topic_endpoint=_https_url(env, "OUTCOME_TOPIC_ENDPOINT", "") or None,
             outcome_topic_key=env.get("OUTCOME_TOPIC_KEY") or None,
+            kubernetes_transport=_choice(
+                env, "KUBERNETES_TRANSPORT", ("auto", "direct", "run-command"), "auto"
+            ),
+            kubernetes_transport_memory_seconds=_number(
+                env, "KUBERNETES_TRANSPORT_MEMORY_SECONDS", 3600.0, float
+            ),
         )
 
 

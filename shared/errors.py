@@ -32,6 +32,11 @@ class Unreachable(ReadError):
     """A data plane (cluster API, registry) could not be reached."""
 
 
+class NotConnected(Unreachable):
+    """No connection could be made at all (refused, timed out, no such host): the network path
+    from the app is closed, as to a private cluster's API server; another path may be open."""
+
+
 class WriteRejected(RemediatorError):
     """Azure (or a cluster's API) refused a change as invalid or conflicting (400/409/422): a
     permanent error for this attempt, not one to retry. Its message never carries request bodies."""

@@ -39,6 +39,12 @@ class Cluster:
     # for a service principal cluster; replacing a kubelet identity needs a user-assigned one.
     control_plane_identity_type: str = ""
     control_plane_identity_id: str | None = None
+    # How the API server is exposed (apiServerAccessProfile) and authenticated (aadProfile):
+    # what decides the Kubernetes transport (shared/azure/kube_transport.py).
+    private_cluster: bool = False  # enablePrivateCluster without a public FQDN
+    authorized_ip_ranges: tuple[str, ...] = ()
+    run_command_disabled: bool = False
+    entra_id: bool = False  # aadProfile.managed: kubectl needs an AKS AAD server app token
 
     @property
     def resource(self) -> ResourceId:

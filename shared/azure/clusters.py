@@ -211,7 +211,23 @@ def _cluster(mc: Any) -> Cluster:
         tags=dict(mc.tags or {}),
         control_plane_identity_type=control_plane_type,
         control_plane_identity_id=control_plane_id,
+        **_access(mc),
     )
+
+
+def _access(mc: Any) -> dict[str, Any]:
+    access = mc.api_server_access_profile
+    aad = mc.aad_profile
+    return {
+        "private_cluster": bool(
+            access
+            and access.enable_private_cluster
+            and not access.enable_private_cluster_public_fqdn
+        ),
+        "authorized_ip_ranges": tuple(access.authorized_ip_ranges or ()) if access else (),
+        "run_command_disabled": bool(access and access.disable_run_command),
+        "entra_id": bool(aad and aad.managed),
+    }
 
 
 def _pool(profile: Any) -> NodePool:

@@ -35,6 +35,11 @@ class ClientFactory:
         self._credential = credential
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
+        from shared.azure.kube_transport import TransportMemory
+
+        # Outlives one run (the factory is kept per settings): clusters whose API server the
+        # app could not reach directly lately.
+        self.transport_memory = TransportMemory(settings.kubernetes_transport_memory_seconds)
 
     @property
     def credential(self) -> TokenCredential:

@@ -16,14 +16,15 @@ import binascii
 import json
 import logging
 import re
-from collections.abc import Iterator
+import shlex
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from shared.azure.cache import RunCache, cached
 from shared.azure.errors import translated
 from shared.azure.factory import ClientFactory
-from shared.errors import Forbidden, NotFound, TransientError, Unreachable
+from shared.errors import Forbidden, NotConnected, NotFound, TransientError, Unreachable
 from shared.models import Cluster
 from shared.ports.kubernetes import (
     PULL_FAILURE_REASONS,
@@ -35,7 +36,12 @@ from shared.ports.kubernetes import (
 )
 from shared.resource_id import ResourceId
 
+if TYPE_CHECKING:
+    from shared.azure.kube_snapshot import Snapshot
+    from shared.azure.run_command import CommandOutput
+
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 AKS_AAD_SERVER_APP = "6dae42f8-4368-4678-94ff-3960e28e3630"
 DOCKER_CONFIG_JSON = "kubernetes.io/dockerconfigjson"
@@ -147,10 +153,15 @@ class KubernetesReader:
 
         from shared.errors import WriteRejected
 
-        client = self._kube_client(cluster.id)
         ref = f"{namespace}/{name}"
-        with kube_errors(cluster, doing=f"read secret {ref} in"):
-            secret = client.get(Secret, name=name, namespace=namespace)
+
+        def read_direct() -> Any:
+            with kube_errors(cluster, doing=f"read secret {ref} in"):
+                return self._kube_client(cluster.id).get(Secret, name=name, namespace=namespace)
+
+        secret = self._through(
+            cluster, read_direct, lambda: self._snapshot_secret(cluster, namespace, name)
+        )
         key = ".dockerconfigjson" if secret.type == DOCKER_CONFIG_JSON else ".dockercfg"
         if secret.type not in (DOCKER_CONFIG_JSON, DOCKER_CFG):
             raise WriteRejected(
@@ -167,6 +178,14 @@ class KubernetesReader:
             "metadata": {"resourceVersion": secret.metadata.resourceVersion},
             "data": {key: encoded},
         }
+        if self._uses_run_command(cluster):
+            command = (
+                f"kubectl patch secret {shlex.quote(name)} -n {shlex.quote(namespace)} "
+                "--type=merge --patch-file patch.json"
+            )
+            self._run_write(cluster, command, patch, doing=f"update secret {ref}")
+            return
+        client = self._kube_client(cluster.id)
         rejected: WriteRejected | None = None
         try:
             with kube_errors(cluster, doing=f"update secret {ref} in"):
@@ -228,6 +247,13 @@ class KubernetesReader:
                 "patched in place",
                 resource_id=cluster.id,
             )
+        if self._uses_run_command(cluster):
+            command = (
+                f"kubectl patch {workload.kind.lower()} {shlex.quote(workload.name)} "
+                f"-n {shlex.quote(workload.namespace)} --type=strategic --patch-file patch.json"
+            )
+            self._run_write(cluster, command, patch, doing=f"{doing} {workload.ref}")
+            return
         client = self._kube_client(cluster.id)
         rejected: WriteRejected | None = None
         try:
@@ -258,6 +284,27 @@ class KubernetesReader:
 
     # -- plumbing --------------------------------------------------------------------------
 
+    def _uses_run_command(self, cluster: Cluster) -> bool:
+        """Writes follow the reads: the transport the reads of this cluster chose."""
+        from shared.azure import kube_transport
+
+        setting = self.factory.settings.kubernetes_transport
+        chosen = kube_transport.choose(setting, cluster, self.factory.transport_memory)
+        return chosen == kube_transport.RUN_COMMAND
+
+    def _snapshot_secret(self, cluster: Cluster, namespace: str, name: str) -> Any:
+        """The pull secret as this diagnosis read it: its resourceVersion makes the PATCH fail
+        (409) if someone changed it since, as the direct path's fresh GET does."""
+        for secret_type in (DOCKER_CONFIG_JSON, DOCKER_CFG):
+            snapshot = self._snapshot(cluster)
+            for secret in snapshot.objects("secrets", {"type": secret_type}):
+                if (secret.metadata.namespace, secret.metadata.name) == (namespace, name):
+                    return secret
+        raise NotFound(
+            f"the Kubernetes API of {cluster.name} has no pull secret {namespace}/{name}",
+            resource_id=cluster.id,
+        )
+
     @cached
     def _pods(self, cluster: Cluster) -> list[Any]:
         from lightkube.resources.core_v1 import Pod
@@ -273,10 +320,79 @@ class KubernetesReader:
         namespaced: bool = True,
         fields: dict[str, str] | None = None,
     ) -> list[Any]:
-        client = self._kube_client(cluster.id)
-        where: dict[str, Any] = {"namespace": "*"} if namespaced else {}
-        with kube_errors(cluster, doing=f"list {plural} in"):
-            return list(client.list(resource, chunk_size=CHUNK, fields=fields, **where))
+        def direct() -> list[Any]:
+            client = self._kube_client(cluster.id)
+            where: dict[str, Any] = {"namespace": "*"} if namespaced else {}
+            with kube_errors(cluster, doing=f"list {plural} in"):
+                return list(client.list(resource, chunk_size=CHUNK, fields=fields, **where))
+
+        return self._through(
+            cluster, direct, lambda: self._snapshot(cluster).objects(plural, fields)
+        )
+
+    def _through(self, cluster: Cluster, direct: Callable[[], T], run: Callable[[], T]) -> T:
+        """Call ``direct`` or, where the cluster's transport is Run Command, ``run``; a direct
+        connection that fails sends this and later calls (for a while) through Run Command."""
+        from shared.azure import kube_transport
+
+        setting = self.factory.settings.kubernetes_transport
+        memory = self.factory.transport_memory
+        if kube_transport.choose(setting, cluster, memory) == kube_transport.RUN_COMMAND:
+            return run()
+        try:
+            return direct()
+        except NotConnected as exc:
+            if not kube_transport.may_fall_back(setting):
+                raise
+            log.info(
+                "the Kubernetes API of %s is not reachable directly (%s): using Run Command",
+                cluster.name,
+                exc.reason,
+            )
+            memory.remember(cluster.id)
+        return run()
+
+    @cached
+    def _snapshot(self, cluster: Cluster) -> Snapshot:
+        """All reads of this diagnosis of ``cluster`` in one Run Command (the run cache shares
+        it between checks; a write clears it, so verification reads afresh)."""
+        from shared.azure import kube_snapshot
+
+        output = self._run_command(cluster, kube_snapshot.command())
+        return kube_snapshot.Snapshot(cluster, output.logs)
+
+    def _run_command(
+        self, cluster: Cluster, command: str, files: dict[str, bytes] | None = None
+    ) -> CommandOutput:
+        from shared.azure.run_command import RunCommandClient
+
+        runner = RunCommandClient(self.factory, timeout=self.factory.settings.operation_timeout)
+        return runner.run(cluster, command, files=files)
+
+    def _run_write(
+        self, cluster: Cluster, command: str, patch: Mapping[str, Any], *, doing: str
+    ) -> None:
+        """A ``kubectl patch --patch-file`` through Run Command (the patch travels in the
+        request's context, not its command line); kubectl's error becomes ours."""
+        from shared.errors import WriteRejected
+
+        try:
+            output = self._run_command(cluster, command, {"patch.json": json.dumps(patch).encode()})
+        finally:
+            self.cache.clear()
+        if output.exit_code == 0:
+            return
+        reason = _kubectl_reason(output.logs)
+        where = f"the Kubernetes API of {cluster.name} (through Run Command)"
+        if reason in ("Conflict", "Invalid", "BadRequest", "UnprocessableEntity"):
+            raise WriteRejected(
+                f"{where} refused to {doing} ({reason})", resource_id=cluster.id, code=reason
+            )
+        if reason in ("Forbidden", "Unauthorized"):
+            raise Forbidden(f"{where} refused to {doing} ({reason})", resource_id=cluster.id)
+        if reason == "NotFound":
+            raise NotFound(f"{where} has no such resource to {doing}", resource_id=cluster.id)
+        raise TransientError(f"{where} failed to {doing} (kubectl exit {output.exit_code})")
 
     @cached
     def _kube_client(self, cluster_id: str) -> Any:
@@ -314,7 +430,7 @@ def kube_errors(cluster: Cluster, *, doing: str) -> Iterator[None]:
     except httpx2.HTTPStatusError as exc:
         _raise_status(cluster, doing, exc.response.status_code, exc.response.reason_phrase, exc)
     except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.ProxyError) as exc:
-        raise Unreachable(
+        raise NotConnected(
             f"could not reach the Kubernetes API of {cluster.name} to {doing} it "
             f"({type(exc).__name__})",
             resource_id=cluster.id,
@@ -529,3 +645,15 @@ def _with_credentials(
     if not found:
         return None
     return base64.b64encode(json.dumps(document, separators=(",", ":")).encode()).decode()
+
+
+_KUBECTL_ERROR = re.compile(r"Error from server \((\w+)\)")
+
+
+def _kubectl_reason(logs: str) -> str:
+    """``Conflict`` from ``Error from server (Conflict): ...``; ``Unauthorized`` from kubectl's
+    "You must be logged in"; "" for anything else."""
+    match = _KUBECTL_ERROR.search(logs)
+    if match:
+        return match.group(1)
+    return "Unauthorized" if "must be logged in" in logs else ""

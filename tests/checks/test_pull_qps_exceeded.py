@@ -132,8 +132,12 @@ def test_qps_events_without_always_workloads_fail_but_are_not_fixable(
 
 
 def test_unreachable_cluster_api_is_unknown(
-    emulator: Emulator, shop: dict[str, Any], app_env: dict[str, str]
+    emulator: Emulator,
+    shop: dict[str, Any],
+    app_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("KUBERNETES_TRANSPORT", "direct")  # no Run Command to fall back to
     k8s.set_reachable(emulator.state, scenario.find_cluster(emulator.state, CLUSTER)["id"], False)
     finding = run(emulator)
     assert finding.status is Status.UNKNOWN

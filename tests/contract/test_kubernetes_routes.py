@@ -8,6 +8,7 @@ does, from the raw bytes) and encoded back, and nothing the emulator sent may ge
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import ssl
@@ -630,7 +631,10 @@ def test_refused_connection_is_unreachable(
     assert config["clusters"][0]["cluster"]["server"].startswith(
         f"https://127.0.0.1:{emulator.state.kube_refusing_port}/"
     )
-    estate = ArmEstate(factory)
+    direct_only = ClientFactory(
+        dataclasses.replace(factory.settings, kubernetes_transport="direct")
+    )
+    estate = ArmEstate(direct_only)
     with pytest.raises(Unreachable):
         estate.list_workloads(estate.get_cluster(cluster_id))
 

@@ -271,8 +271,9 @@ def test_sp_secret_gets_the_new_credential_it_is_given(
 
 
 def test_unreachable_cluster_api_fails_without_raising(
-    emulator: Emulator, shop: dict[str, Any]
+    emulator: Emulator, shop: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("KUBERNETES_TRANSPORT", "direct")  # no Run Command to fall back to
     scenario.apply_break(emulator.state, {"cause": "pull-secret-admin-stale", "cluster": CLUSTER})
     finding = diagnose(emulator, PullSecretAdminStale())
     k8s.set_reachable(emulator.state, cluster_id(emulator), False)

@@ -218,7 +218,10 @@ def test_workload_pinned_to_a_pool_of_the_other_os_is_left_to_a_person(
     assert writes(emulator) == []
 
 
-def test_unreachable_cluster_api_fails_without_raising(emulator: Emulator, mixed: Finding) -> None:
+def test_unreachable_cluster_api_fails_without_raising(
+    emulator: Emulator, mixed: Finding, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBERNETES_TRANSPORT", "direct")  # no Run Command to fall back to
     k8s.set_reachable(emulator.state, cluster_id(emulator), False)
     record = fix(emulator, mixed)
     assert record.status == "failed"

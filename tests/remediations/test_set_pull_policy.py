@@ -144,7 +144,10 @@ def test_plan_is_a_dry_run(emulator: Emulator, broken: Finding) -> None:
     assert policies(emulator, "etl") == {"etl": "Always"}
 
 
-def test_unreachable_cluster_api_fails_without_raising(emulator: Emulator, broken: Finding) -> None:
+def test_unreachable_cluster_api_fails_without_raising(
+    emulator: Emulator, broken: Finding, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBERNETES_TRANSPORT", "direct")  # no Run Command to fall back to
     k8s.set_reachable(emulator.state, cluster_id(emulator), False)
     record = fix(broken)
     assert record.status == "failed"
