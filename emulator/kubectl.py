@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,8 +127,6 @@ class Shell:
     token: str
     files: dict[str, bytes] = field(default_factory=dict)
     out: list[str] = field(default_factory=list)
-    # Pods the product's probe starts get their logs from here: (namespace, name) -> text.
-    pod_logs: Callable[[Json], str] | None = None
 
     # -- the shell ---------------------------------------------------------------------------
 
@@ -328,9 +325,9 @@ class Shell:
             raise KubectlError("error: expected 'logs [-f] [-p] (POD | TYPE/NAME) [-c CONTAINER]'.")
         name = args.positional[0].split("/", 1)[-1]
         pod = self._request("GET", self._path(k8s.KINDS[("v1", "pods")], args, name))
-        if self.pod_logs is None:
-            return ""
-        return self.pod_logs(pod)
+        key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
+        with self.state.lock:
+            return self.api.logs.get(key, "")
 
     def _wait(self, args: Args) -> str:
         """``kubectl wait --for=jsonpath='{.status.phase}'=Succeeded pod -l ...``: pods here end

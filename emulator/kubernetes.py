@@ -80,6 +80,7 @@ KINDS: dict[tuple[str, str], Kind] = {
             "Pod",
             "v1",
             "pods",
+            writable=True,
             fields=(
                 "spec.nodeName",
                 "spec.restartPolicy",
@@ -140,6 +141,8 @@ class ClusterApi:
     pins: dict[tuple[str, str], str] = field(default_factory=dict)
     client_certs: dict[str, tuple[str, str]] = field(default_factory=dict)
     node_ips: dict[str, str] = field(default_factory=dict)
+    # What the containers of a pod printed (``kubectl logs``): (namespace, name) -> text.
+    logs: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def next_version(self) -> str:
         self.revision += 1
@@ -1371,7 +1374,88 @@ def validate_deployment(deployment: Json, old: Json | None) -> None:
     spec.setdefault("progressDeadlineSeconds", 600)
 
 
+def validate_pod(pod: Json, old: Json | None) -> None:
+    """A bare pod as the API server checks it: containers with names and images; once created,
+    its spec cannot change (only a few fields may, none of which the product sets)."""
+    name = pod["metadata"].get("name", "")
+    spec = pod.get("spec") or {}
+    if old is not None and old.get("spec") != spec:
+        raise _invalid(
+            "Pod",
+            name,
+            [
+                (
+                    "FieldValueForbidden",
+                    "spec",
+                    "pod updates may not change fields other than "
+                    "`spec.containers[*].image`, `spec.initContainers[*].image`, "
+                    "`spec.activeDeadlineSeconds`, `spec.tolerations` (only additions to existing "
+                    "tolerations) or `spec.terminationGracePeriodSeconds`",
+                )
+            ],
+        )
+    containers = spec.get("containers") or []
+    causes = []
+    if not containers:
+        causes.append(("FieldValueRequired", "spec.containers", "Required value"))
+    for n, container in enumerate(containers):
+        for key in ("name", "image"):
+            if not container.get(key):
+                causes.append(
+                    ("FieldValueRequired", f"spec.containers[{n}].{key}", "Required value")
+                )
+    if spec.get("restartPolicy", "Always") not in ("Always", "OnFailure", "Never"):
+        causes.append(("FieldValueNotSupported", "spec.restartPolicy", "Unsupported value"))
+    causes += node_selector_causes(spec, "spec")
+    if causes:
+        raise _invalid("Pod", name, causes)
+
+
+# Images whose behaviour the emulator models (a probe): (state, api, pod) -> (exit code, logs)
+# or None for any other image. emulator/probe.py registers the pull probe's.
+PodRunner = Callable[[State, "ClusterApi", Json], "tuple[int, str] | None"]
+POD_RUNNERS: list[PodRunner] = []
+
+
+def _store_pod(state: State, api: ClusterApi, pod: Json) -> None:
+    """A created pod is scheduled on a node its nodeSelector allows; a modelled image runs to
+    completion at once (Succeeded or Failed, with its logs), any other runs."""
+    spec = pod["spec"]
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    api.put("pods", pod)
+    if not spec.get("nodeName"):
+        candidates = _schedulable_nodes(state, api, spec, None)
+        if not candidates:
+            _unschedulable(api, pod, len(nodes(state, api)))
+            return
+        spec["nodeName"] = candidates[0]
+    for runner in POD_RUNNERS:
+        ran = runner(state, api, pod)
+        if ran is None:
+            continue
+        exit_code, logs = ran
+        api.logs[(pod["metadata"]["namespace"], pod["metadata"]["name"])] = logs
+        _set_pod_status(api, pod)
+        phase = "Succeeded" if exit_code == 0 else "Failed"
+        pod["status"]["phase"] = phase
+        for status in pod["status"]["containerStatuses"]:
+            started = status["state"].get("running", {}).get("startedAt", now())
+            status.update(ready=False, started=False)
+            status["state"] = {
+                "terminated": {
+                    "exitCode": exit_code,
+                    "reason": "Completed" if exit_code == 0 else "Error",
+                    "startedAt": started,
+                    "finishedAt": now(),
+                }
+            }
+        return
+    _set_pod_status(api, pod)
+
+
 VALIDATORS: dict[str, Callable[[Json, Json | None], None]] = {
+    "pods": validate_pod,
     "secrets": validate_secret,
     "serviceaccounts": validate_service_account,
     "deployments": validate_deployment,
@@ -1429,7 +1513,9 @@ def _serve(state: State, request: Request, *, in_cluster: bool = False) -> Respo
                     return kube_response(pod_table(listed))
                 return kube_response(listed)
             return kube_response(_with_kind(kind, _get(state, api, kind, namespace or "", name)))
-        if not kind.writable or (request.method == "DELETE" and kind.plural != "secrets"):
+        if not kind.writable or (
+            request.method == "DELETE" and kind.plural not in ("secrets", "pods")
+        ):
             raise KubeError(405, "MethodNotAllowed", NOT_ALLOWED)
         return _write(state, api, Route(kind, namespace, name), request)
 
@@ -1731,6 +1817,7 @@ def _write(state: State, api: ClusterApi, route: Route, request: Request) -> Res
         assert old is not None
         if not dry_run:
             del api.store(kind.plural)[(namespace, name or "")]
+            api.logs.pop((namespace, name or ""), None)
         details = {"name": name or "", "kind": kind.plural, "uid": old["metadata"]["uid"]}
         status: Json = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}
         return kube_response({**status, "details": details})
@@ -1770,6 +1857,8 @@ def _write(state: State, api: ClusterApi, route: Route, request: Request) -> Res
         return kube_response(_with_kind(kind, new), status_code)
     if kind.plural == "deployments":
         _store_deployment(state, api, new, old)
+    elif kind.plural == "pods":
+        _store_pod(state, api, new)
     else:
         api.put(kind.plural, new)
     recover(state, api)

@@ -49,6 +49,9 @@ param registryIds array = []
 ])
 param ticketSecrets array = []
 
+@description('Reach private clusters and clusters behind authorized IP ranges through AKS Run Command, and allow the policy\'s node pull probe: grants runCommand/action and commandResults/read in every scope subscription (KUBERNETES_TRANSPORT auto; false: direct only). Run Command runs kubectl as cluster admin on clusters with local accounts: see the README "Private clusters".')
+param enableRunCommand bool = false
+
 @description('Publish outcomes as CloudEvents to an Event Grid custom topic (OUTCOME_TOPIC_ENDPOINT).')
 param enableOutcomeTopic bool = false
 
@@ -121,6 +124,7 @@ module app 'modules/app.bicep' = {
     outcomeTopicEndpoint: enableOutcomeTopic ? outcomeTopic.outputs.endpoint : ''
     keyVaultNameSalt: keyVaultNameSalt
     recoverKeyVault: recoverKeyVault
+    enableRunCommand: enableRunCommand
   }
 }
 
@@ -140,6 +144,7 @@ module scopeRoles 'modules/scope-roles.bicep' = [for subscriptionId in scopeSubs
     principalId: identity.outputs.principalId
     namePrefix: prefix
     enforce: remediationMode == 'enforce'
+    enableRunCommand: enableRunCommand
   }
 }]
 

@@ -20,6 +20,8 @@ CORE = (
     "MAX_CONCURRENT_READS",
     "EVENT_LEASE_SECONDS",
     "CLUSTER_LEASE_SECONDS",
+    "KUBERNETES_TRANSPORT",
+    "KUBERNETES_TRANSPORT_MEMORY_SECONDS",
 )
 
 # Policy file and the state store's tables (the account comes from AzureWebJobsStorage__*).

@@ -41,6 +41,9 @@ param identityName string
 @description('Endpoint of the outcome topic (outcome-topic.bicep); empty when outcomes are not published.')
 param outcomeTopicEndpoint string = ''
 
+@description('The Kubernetes transport may use AKS Run Command (KUBERNETES_TRANSPORT auto); false: direct only.')
+param enableRunCommand bool = false
+
 @description('Most instances the Flex Consumption plan may scale out to.')
 param maximumInstanceCount int = 40
 
@@ -398,6 +401,15 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'MAX_CONCURRENT_READS'
           value: '8'
+        }
+        // Private clusters and authorized IP ranges: Run Command only where infra granted it.
+        {
+          name: 'KUBERNETES_TRANSPORT'
+          value: enableRunCommand ? 'auto' : 'direct'
+        }
+        {
+          name: 'KUBERNETES_TRANSPORT_MEMORY_SECONDS'
+          value: '3600'
         }
         // A delivery's claim on an event outlives host.json's functionTimeout (10 min).
         {

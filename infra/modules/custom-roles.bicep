@@ -83,6 +83,32 @@ resource clusterOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01' = 
   }
 }
 
+// AKS Run Command: the Kubernetes transport for private clusters and authorized IP ranges, and the
+// node pull probe (shared/azure/run_command.py); assigned only when enableRunCommand is true.
+// commandResults/read is also inside Reader's */read; it is listed so the role says what it is for.
+resource commandRunner 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(subscription().id, namePrefix, 'acr-pull-remediator-command-runner')
+  properties: {
+    roleName: '${namePrefix} ACR Pull Remediator command runner ${roleNameSuffix}'
+    description: 'Runs kubectl in AKS clusters through Run Command: reads of private clusters, the pull probe, and (where the policy allows) pull secret and workload fixes.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: [
+          // Kubernetes transport and probe: POST managedClusters/runCommand
+          'Microsoft.ContainerService/managedClusters/runCommand/action'
+          // ... and GET managedClusters/commandResults/{id} until it ends
+          'Microsoft.ContainerService/managedClusters/commandResults/read'
+        ]
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+    assignableScopes: assignableScopes
+  }
+}
+
 // Registry and private DNS writes; assigned only when remediationMode is enforce.
 resource networkOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(subscription().id, namePrefix, 'acr-pull-remediator-network-operator')
@@ -138,4 +164,5 @@ output names object = {
   clusterOperator: clusterOperator.name
   networkOperator: networkOperator.name
   pullRoleAssigner: pullRoleAssigner.name
+  commandRunner: commandRunner.name
 }

@@ -12,6 +12,9 @@ param namePrefix string
 @description('True when remediationMode is enforce: only then does the app get write roles.')
 param enforce bool
 
+@description('True when the Kubernetes transport may use AKS Run Command (and the probe may run): only then does the app get runCommand/action.')
+param enableRunCommand bool = false
+
 // This subscription's own custom roles (custom-roles.bicep): reader, clusterOperator,
 // networkOperator, pullRoleAssigner.
 module definitions 'custom-roles.bicep' = {
@@ -85,6 +88,19 @@ resource clusterOperator 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
     principalId: principalId
     principalType: 'ServicePrincipal'
     description: 'ACR Pull Remediator: cluster remediations'
+  }
+}
+
+// Command runner: the Kubernetes transport's Run Command (private clusters, authorized IP ranges)
+// and the node pull probe. Only with enableRunCommand: kubectl in the command pod runs as cluster
+// admin on clusters with local accounts, so this is more than the reads above.
+resource commandRunner 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enableRunCommand) {
+  name: guid(subscription().id, principalId, customRoles.commandRunner)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', customRoles.commandRunner)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: 'ACR Pull Remediator: Kubernetes reads of private clusters and the node pull probe through AKS Run Command'
   }
 }
 

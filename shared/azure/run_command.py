@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 RUN_COMMAND_ACTION = "Microsoft.ContainerService/managedClusters/runCommand/action"
 COMMAND_RESULTS_READ = "Microsoft.ContainerService/managedClusters/commandResults/read"
+# What the transport and the probe need (infra grants them only with enableRunCommand).
+PERMISSIONS = (RUN_COMMAND_ACTION, COMMAND_RESULTS_READ)
 DISABLED = (
     "Run Command is disabled on the cluster (apiServerAccessProfile.disableRunCommand), and its "
     "API server is not reachable from the app"

@@ -249,7 +249,7 @@ def test_not_found_is_a_status_object(raw: httpx2.Client, kube: Any) -> None:
         kube.get(Secret, "nope", namespace="shop")
     assert missing.value.status.code == 404
     assert raw.get("api/v1/namespaces/shop/widgets").status_code == 404
-    assert raw.patch("api/v1/namespaces/shop/pods/x", json={}).status_code == 405
+    assert raw.patch("api/v1/nodes/x", json={}).status_code == 405
 
 
 # -- Kubernetes: each resource parses into lightkube-models without losing fields -------------
@@ -653,7 +653,7 @@ def test_discovery_documents_name_every_served_kind(raw: httpx2.Client) -> None:
     by_name = {r["name"]: r for r in core["resources"]}
     assert by_name["pods"]["kind"] == "Pod" and by_name["pods"]["namespaced"] is True
     assert by_name["nodes"]["namespaced"] is False
-    assert "create" in by_name["secrets"]["verbs"] and "create" not in by_name["pods"]["verbs"]
+    assert "create" in by_name["secrets"]["verbs"] and "create" not in by_name["nodes"]["verbs"]
     apps = raw.get("apis/apps/v1").json()
     assert "deployments" in {r["name"] for r in apps["resources"]}
     # Every kind a discovery document names is served at the path it implies.

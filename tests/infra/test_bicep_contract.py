@@ -20,6 +20,7 @@ import pytest
 
 from shared.app_settings import APP_SETTINGS, LOCAL_ONLY
 from shared.azure.event_names import event_types
+from shared.azure.run_command import PERMISSIONS as RUN_COMMAND_PERMISSIONS
 from shared.checks import CHECKS
 from shared.engine import HANDLED_OPERATIONS
 from shared.ports.rbac import ACR_PULL_ROLE_ID, REPOSITORY_READER_ROLE_ID
@@ -334,7 +335,7 @@ def app_settings(root: Path = INFRA) -> dict[str, Any]:
 def declared_permissions() -> set[str]:
     reads = {p for check in CHECKS.values() for p in check.meta.reads}
     writes = {p for remediation in REMEDIATIONS.values() for p in remediation.permissions}
-    return reads | writes
+    return reads | writes | set(RUN_COMMAND_PERMISSIONS)
 
 
 def declared_rbac() -> set[str]:
@@ -437,6 +438,24 @@ def undeclared_custom_actions(root: Path = INFRA) -> dict[str, list[str]]:
         key: _difference(role.everything, declared) for key, role in custom_roles(root).items()
     }
     return {key: names for key, names in extra.items() if names}
+
+
+def run_command_problems(root: Path = INFRA) -> list[str]:
+    """Run Command rights only with enableRunCommand, and the app told which transport it has."""
+    problems = []
+    action = RUN_COMMAND_PERMISSIONS[0]
+    granting = [a for a in assignments("modules/scope-roles.bicep", root) if a.role.grants(action)]
+    if not granting:
+        problems.append(f"no scope role grants {action}")
+    for assignment in granting:
+        if dotted(assignment.deploy_condition) != "enableRunCommand":
+            problems.append(
+                f"{assignment.symbol} grants {action} but is not `if (enableRunCommand)`"
+            )
+    transport = app_settings(root).get("KUBERNETES_TRANSPORT")
+    if "enableRunCommand" not in json.dumps(transport):
+        problems.append(f"KUBERNETES_TRANSPORT does not follow enableRunCommand: {transport!r}")
+    return problems
 
 
 def enforce_problems(root: Path = INFRA) -> list[str]:
@@ -664,6 +683,21 @@ def test_custom_roles_grant_nothing_beyond_the_declared_set() -> None:
 def test_writes_are_granted_only_in_enforce_mode() -> None:
     problems = enforce_problems()
     assert not problems, "\n".join(problems)
+
+
+def test_run_command_is_granted_only_where_the_transport_is_enabled() -> None:
+    problems = run_command_problems()
+    assert not problems, "\n".join(problems)
+
+
+def test_an_unconditional_command_runner_is_caught(copy: Path) -> None:
+    edit(
+        copy,
+        "modules/scope-roles.bicep",
+        "resource commandRunner 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enableRunCommand) {",
+        "resource commandRunner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {",
+    )
+    assert any("commandRunner" in p for p in run_command_problems(copy))
 
 
 def test_role_assignment_rights_are_limited_to_the_pull_roles() -> None:
