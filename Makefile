@@ -8,10 +8,13 @@ AZURITE := .azurite/node_modules/.bin/azurite
 
 .PHONY: deps lint test chaos demo bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	# The project itself, editable, for the acr-pull-doctor console script: no build isolation,
+	# so it builds offline with the setuptools requirements-dev.txt just installed.
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 $(AZURITE):
