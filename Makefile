@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 AZURITE_VERSION := 3.35.0
 AZURITE := .azurite/node_modules/.bin/azurite
 
-.PHONY: deps lint test chaos demo bench clean
+.PHONY: deps lint test chaos demo bench clean browser
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,12 +22,17 @@ $(AZURITE):
 
 deps: $(STAMP) $(AZURITE)
 
+# Headless Chromium from Debian's packages for the report's browser test and the demo's
+# screenshot (Playwright drives /usr/bin/chromium; `playwright install` would download a build).
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: deps lint
+test: deps lint browser
 	$(PY) -m pytest
 
 # The fault suite in full: every fault kind at every remote call of each trigger path (tests/chaos).
@@ -35,7 +40,7 @@ test: deps lint
 chaos: deps
 	CHAOS=full $(PY) -m pytest tests/chaos
 
-demo: deps
+demo: deps browser
 	$(PY) -m scripts.demo
 
 bench: deps

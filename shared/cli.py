@@ -10,7 +10,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from shared.checks import Finding, Status, Target
@@ -20,7 +20,8 @@ from shared.fleet import PairReport
 from shared.resource_id import ResourceId
 
 PROG = "acr-pull-doctor"
-OUTPUTS = ("table", "json")
+OUTPUTS = ("table", "json", "html")
+DEFAULT_REPORT = "fleet-report.html"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -39,6 +40,26 @@ def parser() -> argparse.ArgumentParser:
     diagnose_cmd.add_argument("--registry", help="registry name, login server or resource id")
     diagnose_cmd.add_argument("--image", help="image reference, e.g. myacr.azurecr.io/app:v1")
     _output_options(diagnose_cmd)
+    report_cmd = commands.add_parser(
+        "report",
+        help="write the fleet report: one self-contained HTML file",
+        description="A summary per cluster, each finding with its evidence and commands, the "
+        "expiry timeline of secrets and token passwords, and the actions the audit log recorded.",
+    )
+    report_cmd.add_argument(
+        "--from",
+        dest="source",
+        choices=("diagnosis", "store"),
+        default="diagnosis",
+        help="diagnose every pair in scope now (default), or read the state store's audit log",
+    )
+    report_cmd.add_argument(
+        "--days", type=int, default=7, help="audit log period for the actions (default 7)"
+    )
+    report_cmd.add_argument(
+        "--out", default=DEFAULT_REPORT, help=f"file (default {DEFAULT_REPORT})"
+    )
+    report_cmd.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     return top
 
 
@@ -52,21 +73,32 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO = sys.stdout) -> int:
     args = parser().parse_args(argv)
     if args.command == "classify":
         return _classify(args.message, as_json=args.json, out=out)
-    output = args.output or ("json" if args.json else "table")
+    if args.command == "report":
+        return _guarded(lambda: _report(args.source, args.days, args.out, quiet=args.quiet))
+    return _guarded(lambda: _diagnose_command(args, out))
+
+
+def _guarded(run: Callable[[], int]) -> int:
+    """Bad input and configuration, and estate that cannot be read, exit 2 with the reason."""
     try:
-        if args.cluster is None and args.registry is None:
-            if args.image:
-                raise ValueError("--image needs --cluster and --registry")
-            return _diagnose_fleet(output, quiet=args.quiet, out=out)
-        if args.cluster is None or args.registry is None:
-            raise ValueError("--cluster and --registry go together (or give neither for the fleet)")
-        return _diagnose(args.cluster, args.registry, args.image, output=output, out=out)
+        return run()
     except (ConfigurationError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ReadError as exc:
         print(f"error: {exc.reason}", file=sys.stderr)
         return 2
+
+
+def _diagnose_command(args: argparse.Namespace, out: TextIO) -> int:
+    output = args.output or ("json" if args.json else "table")
+    if args.cluster is None and args.registry is None:
+        if args.image:
+            raise ValueError("--image needs --cluster and --registry")
+        return _diagnose_fleet(output, quiet=args.quiet, out=out)
+    if args.cluster is None or args.registry is None:
+        raise ValueError("--cluster and --registry go together (or give neither for the fleet)")
+    return _diagnose(args.cluster, args.registry, args.image, output=output, out=out)
 
 
 def _classify(message: str, *, as_json: bool, out: TextIO) -> int:
@@ -94,6 +126,8 @@ def _diagnose(
     report = diagnose_pair(engine, Target(cluster, registry_id, image))
     if output == "json":
         print(json.dumps(report.to_dict(), indent=2), file=out)
+    elif output == "html":
+        print(_html([report]), file=out)
     else:
         print(table(report.findings), file=out)
     return _exit_code([report])
@@ -111,9 +145,39 @@ def _diagnose_fleet(output: str, *, quiet: bool, out: TextIO) -> int:
     reports = diagnose_fleet(engine, progress=None if quiet else _progress)
     if output == "json":
         print(json.dumps({"pairs": [r.to_dict() for r in reports]}, indent=2), file=out)
+    elif output == "html":
+        print(_html(reports), file=out)
     else:
         print(fleet_table(reports), file=out)
     return _exit_code(reports)
+
+
+def _html(reports: Sequence[PairReport]) -> str:
+    from shared.report.build import build_report
+    from shared.report.render import render_html
+
+    return render_html(build_report("diagnosis", days=7, reports=reports))
+
+
+def _report(source: str, days: int, path: str, *, quiet: bool) -> int:
+    from pathlib import Path
+
+    from shared.report.build import build_report
+    from shared.report.render import render_html
+
+    if not 1 <= days <= 400:
+        raise ValueError(f"--days {days} must be 1 to 400")
+    if not quiet and source == "diagnosis":
+        print(f"{PROG}: finding the pairs in scope ...", file=sys.stderr, flush=True)
+    report = build_report(
+        "state store" if source == "store" else "diagnosis",
+        days=days,
+        progress=None if quiet else _progress,
+    )
+    Path(path).write_text(render_html(report), encoding="utf-8")
+    if not quiet:
+        print(f"{PROG}: wrote {path} ({len(report.clusters)} clusters)", file=sys.stderr)
+    return 0
 
 
 def _progress(done: int, total: int, report: PairReport) -> None:

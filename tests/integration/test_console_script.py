@@ -50,6 +50,7 @@ def test_wheel_installs_a_working_console_script(tmp_path: Path) -> None:
     (wheel,) = wheels.glob("acr_pull_remediator-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "shared/cli.py" in names
+    assert "shared/report/templates/fleet.html.j2" in names  # package data: the report template
     assert not any(n.startswith(("tests/", "emulator/", "functions/", "scripts/")) for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "acr-pull-doctor = shared.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
