@@ -49,7 +49,7 @@ param registryIds array = []
 ])
 param ticketSecrets array = []
 
-@description('Reach private clusters and clusters behind authorized IP ranges through AKS Run Command, and allow the policy\'s node pull probe: grants runCommand/action and commandResults/read in every scope subscription (KUBERNETES_TRANSPORT auto; false: direct only). Run Command runs kubectl as cluster admin on clusters with local accounts: see the README "Private clusters".')
+@description('Reach private clusters and clusters behind authorized IP ranges through AKS Run Command, and allow the policy\'s node pull probe: grants runCommand/action and commandResults/read in every scope subscription in enforce mode, as the kubeconfig is (KUBERNETES_TRANSPORT auto; otherwise direct only). Run Command runs kubectl as cluster admin on clusters with local accounts: see the README "Private clusters".')
 param enableRunCommand bool = false
 
 @description('Publish outcomes as CloudEvents to an Event Grid custom topic (OUTCOME_TOPIC_ENDPOINT).')
@@ -63,6 +63,9 @@ param alertWorkspaceIds array = []
 
 @description('Event Grid allows one system topic per source: for a scope subscription that already has one, its {"<subscription id>": {"resourceGroup": "...", "name": "..."}} (the app subscribes to it instead of creating one).')
 param existingArmTopics object = {}
+
+@description('Clusters the app may change in enforce mode, by subscription: {"<subscription id>": [{"resourceGroup": "<cluster\'s group>", "nodeResourceGroup": "<its node resource group>"}]}. Cluster remediations elsewhere are refused by Azure and become tickets.')
+param enforceClusters object = {}
 
 @description('Grant the identity its Microsoft Graph app roles in this deployment (Microsoft Graph Bicep extension); false for deployers without the right to grant app roles (the azd hook then prints the commands).')
 param grantGraphPermissions bool = true
@@ -124,7 +127,7 @@ module app 'modules/app.bicep' = {
     outcomeTopicEndpoint: enableOutcomeTopic ? outcomeTopic.outputs.endpoint : ''
     keyVaultNameSalt: keyVaultNameSalt
     recoverKeyVault: recoverKeyVault
-    enableRunCommand: enableRunCommand
+    enableRunCommand: enableRunCommand && remediationMode == 'enforce'
   }
 }
 
@@ -144,7 +147,8 @@ module scopeRoles 'modules/scope-roles.bicep' = [for subscriptionId in scopeSubs
     principalId: identity.outputs.principalId
     namePrefix: prefix
     enforce: remediationMode == 'enforce'
-    enableRunCommand: enableRunCommand
+    enableRunCommand: enableRunCommand && remediationMode == 'enforce'
+    clusters: contains(enforceClusters, subscriptionId) ? enforceClusters[subscriptionId] : []
   }
 }]
 

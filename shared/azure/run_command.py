@@ -25,14 +25,14 @@ from shared.azure.factory import ClientFactory
 from shared.azure.kubernetes import AKS_AAD_SERVER_APP
 from shared.errors import Forbidden, NotFound, TransientError, Unreachable
 from shared.models import Cluster
+from shared.permissions import RUN_COMMAND, withheld
 from shared.resource_id import ResourceId
 
 log = logging.getLogger(__name__)
 
-RUN_COMMAND_ACTION = "Microsoft.ContainerService/managedClusters/runCommand/action"
-COMMAND_RESULTS_READ = "Microsoft.ContainerService/managedClusters/commandResults/read"
+RUN_COMMAND_ACTION, COMMAND_RESULTS_READ = RUN_COMMAND
 # What the transport and the probe need (infra grants them only with enableRunCommand).
-PERMISSIONS = (RUN_COMMAND_ACTION, COMMAND_RESULTS_READ)
+PERMISSIONS = RUN_COMMAND
 DISABLED = (
     "Run Command is disabled on the cluster (apiServerAccessProfile.disableRunCommand), and its "
     "API server is not reachable from the app"
@@ -60,6 +60,10 @@ class RunCommandClient:
         from azure.core.exceptions import HttpResponseError, ServiceRequestError
         from azure.mgmt.containerservice.models import RunCommandRequest
 
+        # Dry-run runs nothing in clusters (shared.permissions): say so, ask nothing.
+        reason = withheld(self.factory.settings.mode, RUN_COMMAND_ACTION)
+        if reason:
+            raise Forbidden(reason, resource_id=cluster.id)
         if cluster.run_command_disabled:
             raise Unreachable(DISABLED, resource_id=cluster.id)
         rid = ResourceId.parse(cluster.id)
