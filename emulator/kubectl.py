@@ -155,10 +155,20 @@ class Shell:
         return status
 
     def _simple(self, argv: list[str]) -> int:
-        quiet = False
-        if len(argv) >= 3 and argv[-3:-1] == ["2", ">"]:
-            quiet = argv[-1] == "/dev/null"
-            argv = argv[:-3]
+        quiet = silent = False
+        while len(argv) >= 2 and argv[-2] == ">":
+            if len(argv) >= 3 and argv[-3] == "2":
+                quiet, argv = argv[-1] == "/dev/null", argv[:-3]
+            else:
+                silent, argv = argv[-1] == "/dev/null", argv[:-2]
+        if silent:
+            kept = len(self.out)
+            status = self._simple(argv) if argv else 0
+            printed = "".join(self.out[kept:])
+            del self.out[kept:]
+            if not quiet and status != 0:
+                self.out.append(printed)  # errors go to stderr, which is kept
+            return status
         if not argv:
             return 0
         program, rest = argv[0], argv[1:]

@@ -230,6 +230,7 @@ def command_result(state: State, request: Request) -> Response:
 
 
 def register(emulator: Emulator) -> None:
+    from emulator import probe  # noqa: F401  (registers the pull probe's pod runner)
     from emulator.providers.containerservice import CLUSTER
 
     state = emulator.state

@@ -143,6 +143,8 @@ KINDS: dict[str, tuple[frozenset[str], dict[str, str]]] = {
     ),
     "peering": (frozenset({"name", "remote", "reverse", "state", "reverseState"}), {}),
     "privateDnsZone": (frozenset({"name", "links"}), {}),
+    # emulator/builders/network_truth.py: what a VNet's network really does (the probe sees it).
+    "networkTruth": (frozenset({"vnet", "dns", "drop", "refuse", "imds"}), {}),
 }
 
 
@@ -211,6 +213,11 @@ def validate(
         for g, group in enumerate(subscription.get("resourceGroups") or []):
             for c, cluster in enumerate(group.get("clusters") or []):
                 _check_pools(cluster, f"subscriptions[{s}].resourceGroups[{g}].clusters[{c}]")
+
+
+def check(kind: str, value: Any, where: str) -> None:
+    """Raise :class:`ScenarioError` for an unknown key of ``value`` (a mapping of ``kind``)."""
+    _check(kind, value, where, {})
 
 
 def _check(kind: str, value: Any, where: str, extra: dict[str, frozenset[str]]) -> None:

@@ -112,8 +112,49 @@ def classifier() -> None:
     )
 
 
+RUN_COMMAND_LATENCY = 8.0
+
+
+def run_command_bench(latency: float = RUN_COMMAND_LATENCY) -> dict[str, tuple[int, float]]:
+    """A private cluster's diagnosis (kubernetes-pulls, made private) with the emulator's Run
+    Command taking ``latency`` seconds: Run Command calls and wall time, reads only and with the
+    node pull probe. Goal: 1 call for all reads, 1 more for the probe."""
+    from emulator import kubernetes as k8s
+
+    results: dict[str, tuple[int, float]] = {}
+    for label, probe in (("reads", False), ("reads + probe", True)):
+        with Emulator() as emulator:
+            scenario.load(emulator.state, "kubernetes-pulls")
+            cluster = scenario.find_cluster(emulator.state, "aks-shop-weu")
+            cluster["properties"]["apiServerAccessProfile"] = {"enablePrivateCluster": True}
+            emulator.state.put(cluster)
+            k8s.set_reachable(emulator.state, cluster["id"], False)
+            emulator.state.run_command_latency = latency
+            saved = dict(os.environ)
+            # The managed identity credential reads IDENTITY_ENDPOINT and the CA from os.environ.
+            os.environ.update(emulator.environment())
+            env = {**os.environ, "SCOPE_SUBSCRIPTION_IDS": ",".join(emulator.state.subscriptions)}
+            settings = Settings.from_env(env)
+            estate = ArmEstate(ClientFactory(settings))
+            engine = Engine(settings, estate, probe=lambda _, on=probe: on)
+            registry_id = scenario.find_registry(emulator.state, "acrshopweu")["id"]
+            target = Target(estate.get_cluster(cluster["id"]), registry_id)
+            emulator.clear_journal()
+            started = time.perf_counter()
+            engine.diagnose(target)
+            elapsed = time.perf_counter() - started
+            calls = [e for e in emulator.journal("arm") if e.path.endswith("/runCommand")]
+            results[label] = (len(calls), elapsed)
+            os.environ.clear()
+            os.environ.update(saved)
+    return results
+
+
 def main() -> int:
     classifier()
+    print(f"private cluster, Run Command latency {RUN_COMMAND_LATENCY:.0f} s (emulator)")
+    for label, (calls, elapsed) in run_command_bench().items():
+        print(f"  {label:<14} {calls} Run Command call(s) per cluster diagnosis, {elapsed:.1f} s")
     with Emulator() as emulator:
         scenario.load(emulator.state, SCENARIO)
         os.environ.update(emulator.environment())

@@ -18,6 +18,7 @@ from shared.checks import CHECKS, Finding, Status, Target, get_check
 from shared.config import Settings
 from shared.errors import Forbidden, NotFound, TransientError
 from shared.images import ImageRef, InvalidImageReference, parse_image
+from shared.models import Cluster
 from shared.outcome import Outcome, Verdict, verdict_of
 from shared.pairs import Pair, PairFinder, PairMemory
 from shared.ports import Estate
@@ -85,11 +86,14 @@ class Engine:
         responder: Callable[[str], Responder] | None = None,
         owner: str | None = None,
         memory: PairMemory | None = None,
+        probe: Callable[[Cluster], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.estate = estate
         self.store = store
         self.memory = memory
+        # Whether the policy runs the node pull probe for a cluster (its scope's ``probe``).
+        self.probe = probe
         self._responder = responder
         self.owner = owner or f"engine-{uuid.uuid4().hex[:12]}"
 
@@ -98,10 +102,29 @@ class Engine:
     def diagnose(self, target: Target, cause_ids: tuple[str, ...] | None = None) -> list[Finding]:
         """Run checks concurrently (bounded); the estate's run cache makes shared reads happen once."""
         causes = cause_ids or ALL
-        workers = max(1, min(self.settings.max_concurrency, len(causes)))
+        workers = max(1, min(self.settings.max_concurrency, len(causes))) + 1
         with ThreadPoolExecutor(workers, thread_name_prefix="check") as pool:
+            probing = None
+            if self._probes(target, causes):
+                from shared.probe.check import PROBE_ID
+
+                probing = pool.submit(get_check(PROBE_ID).run, target, self.estate)
             found = list(pool.map(lambda cause: get_check(cause).run(target, self.estate), causes))
+            if probing is not None:
+                from shared.probe.check import join
+
+                probed = probing.result()
+                found = [*join(found, probed), probed]
         return list(explain(found))
+
+    def _probes(self, target: Target, causes: tuple[str, ...]) -> bool:
+        """The probe speaks to causes 1a, 3 and 4 of a (cluster, registry) pair, where the policy
+        turns it on; it costs a Run Command, so only diagnoses that check those causes run it."""
+        from shared.probe.check import JOINS
+
+        if self.probe is None or target.registry_id is None:
+            return False
+        return any(c in JOINS for c in causes) and self.probe(target.cluster)
 
     def pairs(self) -> PairFinder:
         return PairFinder(self.estate, self.settings.subscriptions, self.memory)

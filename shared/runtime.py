@@ -19,6 +19,7 @@ from shared.checks import Target
 from shared.config import Settings
 from shared.engine import Engine, RetryLater
 from shared.errors import ConfigurationError, ReadError
+from shared.models import Cluster
 from shared.outcome import Outcome, Verdict
 from shared.outcome_events import outcome_publisher
 from shared.pairs import PairMemory
@@ -73,10 +74,14 @@ def engine(
     settings = Settings.from_env(env)
     factory = _factory(settings)
     estate = ArmEstate(factory)
-    if not respond:
-        return Engine(settings, estate)
-    store = _store(settings, factory)
     policy = load_policy(settings.policy_path)
+
+    def probe(cluster: Cluster) -> bool:
+        return policy.scope_for(cluster).probe == "auto"
+
+    if not respond:
+        return Engine(settings, estate, probe=probe)
+    store = _store(settings, factory)
     publisher = outcome_publisher(factory, source=source)
     router = TicketRouter(settings, store, env, _utcnow)
     owner = f"engine-{uuid.uuid4().hex[:12]}"
@@ -96,7 +101,15 @@ def engine(
         )
 
     memory = PairMemory(store, policy.known_pairs, policy.pair_retention, _utcnow)
-    return Engine(settings, estate, store=store, responder=responder, owner=owner, memory=memory)
+    return Engine(
+        settings,
+        estate,
+        store=store,
+        responder=responder,
+        owner=owner,
+        memory=memory,
+        probe=probe,
+    )
 
 
 def handle_resource_event(

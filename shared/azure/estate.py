@@ -8,6 +8,7 @@ from shared.azure.factory import ClientFactory
 from shared.azure.kubernetes import KubernetesReader
 from shared.azure.metrics import MetricsReader
 from shared.azure.network import NetworkReader
+from shared.azure.probe import PullProbeRunner
 from shared.azure.rbac import RbacReader
 from shared.azure.registries import RegistryReader
 from shared.azure.registry_data import RegistryDataReader
@@ -21,6 +22,7 @@ class ArmEstate(
     MetricsReader,
     RegistryDataReader,
     KubernetesReader,
+    PullProbeRunner,
 ):
     """Implements :class:`shared.ports.Estate` with the real SDKs; make one per run."""
 

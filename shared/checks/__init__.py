@@ -45,11 +45,32 @@ CHECKS: dict[str, Check] = {
 }
 
 
+def _optional() -> dict[str, Check]:
+    from shared.probe.check import NodePullProbe
+
+    probe = NodePullProbe()
+    return {probe.meta.id: probe}
+
+
+# Checks that run only where the policy enables them (the node pull probe: ``probe: auto``).
+OPTIONAL_CHECKS: dict[str, Check] = _optional()
+
+
 def get_check(cause_id: str) -> Check:
-    try:
-        return CHECKS[cause_id]
-    except KeyError:
-        raise KeyError(f"unknown cause {cause_id!r}; known: {', '.join(CHECKS)}") from None
+    found = CHECKS.get(cause_id) or OPTIONAL_CHECKS.get(cause_id)
+    if found is None:
+        known = ", ".join([*CHECKS, *OPTIONAL_CHECKS])
+        raise KeyError(f"unknown cause {cause_id!r}; known: {known}")
+    return found
 
 
-__all__ = ["CHECKS", "Check", "CheckMeta", "Finding", "Status", "Target", "get_check"]
+__all__ = [
+    "CHECKS",
+    "OPTIONAL_CHECKS",
+    "Check",
+    "CheckMeta",
+    "Finding",
+    "Status",
+    "Target",
+    "get_check",
+]

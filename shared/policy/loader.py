@@ -97,6 +97,7 @@ def _scope(name: str, block: Mapping[str, Any], match: Match | None, base: Scope
         ),
         expiry_windows=tuple(sorted(expiry, reverse=True)) if expiry else base.expiry_windows,
         tickets=_tickets(block["tickets"]) if "tickets" in block else base.tickets,
+        probe=block.get("probe", base.probe),
     )
 
 

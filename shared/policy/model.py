@@ -66,6 +66,7 @@ class Scope:
     maintenance_windows: tuple[MaintenanceWindow, ...] = ()
     expiry_windows: tuple[int, ...] = DEFAULT_EXPIRY_WINDOWS  # days, largest first
     tickets: TicketRoute | None = None
+    probe: str = "off"  # "auto": run the node pull probe in full diagnoses of this scope
 
     def expiry_window(self, days_left: float) -> int | None:
         """The smallest warning window (days) that ``days_left`` falls in, or None if outside all."""

@@ -156,6 +156,8 @@ _SETTINGS: dict[str, Any] = {
         "uniqueItems": True,
     },
     "tickets": _TICKETS,
+    # The node pull probe (shared/probe): a pod per node pool through Run Command; off by default.
+    "probe": {"enum": ["auto", "off"]},
 }
 
 _MATCH = _object(

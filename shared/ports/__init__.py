@@ -11,13 +11,21 @@ from typing import Protocol
 from shared.ports.clusters import ClusterPort
 from shared.ports.kubernetes import KubernetesPort
 from shared.ports.network import NetworkPort
+from shared.ports.probe import ProbePort
 from shared.ports.rbac import RbacPort
 from shared.ports.registries import RegistryPort
 from shared.ports.registry_data import RegistryDataPort
 
 
 class Estate(
-    ClusterPort, RbacPort, NetworkPort, RegistryPort, RegistryDataPort, KubernetesPort, Protocol
+    ClusterPort,
+    RbacPort,
+    NetworkPort,
+    RegistryPort,
+    RegistryDataPort,
+    KubernetesPort,
+    ProbePort,
+    Protocol,
 ):
     """Everything a diagnosis or remediation may read or change."""
 

@@ -121,7 +121,7 @@ def test_wrong_types_and_unknown_keys() -> None:
         "expiryWindows (line 4): expected a list, got 30",
         "scopes[0].match.subscriptions (line 7): expected a list, got '9a3c1b2e-5d4f-4e6a-8b7c-1d2e3f4a5b6c'",
         "scopes[0].colour (line 8): unknown key 'colour'; valid keys: name, match, mode, actions, "
-        "rateLimit, cooldown, maintenanceWindows, expiryWindows, tickets",
+        "rateLimit, cooldown, maintenanceWindows, expiryWindows, tickets, probe",
     ]
 
 
@@ -250,7 +250,7 @@ def test_every_problem_is_reported_at_once_and_nothing_is_built() -> None:
             "  mode (line 1): 'sometimes' is not one of 'dry-run', 'enforce'",
             "  actions.attach-acr (line 2): 'maybe' is not one of 'auto', 'ticket', 'off'",
             "  bogus (line 3): unknown key 'bogus'; valid keys: mode, actions, rateLimit, cooldown, "
-            "maintenanceWindows, expiryWindows, tickets, scopes, pairs",
+            "maintenanceWindows, expiryWindows, tickets, probe, scopes, pairs",
         ]
     )
 
@@ -296,3 +296,15 @@ def test_expiry_windows_pick_the_tightest_warning() -> None:
     scope = parse_policy("expiryWindows: [7, 30, 1, 14]\n").default
     assert scope.expiry_windows == (30, 14, 7, 1)
     assert [scope.expiry_window(d) for d in (45, 30, 10, 7, 0.5, -2)] == [None, 30, 14, 7, 1, 1]
+
+
+def test_probe_is_off_by_default_and_set_per_scope() -> None:
+    policy = parse_policy(
+        "scopes:\n  - name: prod\n    match: {tags: {env: prod}}\n    probe: auto\n",
+        source="p.yaml",
+    )
+    assert policy.default.probe == "off"
+    assert policy.scopes[0].probe == "auto"
+    assert problems("probe: sometimes\n") == [
+        "probe (line 1): 'sometimes' is not one of 'auto', 'off'"
+    ]
