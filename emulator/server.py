@@ -24,6 +24,7 @@ from werkzeug.wrappers import Request, Response
 from emulator.arm import Arm, ArmError, json_response
 from emulator.registry_proxy import RegistryProxy
 from emulator.state import Fault, JournalEntry, State
+from emulator.throttling import kind_of
 
 log = logging.getLogger(__name__)
 # Werkzeug logs every request at INFO; the journal already records them.
@@ -312,7 +313,33 @@ class Emulator:
                 f"'{audience}'. It should exactly match with one of the allowed audiences "
                 f"'{self.base_url}/'.",
             )
-        return self.arm.handle(request)
+        limited = self._arm_limit(request)
+        if limited is not None and not limited[0]:
+            raise ArmError(
+                429,
+                "TooManyRequests",
+                f"The request is throttled: the {limited[1]} limit of this principal in "
+                f"subscription '{limited[2]}' is reached. Retry after the 'Retry-After' seconds.",
+            ).throttled(limited[1], limited[3])
+        response = self.arm.handle(request)
+        if limited is not None:
+            response.headers[f"x-ms-ratelimit-remaining-subscription-{limited[1]}"] = str(
+                limited[4]
+            )
+        return response
+
+    def _arm_limit(self, request: Request) -> tuple[bool, str, str, float, int] | None:
+        """(allowed, kind, subscription, seconds to wait, remaining) when ARM's limits apply."""
+        buckets = self.state.arm_buckets
+        match = _SUBSCRIPTION.match(request.path)
+        if buckets is None or match is None:
+            return None
+        kind = kind_of(request.method)
+        allowed, remaining, wait = buckets.take(self.state.app_principal_id, match.group(1), kind)
+        return allowed, kind, match.group(1), wait, remaining
+
+
+_SUBSCRIPTION = re.compile(r"^/subscriptions/([^/]+)/", re.IGNORECASE)
 
 
 def _fault_response(fault: Fault) -> Response:

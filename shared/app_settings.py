@@ -37,6 +37,9 @@ TRIGGERS = (
     "SWEEP_BUDGET_SECONDS",
 )
 
+# Fleet sweeps (shared.fleet) and the kubeconfigs an instance keeps in memory.
+FLEET = ("FLEET_BATCH_SIZE", "FLEET_CLUSTER_CONCURRENCY", "KUBECONFIG_CACHE_SECONDS")
+
 # How long the state store keeps processed events, action records and audit rows (days).
 RETENTION = ("EVENT_RETENTION_DAYS", "ACTION_RETENTION_DAYS", "AUDIT_RETENTION_DAYS")
 
@@ -66,4 +69,4 @@ LOCAL_ONLY = (
     "OUTCOME_TOPIC_KEY",
 )
 
-APP_SETTINGS = CORE + STATE + TICKETS + OUTCOMES + TRIGGERS + RETENTION + LOCAL_ONLY
+APP_SETTINGS = CORE + STATE + TICKETS + OUTCOMES + TRIGGERS + FLEET + RETENTION + LOCAL_ONLY

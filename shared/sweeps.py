@@ -29,7 +29,7 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -204,19 +204,23 @@ class Sweeps:
         report.outcomes.extend(self.engine.verify_pending())
         tasks: list[Task] = []
         for cluster in self._clusters(report):
-            pairs = self.finder.registries_of(cluster)
-            tasks += [
-                PairTask("drift", Target(cluster, p.registry.id, p.image), tuple(CHECKS))
-                for p in pairs
-            ] or [PairTask("drift", Target(cluster), CLUSTER_ONLY)]
-            # Each image on a mistyped login server: image-not-found names the typo.
-            tasks += [
-                PairTask("drift", Target(cluster, p.registry.id, image), ("image-not-found",))
-                for p in pairs
-                for image in p.mistyped
-            ]
+            tasks += self.drift_tasks(cluster)
         self._run(tasks, report)
         return report
+
+    def drift_tasks(self, cluster: Cluster) -> list[Task]:
+        """Every check of every pair of one cluster (its cluster-only checks when it has none)."""
+        pairs = self.finder.registries_of(cluster)
+        tasks: list[Task] = [
+            PairTask("drift", Target(cluster, p.registry.id, p.image), tuple(CHECKS)) for p in pairs
+        ] or [PairTask("drift", Target(cluster), CLUSTER_ONLY)]
+        # Each image on a mistyped login server: image-not-found names the typo.
+        tasks += [
+            PairTask("drift", Target(cluster, p.registry.id, image), ("image-not-found",))
+            for p in pairs
+            for image in p.mistyped
+        ]
+        return tasks
 
     # pull failures ----------------------------------------------------------------------------
 
@@ -343,13 +347,14 @@ class Sweeps:
 
     def expiry(self, signal_id: str) -> SweepReport:
         report = SweepReport("expiry", signal_id)
-        self._run(list(self._app_uses(report)), report)
+        self._run(self.app_uses(report, self._clusters(report)), report)
         return report
 
-    def _app_uses(self, report: SweepReport) -> list[AppUse]:
+    def app_uses(self, report: SweepReport, clusters: list[Cluster]) -> list[AppUse]:
+        """The service principals these clusters use, and where (their expiry tasks)."""
         sp: dict[str, list[Cluster]] = {}
         secrets: dict[str, list[tuple[Cluster, str]]] = {}
-        for cluster in self._clusters(report):
+        for cluster in clusters:
             client = cluster.service_principal_client_id
             if client and GUID.match(client):
                 sp.setdefault(client.lower(), []).append(cluster)
@@ -499,7 +504,12 @@ class Sweeps:
 
     # running ----------------------------------------------------------------------------------
 
-    def _run(self, tasks: list[Task], report: SweepReport) -> None:
+    def run(self, tasks: Sequence[Task], report: SweepReport) -> None:
+        """Run tasks within the budget; what is left, failed transiently or deferred is handed
+        over (``report.handed_over``)."""
+        self._run(tasks, report)
+
+    def _run(self, tasks: Sequence[Task], report: SweepReport) -> None:
         for index, task in enumerate(tasks):
             if self.budget.spent():
                 rest = tasks[index:]

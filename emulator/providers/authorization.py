@@ -312,9 +312,7 @@ def within(state: State, child: str, parent: str) -> bool:
 
 
 def custom_roles(state: State) -> list[Json]:
-    return [
-        r for r in state.iter_resources() if r.get("type", "").lower() == ROLE_DEFINITION.lower()
-    ]
+    return [r for r in state.typed(ROLE_DEFINITION)]
 
 
 def find_definition(state: State, guid: str, scope: str) -> Json | None:
@@ -445,7 +443,7 @@ def principal_type(state: State, principal_id: str) -> str | None:
     for app in apps:
         if str(app.get("_servicePrincipal", {}).get("id", "")).lower() == wanted:
             return "ServicePrincipal"
-    for resource in state.iter_resources():
+    for resource in state.scan():
         ids = [(resource.get("identity") or {}).get("principalId")]
         if resource.get("type", "").lower() == IDENTITY.lower():
             ids.append(resource.get("properties", {}).get("principalId"))
@@ -468,9 +466,7 @@ def _principal_not_found(state: State, principal: str) -> ArmError:
 
 
 def assignments(state: State) -> list[Json]:
-    return [
-        r for r in state.iter_resources() if r.get("type", "").lower() == ROLE_ASSIGNMENT.lower()
-    ]
+    return [r for r in state.typed(ROLE_ASSIGNMENT)]
 
 
 def _check_scope(state: State, scope: str) -> None:
@@ -659,9 +655,7 @@ def _list_assignments(state: State, arm: ArmRequest) -> list[Json]:
 
 
 def deny_assignments(state: State) -> list[Json]:
-    return [
-        r for r in state.iter_resources() if r.get("type", "").lower() == DENY_ASSIGNMENT.lower()
-    ]
+    return [r for r in state.typed(DENY_ASSIGNMENT)]
 
 
 def new_deny_assignment(

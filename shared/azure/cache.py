@@ -2,6 +2,12 @@
 
 Concurrent callers asking for the same key wait on one future instead of issuing a second
 request. Writes clear the cache so verification after a fix reads fresh state.
+
+An answer is kept, a failure is not: a :class:`~shared.errors.ReadError` (404, 403, a cluster
+API that cannot be reached) says something about the estate and every check may reuse it; any
+other exception (throttling, a 5xx, a dropped connection) is shared by the callers already
+waiting on it, and the next caller reads again: a read throttled once must not fail every pair
+of the run that needs it.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ import threading
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from typing import Any, ParamSpec, Protocol, TypeVar
+
+from shared.errors import ReadError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -31,9 +39,17 @@ class RunCache:
             try:
                 future.set_result(load())
             except BaseException as exc:
+                if not isinstance(exc, ReadError):
+                    with self._lock:
+                        if self._futures.get(key) is future:
+                            del self._futures[key]
                 future.set_exception(exc)
         result: R = future.result()
         return result
+
+    def forget(self, key: Hashable) -> None:
+        with self._lock:
+            self._futures.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:

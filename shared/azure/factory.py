@@ -50,8 +50,11 @@ class ClientFactory:
             return self._credential
 
     def _transport_options(self) -> dict[str, Any]:
+        # retry_status defaults to 3 in azure-core whatever retry_total says: ARM_RETRY_TOTAL
+        # must mean the same number of attempts for a 429 or a 503 as for a dropped connection.
         options: dict[str, Any] = {
             "retry_total": self.settings.retry_total,
+            "retry_status": self.settings.retry_total,
             "retry_backoff_factor": self.settings.retry_backoff,
         }
         if self.settings.ca_bundle:
@@ -69,9 +72,16 @@ class ClientFactory:
                     base_url=self.settings.cloud.resource_manager,
                     credential_scopes=[self.settings.cloud.arm_scope],
                     polling_interval=self.settings.polling_interval,
+                    per_retry_policies=[self._pacing()],
                     **self._transport_options(),
                 )
             return self._clients[key]
+
+    def _pacing(self) -> Any:
+        """Every ARM request of this process paced by ARM's limits (shared.azure.pacing)."""
+        from shared.azure.pacing import pacing_policy, process_pacer
+
+        return pacing_policy(process_pacer(self.settings.managed_identity_client_id or "app"))
 
     def container_service(self, subscription_id: str) -> ContainerServiceClient:
         from azure.mgmt.containerservice import ContainerServiceClient
@@ -133,11 +143,14 @@ class ClientFactory:
         """Azure Monitor metrics (an ARM API) over azure-core: azure-mgmt-monitor is 30 MB of
         models for one GET."""
         return self._bearer_client(
-            "monitor", self.settings.cloud.resource_manager, self.settings.cloud.arm_scope
+            "monitor",
+            self.settings.cloud.resource_manager,
+            self.settings.cloud.arm_scope,
+            paced=True,
         )
 
     def _bearer_client(
-        self, name: str, base_url: str, scope: str
+        self, name: str, base_url: str, scope: str, *, paced: bool = False
     ) -> PipelineClient[HttpRequest, HttpResponse]:
         """One cached JSON client per service: retries as the SDKs do, a bearer token for scope."""
         from azure.core import PipelineClient
@@ -166,8 +179,10 @@ class ClientFactory:
                         UserAgentPolicy(sdk_moniker="acr-pull-remediator"),
                         RetryPolicy(
                             retry_total=self.settings.retry_total,
+                            retry_status=self.settings.retry_total,
                             retry_backoff_factor=self.settings.retry_backoff,
                         ),
+                        *([self._pacing()] if paced else []),
                         BearerTokenCredentialPolicy(credential, scope),
                         HttpLoggingPolicy(),
                     ],
@@ -205,6 +220,7 @@ class ClientFactory:
                         UserAgentPolicy(sdk_moniker="acr-pull-remediator"),
                         RetryPolicy(
                             retry_total=self.settings.retry_total,
+                            retry_status=self.settings.retry_total,
                             retry_backoff_factor=self.settings.retry_backoff,
                         ),
                         RedirectPolicy(),

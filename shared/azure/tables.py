@@ -386,6 +386,14 @@ class TableStateStore:
             occurrences=int(row.get("Occurrences", 1)),
         )
 
+    def list_open_tickets(self) -> frozenset[str]:
+        """The fingerprints of every open ticket: one query (a page per 1,000), for a batch."""
+        with _storage("list the open tickets"):
+            rows = self._table(TICKETS).query_entities(
+                "PartitionKey eq 'ticket' and State eq 'open'", select=["Fingerprint"]
+            )
+            return frozenset(str(row["Fingerprint"]) for row in rows if row.get("Fingerprint"))
+
     def put_ticket(self, fingerprint: str, ref: TicketRef) -> None:
         from azure.data.tables import UpdateMode
 
