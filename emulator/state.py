@@ -149,6 +149,8 @@ class State:
         # and a loopback port that refuses connections (the server of an unreachable cluster).
         self.kube_ca: Any = None
         self.kube_refusing_port = 0
+        # How long an AKS Run Command's pod takes to run (emulator/run_command.py), in seconds.
+        self.run_command_latency = 0.0
         # Ticket systems (emulator/tickets.py): the credentials they accept and what they hold.
         # GitHub repositories by "owner/name" (lower): {"full_name", "id", "issues": [issue JSON],
         # "comments": {number: [comment JSON]}}; Azure DevOps projects by "org/project" (lower):

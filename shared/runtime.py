@@ -81,6 +81,7 @@ def engine(
     publisher = outcome_publisher(factory, source=source)
     router = TicketRouter(settings, store, env, _utcnow)
     open_tickets = OpenTickets(store)  # listed once per invocation (a sweep's batch)
+    owner = f"engine-{uuid.uuid4().hex[:12]}"
 
     def responder(signal_id: str) -> Responder:
         return Responder(
@@ -94,10 +95,11 @@ def engine(
             clock=_utcnow,
             recurrence_comments=source not in QUIET_SOURCES,
             open_tickets=open_tickets,
+            owner=owner,
         )
 
     memory = PairMemory(store, policy.known_pairs, policy.pair_retention, _utcnow)
-    return Engine(settings, estate, store=store, responder=responder, memory=memory)
+    return Engine(settings, estate, store=store, responder=responder, owner=owner, memory=memory)
 
 
 def handle_resource_event(

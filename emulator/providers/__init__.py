@@ -32,6 +32,10 @@ def register_all(emulator: Emulator) -> None:
 
     kubernetes.register(emulator)
 
+    from emulator import run_command
+
+    run_command.register(emulator)
+
     from emulator import eventgrid_topic, tickets
 
     for service in (tickets, eventgrid_topic):

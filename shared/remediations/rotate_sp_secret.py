@@ -68,6 +68,11 @@ def _status(exc: RemediatorError) -> str:
     return "Failed"
 
 
+def service_principal_key(app_id: str) -> str:
+    """The lease key of a service principal (a Graph path: it is not an ARM resource)."""
+    return f"/servicePrincipals/{app_id.lower()}"
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -262,6 +267,17 @@ class RotateSpSecret(Remediation):
             updated=updated,
             secret_errors=secret_errors,
         )
+
+    def blast_radius(self, finding: Finding, target: Target, estate: Estate) -> tuple[str, ...]:
+        """The service principal and every cluster whose credentials a rotation resets."""
+        app_id = target.cluster.service_principal_client_id
+        if not app_id:
+            return ()
+        try:
+            users = self._clusters_using(app_id, target.cluster, estate)
+        except ReadError:
+            users = []  # apply reads them again and fails cleanly, changing nothing
+        return (service_principal_key(app_id), *(c.id for c in users))
 
     def _clusters_using(self, app_id: str, target: Cluster, estate: Estate) -> list[Cluster]:
         subscriptions = dict.fromkeys(
