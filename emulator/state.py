@@ -221,11 +221,12 @@ class State:
     def of_type(self, resource_type: str, subscription_id: str) -> list[Json]:
         return self.children(f"/subscriptions/{subscription_id}", resource_type)
 
-    def typed(self, resource_type: str) -> list[Json]:
-        """A copy of every resource of one type, anywhere."""
+    def typed(self, resource_type: str, *, copy: bool = True) -> list[Json]:
+        """Every resource of one type, anywhere: copies, or (``copy=False``) the stored bodies
+        for a reader that only looks."""
         with self.lock:
             found = list(self._by_type.get(resource_type.lower(), {}).values())
-        return [_copy(body) for body in found]
+        return [_copy(body) for body in found] if copy else found
 
     def iter_resources(self) -> Iterator[Json]:
         """A copy of every resource (callers may change what they get)."""

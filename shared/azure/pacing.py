@@ -8,9 +8,10 @@ of our own in the state store (which would cost a Table round trip per request):
 
 - each process keeps one :class:`Pace` per (principal, subscription, kind): a local bucket whose
   tokens are clamped to what ARM says is left, so a process sees what the others spent;
-- its refill rate starts at ARM's and adapts (AIMD): a 429 halves it and holds every thread of
-  the process for ``Retry-After``; responses with a well-filled bucket raise it again. N
-  instances that all see low counts or 429s each slow down, and together converge on ARM's rate.
+- its refill rate starts at ARM's and adapts (AIMD): a 429 cuts it by a quarter (down to a
+  quarter of ARM's) and holds every thread of the process for ``Retry-After``; each response
+  that leaves more than the reserve raises it again by a twentieth of ARM's rate. N instances that all see low counts or 429s each slow
+  down, and together converge on ARM's rate.
 
 A 429 therefore slows the whole process down instead of failing work; the SDK's retry policy
 retries it (``retry_status`` follows ``ARM_RETRY_TOTAL``), and only a unit of work whose retries
@@ -67,7 +68,7 @@ class Pace:
             now = self._clock()
             self._refill(now)
             if status == 429:
-                self.rate = max(self.limit.per_second / 32, self.rate / 2)
+                self.rate = max(self.limit.per_second / 4, self.rate * 0.75)
                 self._tokens = min(self._tokens, 0.0)
                 self._hold_until = max(self._hold_until, now + (retry_after or 1.0))
                 return
@@ -76,7 +77,7 @@ class Pace:
             # Keep a reserve for the other instances' requests already in flight.
             reserve = self.limit.burst / 10
             self._tokens = min(self._tokens, remaining - reserve)
-            if remaining >= self.limit.burst / 2:
+            if remaining > reserve:
                 self.rate = min(self.limit.per_second, self.rate + self.limit.per_second / 20)
 
     def _refill(self, now: float) -> None:
