@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger(__name__)
 BATCHES, HANDOVER = "sweep-batches", "sweep-handover"
 REGISTRIES_PER_SUBSCRIPTION = 2
 READ_RATE, WRITE_RATE = 25.0, 10.0
@@ -388,103 +389,118 @@ def planner(out: Path) -> int:
 
 
 def worker(out: Path) -> int:
-    """One Function App instance: host.json's batchSize + newBatchThreshold messages at once."""
-    from azure.storage.queue import QueueClient
+    """One Function App instance, until SIGTERM."""
+    instance = _Instance(out)
+    signal.signal(signal.SIGTERM, lambda *_: instance.stop.set())
+    instance.serve()
+    return 0
 
-    host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))["extensions"]["queues"]
-    parallel = int(host.get("batchSize", 16)) + int(host.get("newBatchThreshold", 8))
-    connection = os.environ["BENCH_QUEUES"]
-    queues = {q: QueueClient.from_connection_string(connection, q) for q in (BATCHES, HANDOVER)}
-    poison = {q: QueueClient.from_connection_string(connection, f"{q}-poison") for q in queues}
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    logging.basicConfig(level=logging.WARNING)
-    capture = _OutcomeCapture()
-    logging.getLogger("shared.runtime").addHandler(capture)
-    logging.getLogger("shared.runtime").setLevel(logging.INFO)
-    lock = threading.Lock()
 
-    leases: dict[str, list[Any]] = {}  # message id -> [queue name, message with its pop receipt]
+class _Instance:
+    """What the Functions host does with the two queue triggers of one instance: up to
+    host.json's batchSize + newBatchThreshold invocations at once, each message kept invisible
+    while it runs, deleted when it succeeded, back after a delay when it failed, poison after
+    maxDequeueCount attempts."""
 
-    def renew() -> None:
-        while not stop.wait(VISIBILITY_SECONDS / 4):
-            with lock:
-                held = list(leases.values())
-            for lease in held:
-                with lock:
-                    name, message = lease
+    def __init__(self, out: Path) -> None:
+        from azure.storage.queue import QueueClient
+
+        host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))["extensions"]
+        queues = host["queues"]
+        self.parallel = int(queues.get("batchSize", 16)) + int(queues.get("newBatchThreshold", 8))
+        connection = os.environ["BENCH_QUEUES"]
+        self.queues = {
+            q: QueueClient.from_connection_string(connection, q) for q in (BATCHES, HANDOVER)
+        }
+        self.poison = {
+            q: QueueClient.from_connection_string(connection, f"{q}-poison") for q in self.queues
+        }
+        self.out = out
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.leases: dict[str, list[Any]] = {}  # message id -> [queue, message (pop receipt)]
+        logging.basicConfig(level=logging.WARNING)
+        self.capture = _OutcomeCapture()
+        logging.getLogger("shared.runtime").addHandler(self.capture)
+        logging.getLogger("shared.runtime").setLevel(logging.INFO)
+
+    def serve(self) -> None:
+        threading.Thread(target=self._renew, daemon=True).start()
+        with ThreadPoolExecutor(self.parallel, thread_name_prefix="invocation") as pool:
+            running: set[Any] = set()
+            while not self.stop.is_set():
+                running = {f for f in running if not f.done()}
+                room, got = self.parallel - len(running), 0
+                for name in (HANDOVER, BATCHES):
+                    if room <= 0:
+                        break
+                    for message in self.queues[name].receive_messages(
+                        max_messages=min(room, 32), visibility_timeout=VISIBILITY_SECONDS
+                    ):
+                        with self.lock:
+                            self.leases[message.id] = [name, message]
+                        running.add(pool.submit(self._invoke, name, message))
+                        room, got = room - 1, got + 1
+                if not got:
+                    self.stop.wait(0.2)
+
+    def _renew(self) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        while not self.stop.wait(VISIBILITY_SECONDS / 4):
+            with self.lock:
+                held = [list(lease) for lease in self.leases.values()]
+            for name, message in held:
                 try:
-                    renewed = queues[name].update_message(
+                    renewed = self.queues[name].update_message(
                         message, visibility_timeout=VISIBILITY_SECONDS
                     )
-                except Exception:  # finished (deleted) meanwhile
+                except ResourceNotFoundError:
+                    log.debug("message %s finished while being renewed", message.id)
                     continue
-                with lock:
+                with self.lock:
                     message.pop_receipt = renewed.pop_receipt
 
-    def settle(name: str, message: Any, *, failed: bool) -> None:
-        with lock:
-            leases.pop(message.id, None)
+    def _settle(self, name: str, message: Any, *, failed: bool) -> None:
+        with self.lock:
+            self.leases.pop(message.id, None)
         if not failed:
-            queues[name].delete_message(message)
+            self.queues[name].delete_message(message)
         elif message.dequeue_count >= MAX_DEQUEUE:
-            poison[name].send_message(message.content)
-            queues[name].delete_message(message)
+            self.poison[name].send_message(message.content)
+            self.queues[name].delete_message(message)
         else:
-            queues[name].update_message(message, visibility_timeout=RETRY_SECONDS)
+            self.queues[name].update_message(message, visibility_timeout=RETRY_SECONDS)
 
-    def invoke(name: str, message: Any) -> None:
+    def _invoke(self, name: str, message: Any) -> None:
         from shared.runtime import handle_batch, handle_handover
 
         started = time.perf_counter()
-        capture.start()
-        error, again_count = None, 0
+        self.capture.start()
+        error, again = None, 0
         try:
             if name == BATCHES:
-                again, rest = handle_batch(message.content)
-                again_count = len(again) + len(rest)
-                for body in again:
-                    queues[BATCHES].send_message(body)
+                batches, rest = handle_batch(message.content)
+                again = len(batches) + len(rest)
+                for body in batches:
+                    self.queues[BATCHES].send_message(body)
                 for body in rest:
-                    queues[HANDOVER].send_message(body)
+                    self.queues[HANDOVER].send_message(body)
             else:
                 handle_handover(message.content)
         except Exception as exc:  # the host fails the invocation: the message comes back
             error = f"{type(exc).__name__}: {exc}"[:300]
-        settle(name, message, failed=error is not None)
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        self._settle(name, message, failed=error is not None)
         record = {
             "queue": name,
             "seconds": time.perf_counter() - started,
-            "outcomes": capture.stop(),
+            "outcomes": self.capture.stop(),
             "error": error,
-            "again": again_count + (1 if error else 0),
-            "rss_mb": rss,
+            "again": again + (1 if error else 0),
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
-        with lock:
-            _write(out, record)
-
-    threading.Thread(target=renew, daemon=True).start()
-    with ThreadPoolExecutor(parallel, thread_name_prefix="invocation") as pool:
-        running: set[Any] = set()
-        while not stop.is_set():
-            running = {f for f in running if not f.done()}
-            room = parallel - len(running)
-            got = 0
-            for name in (HANDOVER, BATCHES):
-                if room <= 0:
-                    break
-                for message in queues[name].receive_messages(
-                    max_messages=min(room, 32), visibility_timeout=VISIBILITY_SECONDS
-                ):
-                    with lock:
-                        leases[message.id] = [name, message]
-                    running.add(pool.submit(invoke, name, message))
-                    room -= 1
-                    got += 1
-            if not got:
-                stop.wait(0.2)
-    return 0
+        with self.lock:
+            _write(self.out, record)
 
 
 class _OutcomeCapture(logging.Handler):
