@@ -47,7 +47,8 @@ class RunCache:
         result: R = future.result()
         return result
 
-    def forget(self, key: Hashable) -> None:
+    def discard(self, key: Hashable) -> None:
+        """Drop one entry (a kept kubeconfig turned out stale): the next caller reads again."""
         with self._lock:
             self._futures.pop(key, None)
 

@@ -286,7 +286,7 @@ class KubernetesReader:
                 # The kept kubeconfig may be stale (rotated credentials, a moved API server):
                 # fetch a fresh one once before believing the answer.
                 KUBECONFIGS.drop(cluster.id)
-                self.cache.forget(("_kube_connection", cluster.id.lower()))
+                self.cache.discard(("_kube_connection", cluster.id.lower()))
 
     def _kube_client(self, cluster_id: str) -> Any:
         return self._kube_connection(cluster_id)[0]
