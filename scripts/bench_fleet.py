@@ -73,6 +73,10 @@ class Result:
     table_reads: int
     rebatched_or_handed_over: int
     shapes: Counter[str] = field(default_factory=Counter)  # ARM requests by method and type
+    # CPU seconds during the sweep: this process (the emulator and Azurite's clients) and the
+    # planner and workers together; against wall time they say what the machine was busy with.
+    emulator_cpu: float = 0.0
+    workers_cpu: float = 0.0
 
     @property
     def bound(self) -> float:
@@ -187,6 +191,7 @@ def run(
             emulator.clear_journal()
             baseline = _table_requests(table_log)
             out = Path(tmp)
+            cpu = _cpu()
             started = time.perf_counter()
             planner = _spawn("planner", env, out / "planner.jsonl")
             pool = [_spawn("worker", env, out / f"worker{i}.jsonl") for i in range(workers)]
@@ -198,6 +203,7 @@ def run(
             finally:
                 for process in pool:
                     _stop(process)
+            emulator_cpu, workers_cpu = (now - then for now, then in zip(_cpu(), cpu, strict=True))
             records = [r for i in range(workers) for r in _records(out / f"worker{i}.jsonl")]
             errors = Counter(str(r["error"])[:160] for r in records if r.get("error"))
             for error, count in errors.most_common(5):
@@ -212,6 +218,8 @@ def run(
                 wall_seconds=wall,
                 tables=_table_requests(table_log) - baseline,
                 lost=_poisoned(queues.connection_string),
+                emulator_cpu=emulator_cpu,
+                workers_cpu=workers_cpu,
             )
 
 
@@ -230,6 +238,13 @@ def _environment(emulator: Any, tables: Any, queues: Any, subscriptions: int) ->
         }
     )
     return env
+
+
+def _cpu() -> tuple[float, float]:
+    """(this process's CPU seconds, its finished children's)."""
+    mine = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return mine.ru_utime + mine.ru_stime, children.ru_utime + children.ru_stime
 
 
 def _create_queues(connection: str) -> None:
@@ -585,6 +600,11 @@ def main(argv: list[str] | None = None) -> int:
     for result in results:
         shapes = ", ".join(f"{k} {v / result.pairs:.2f}" for k, v in result.shapes.most_common(8))
         print(f"{result.pairs:,} pairs, ARM requests per pair by kind: {shapes}")
+        print(
+            f"{result.pairs:,} pairs, CPU during the sweep: emulator {result.emulator_cpu:.0f} s, "
+            f"planner and workers {result.workers_cpu:.0f} s, in {result.wall_seconds:.0f} s "
+            f"of wall time on {os.cpu_count()} CPUs"
+        )
     incomplete = [r for r in results if r.checked != r.pairs or r.lost]
     return 1 if incomplete else 0
 
