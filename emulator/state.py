@@ -175,6 +175,9 @@ class State:
         # Event Grid custom topics (emulator/eventgrid_topic.py) by name (lower): {"name", "key",
         # "events": [CloudEvent JSON as received]}.
         self.eventgrid_topics: dict[str, Json] = {}
+        # Functions hosts of Function Apps (emulator/providers/web.py) by site id (lower): what
+        # they have indexed and their keys, which Azure keeps outside the site resource.
+        self.function_hosts: dict[str, Any] = {}
 
     # -- resources -------------------------------------------------------------------------
 

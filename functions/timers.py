@@ -1,6 +1,6 @@
 """Timer triggers: schedules come from app settings (NCRONTAB), the work from shared.sweeps.
 
-The drift and expiry timers are planners (shared.fleet): they write one message per batch of
+The drift and expiry timers are planners (shared.sweep_batches): they write one message per batch of
 clusters to the ``sweep-batches`` queue and return; ``sweep_batch`` checks the batches, as many
 instances as the queue's length calls for. The pull-failure scan still runs in the timer and
 hands what its budget (``SWEEP_BUDGET_SECONDS``) did not reach to ``sweep_handover``.

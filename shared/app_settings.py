@@ -38,7 +38,7 @@ TRIGGERS = (
     "SWEEP_BUDGET_SECONDS",
 )
 
-# Fleet sweeps (shared.fleet) and the kubeconfigs an instance keeps in memory.
+# Fleet sweeps (shared.sweep_batches) and the kubeconfigs an instance keeps in memory.
 FLEET = ("FLEET_BATCH_SIZE", "FLEET_CLUSTER_CONCURRENCY", "KUBECONFIG_CACHE_SECONDS")
 
 # How long the state store keeps processed events, action records and audit rows (days).

@@ -278,8 +278,8 @@ def run_sweep(kind: str, *, source: str) -> list[str]:
 
 def plan_sweep(kind: str, *, source: str, emit: Callable[[str], None]) -> None:
     """A planner timer (``drift`` or ``expiry``): emit one batch message per batch of clusters."""
-    from shared.fleet import Fleet, FleetSettings
     from shared.inventory import ArmInventory
+    from shared.sweep_batches import Fleet, FleetSettings
 
     sweeps = _sweeps(source)
     signal_id = f"{kind}:{_utcnow():%Y%m%dT%H%M%SZ}:{uuid.uuid4().hex[:8]}"
@@ -301,8 +301,8 @@ def handle_batch(body: str | bytes) -> tuple[list[str], list[str]]:
 
     A bad message is logged and dropped; an inventory that is still throttled raises, so the
     queue delivers the message again."""
-    from shared.fleet import Fleet, FleetSettings, parse_batch
     from shared.inventory import ArmInventory
+    from shared.sweep_batches import Fleet, FleetSettings, parse_batch
 
     current = Settings.from_env(os.environ)
     try:
@@ -413,3 +413,10 @@ def run_retention() -> dict[str, Any]:
     report = prune(store, retention, now=_utcnow(), spent=budget.spent).summary()
     log.info("retention %s", json.dumps(report, sort_keys=True))
     return report
+
+
+def state_store(env: Mapping[str, str] | None = None) -> TableStateStore:
+    """The state store of the current app settings (the report reads its audit log);
+    ConfigurationError when none is configured."""
+    settings = Settings.from_env(os.environ if env is None else env)
+    return _store(settings, _factory(settings))

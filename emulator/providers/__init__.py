@@ -19,9 +19,9 @@ def register_all(emulator: Emulator) -> None:
     for provider in (management, authorization, graph):
         provider.register(emulator)
 
-    from emulator.providers import monitor, network, resources
+    from emulator.providers import monitor, network, resources, web
 
-    for provider in (network, resources, monitor):
+    for provider in (network, resources, monitor, web):
         provider.register(emulator)
 
     from emulator import acr_data
