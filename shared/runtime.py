@@ -278,12 +278,12 @@ def run_sweep(kind: str, *, source: str) -> list[str]:
 
 def plan_sweep(kind: str, *, source: str, emit: Callable[[str], None]) -> None:
     """A planner timer (``drift`` or ``expiry``): emit one batch message per batch of clusters."""
-    from shared.inventory import ArmInventory
+    from shared.cluster_source import ArmClusters
     from shared.sweep_batches import Fleet, FleetSettings
 
     sweeps = _sweeps(source)
     signal_id = f"{kind}:{_utcnow():%Y%m%dT%H%M%SZ}:{uuid.uuid4().hex[:8]}"
-    fleet = Fleet(sweeps, ArmInventory(sweeps.estate), FleetSettings.from_env())
+    fleet = Fleet(sweeps, ArmClusters(sweeps.estate), FleetSettings.from_env())
     count = 0
 
     def counted(message: str) -> None:
@@ -301,7 +301,7 @@ def handle_batch(body: str | bytes) -> tuple[list[str], list[str]]:
 
     A bad message is logged and dropped; an inventory that is still throttled raises, so the
     queue delivers the message again."""
-    from shared.inventory import ArmInventory
+    from shared.cluster_source import ArmClusters
     from shared.sweep_batches import Fleet, FleetSettings, parse_batch
 
     current = Settings.from_env(os.environ)
@@ -313,7 +313,7 @@ def handle_batch(body: str | bytes) -> tuple[list[str], list[str]]:
         return [], []
     # The batch is its sweep's work: its tickets and events behave as the sweep's own.
     sweeps = _sweeps(f"{batch.sweep}_sweep")
-    fleet = Fleet(sweeps, ArmInventory(sweeps.estate), FleetSettings.from_env())
+    fleet = Fleet(sweeps, ArmClusters(sweeps.estate), FleetSettings.from_env())
     report = fleet.work(batch)
     for outcome in report.outcomes:
         log_outcome(outcome)

@@ -28,12 +28,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.cluster_source import ClusterSource
 from shared.errors import ConfigurationError, ReadError, TransientError
-from shared.inventory import Inventory, cluster_from_json, cluster_to_json
 from shared.models import Cluster
 from shared.outcome import Outcome
+from shared.resource_id import ResourceId
 from shared.signals import BadSignal
 from shared.sweeps import GUID, SweepReport, Sweeps, Task
+from shared.wire import dump, load
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ CONCURRENCY_SETTING = "FLEET_CLUSTER_CONCURRENCY"
 DEFAULT_BATCH_SIZE = 20
 MAX_BATCH_SIZE = 50
 DEFAULT_CONCURRENCY = 4
+CLUSTER_TYPE = "microsoft.containerservice/managedclusters"
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ class Batch:
         if self.clusters is None:
             body["plan"] = True
         else:
-            body["clusters"] = [cluster_to_json(c) for c in self.clusters]
+            body["clusters"] = [dump(c) for c in self.clusters]
         return json.dumps(body, separators=(",", ":"))
 
 
@@ -108,7 +111,7 @@ class FleetSettings:
 
 class Fleet:
     def __init__(
-        self, sweeps: Sweeps, inventory: Inventory, settings: FleetSettings | None = None
+        self, sweeps: Sweeps, inventory: ClusterSource, settings: FleetSettings | None = None
     ) -> None:
         self.sweeps = sweeps
         self.inventory = inventory
@@ -265,8 +268,23 @@ def parse_batch(body: str | bytes, *, in_scope: Callable[[str], bool]) -> Batch:
     clusters = message.get("clusters")
     if not isinstance(clusters, list) or not 0 < len(clusters) <= MAX_BATCH_SIZE:
         raise BadSignal(f"the batch message needs 1 to {MAX_BATCH_SIZE} clusters")
-    parsed = tuple(cluster_from_json(c, subscription_id=subscription) for c in clusters)
+    parsed = tuple(_cluster(c, subscription) for c in clusters)
     return Batch(message["sweep"], signal, subscription, parsed)
+
+
+def _cluster(value: Any, subscription: str) -> Cluster:
+    """A cluster of a batch: as the planner wrote it, and a managed cluster of the batch's
+    subscription (a message naming another one changes nothing)."""
+    cluster = load(Cluster, value)
+    try:
+        resource = ResourceId.parse(cluster.id)
+    except ValueError:
+        raise BadSignal("a batch cluster's id is not a resource id") from None
+    if resource.full_type.lower() != CLUSTER_TYPE or resource.child:
+        raise BadSignal("a batch cluster's id is not a managed cluster id")
+    if resource.subscription_id.lower() != subscription.lower():
+        raise BadSignal("a batch cluster is not in the batch's subscription")
+    return cluster
 
 
 def _whole(env: Mapping[str, str], name: str, default: int, top: int) -> int:
