@@ -78,7 +78,14 @@ class Emulator:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         # Registry host names too: the registry proxy tunnels "<name>.azurecr.io" here.
         self.ca.issue_cert("127.0.0.1", "localhost", *REGISTRY_DOMAINS).configure_cert(context)
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, ssl_context=context)
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
+        # TLS as werkzeug would set it up, but the handshake happens in each request's thread
+        # (on its first read), not in the one thread that accepts: a fleet's hundreds of new
+        # connections at once must not queue behind each other's handshakes.
+        self._server.socket = context.wrap_socket(
+            self._server.socket, server_side=True, do_handshake_on_connect=False
+        )
+        self._server.ssl_context = context
         # A short poll interval: stop() waits up to one interval, once per test.
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True

@@ -208,6 +208,12 @@ def run(
             errors = Counter(str(r["error"])[:160] for r in records if r.get("error"))
             for error, count in errors.most_common(5):
                 say(f"  {count} failed invocations (retried by the queue): {error}")
+            verdicts = Counter(o[1] for r in records for o in r.get("outcomes", []))
+            say(f"  outcomes: {dict(verdicts)}")
+            for r in records:
+                for cluster, verdict, _findings, reason in r.get("outcomes", []):
+                    if verdict != "healthy":
+                        say(f"  {cluster.rsplit('/', 1)[-1]}: {verdict}: {reason[:200]}")
             return _result(
                 emulator,
                 records,
@@ -345,7 +351,7 @@ def _result(
     checked = {
         cluster
         for r in records
-        for cluster, verdict, findings in r.get("outcomes", [])
+        for cluster, verdict, findings, _reason in r.get("outcomes", [])
         if findings >= 10 and verdict == "healthy"
     }
     buckets = emulator.state.arm_buckets.throttled if emulator.state.arm_buckets else 0
@@ -460,25 +466,28 @@ class _Instance:
                     self.stop.wait(0.2)
 
     def _renew(self) -> None:
-        from azure.core.exceptions import ResourceNotFoundError
+        """Keep running messages invisible. Under the lock: a message is renewed or settled,
+        never both at once (each needs the other's newest pop receipt)."""
+        from azure.core.exceptions import HttpResponseError
 
         while not self.stop.wait(VISIBILITY_SECONDS / 4):
             with self.lock:
-                held = [list(lease) for lease in self.leases.values()]
-            for name, message in held:
-                try:
-                    renewed = self.queues[name].update_message(
-                        message, visibility_timeout=VISIBILITY_SECONDS
-                    )
-                except ResourceNotFoundError:
-                    log.debug("message %s finished while being renewed", message.id)
-                    continue
-                with self.lock:
+                for name, message in self.leases.values():
+                    try:
+                        renewed = self.queues[name].update_message(
+                            message, visibility_timeout=VISIBILITY_SECONDS
+                        )
+                    except HttpResponseError as exc:
+                        log.warning("could not renew message %s: %s", message.id, exc.reason)
+                        continue
                     message.pop_receipt = renewed.pop_receipt
 
     def _settle(self, name: str, message: Any, *, failed: bool) -> None:
         with self.lock:
             self.leases.pop(message.id, None)
+            self._finish(name, message, failed=failed)
+
+    def _finish(self, name: str, message: Any, *, failed: bool) -> None:
         if not failed:
             self.queues[name].delete_message(message)
         elif message.dequeue_count >= MAX_DEQUEUE:
@@ -539,7 +548,9 @@ class _OutcomeCapture(logging.Handler):
         if found is None or not message.startswith("outcome "):
             return
         outcome = json.loads(message[len("outcome ") :])
-        found.append([outcome["cluster"], outcome["verdict"], len(outcome["findings"])])
+        found.append(
+            [outcome["cluster"], outcome["verdict"], len(outcome["findings"]), outcome["reason"]]
+        )
 
 
 def _write(path: Path, record: dict[str, Any]) -> None:
