@@ -236,7 +236,9 @@ def _environment(emulator: Any, tables: Any, queues: Any, subscriptions: int) ->
     env.update(
         {
             "SCOPE_SUBSCRIPTION_IDS": ",".join(subscription_id(s) for s in range(subscriptions)),
-            "REMEDIATION_MODE": "dry-run",
+            # Kubernetes reads need the user credential, which only enforce mode holds; the
+            # estate is healthy, so nothing is changed.
+            "REMEDIATION_MODE": "enforce",
             "POLICY_PATH": "",
             "SWEEP_BUDGET_SECONDS": "240",
             "BENCH_QUEUES": queues.connection_string,

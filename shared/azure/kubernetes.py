@@ -26,8 +26,10 @@ from shared.azure.factory import ClientFactory
 from shared.azure.kubeconfigs import KUBECONFIGS
 from shared.errors import Forbidden, NotFound, Throttled, TransientError, Unreachable
 from shared.models import Cluster
+from shared.permissions import withheld
 from shared.ports.kubernetes import (
     PULL_FAILURE_REASONS,
+    USER_CREDENTIAL,
     KubeEvent,
     Node,
     PodPullFailure,
@@ -294,6 +296,11 @@ class KubernetesReader:
     @cached
     def _kube_connection(self, cluster_id: str) -> tuple[Any, bool]:
         """(client, whether its kubeconfig was kept from an earlier invocation)."""
+        # Dry-run holds no credential-listing action (shared.permissions): say so, ask nothing,
+        # and use no kubeconfig kept from before.
+        reason = withheld(self.factory.settings.mode, USER_CREDENTIAL)
+        if reason:
+            raise Forbidden(reason, resource_id=cluster_id)
         config = KUBECONFIGS.get(cluster_id)
         remembered = config is not None
         if config is None:
