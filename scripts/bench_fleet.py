@@ -71,6 +71,7 @@ class Result:
     handovers: int
     table_requests: int
     table_reads: int
+    table_methods: Counter[str]
     rebatched_or_handed_over: int
     shapes: Counter[str] = field(default_factory=Counter)  # ARM requests by method and type
     # CPU seconds during the sweep: this process (the emulator and Azurite's clients) and the
@@ -368,6 +369,7 @@ def _result(
         peak_rss_mb=max((r.get("rss_mb", 0.0) for r in records), default=0.0),
         table_requests=sum(tables.values()),
         table_reads=tables["GET"],
+        table_methods=tables,
         rebatched_or_handed_over=sum(r.get("again", 0) for r in records),
         batches=sum(1 for r in records if r["queue"] == BATCHES),
         handovers=sum(1 for r in records if r["queue"] == HANDOVER),
@@ -613,6 +615,8 @@ def main(argv: list[str] | None = None) -> int:
     for result in results:
         shapes = ", ".join(f"{k} {v / result.pairs:.2f}" for k, v in result.shapes.most_common(8))
         print(f"{result.pairs:,} pairs, ARM requests per pair by kind: {shapes}")
+        methods = ", ".join(f"{k} {v / result.pairs:.2f}" for k, v in result.table_methods.items())
+        print(f"{result.pairs:,} pairs, Table requests per pair by method: {methods}")
         print(
             f"{result.pairs:,} pairs, CPU during the sweep: emulator {result.emulator_cpu:.0f} s, "
             f"planner and workers {result.workers_cpu:.0f} s, in {result.wall_seconds:.0f} s "
