@@ -640,12 +640,14 @@ def _list_assignments(state: State, arm: ArmRequest) -> list[Json]:
     _check_scope(state, arm.scope)
     at_scope, principal = _parse_assignment_filter(arm.request.args.get("$filter"))
     found = []
-    for assignment in assignments(state):
+    # Stored bodies, filtered and serialized, never changed: a fleet's thousands of assignments
+    # are not copied for each list.
+    for assignment in state.typed(ROLE_ASSIGNMENT, copy=False):
         props = assignment["properties"]
+        if principal and props["principalId"].lower() != principal.lower():
+            continue
         above, below = _relation(state, arm.scope, props["scope"])
         if not (above or (below and not at_scope)):
-            continue
-        if principal and props["principalId"].lower() != principal.lower():
             continue
         found.append(assignment)
     return found
