@@ -41,7 +41,7 @@ import re
 import tempfile
 import threading
 import time
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
@@ -411,12 +411,15 @@ class ResourceGraph:
         """A facet: the query's rows counted by ``expression``, as Resource Graph's facets are."""
         expression = str((facet or {}).get("expression", "")) if isinstance(facet, dict) else ""
         options = (facet or {}).get("options") or {} if isinstance(facet, dict) else {}
-        top = int(options.get("$top", 10) or 10)
+        top = options.get("$top", 10)
+        if not isinstance(top, int) or isinstance(top, bool) or not 1 <= top <= MAX_TOP:
+            error = _detail("InvalidFacetOptions", f"$top must be between 1 and {MAX_TOP}.")
+            return {"expression": expression, "resultType": "FacetError", "errors": [error]}
         order = "asc" if str(options.get("sortOrder", "desc")).lower() == "asc" else "desc"
         try:
             names, kinds, rows = self._evaluate(
-                f"{query} | summarize count = count() by {expression} | order by count {order} "
-                f"| take {top}",
+                f"{query} | summarize ['count'] = count() by {expression} "
+                f"| order by ['count'] {order} | take {top}",
                 subscriptions,
                 groups,
             )
@@ -475,7 +478,7 @@ def _parser_failures(exc: Any, query: str) -> list[Json]:
 
 
 def _support() -> str:
-    stamp = datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
     return (
         f"Please provide below info when asking for support: timestamp = {stamp}, "
         f"correlationId = {uuid4()}."
