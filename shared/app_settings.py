@@ -20,6 +20,7 @@ CORE = (
     "MAX_CONCURRENT_READS",
     "RESOURCE_GRAPH_INVENTORY",
     "EVENT_LEASE_SECONDS",
+    "CLUSTER_LEASE_SECONDS",
 )
 
 # Policy file and the state store's tables (the account comes from AzureWebJobsStorage__*).

@@ -79,6 +79,7 @@ def engine(
     policy = load_policy(settings.policy_path)
     publisher = outcome_publisher(factory, source=source)
     router = TicketRouter(settings, store, env, _utcnow)
+    owner = f"engine-{uuid.uuid4().hex[:12]}"
 
     def responder(signal_id: str) -> Responder:
         return Responder(
@@ -91,10 +92,11 @@ def engine(
             correlation_id=str(uuid.uuid4()),
             clock=_utcnow,
             recurrence_comments=source not in QUIET_SOURCES,
+            owner=owner,
         )
 
     memory = PairMemory(store, policy.known_pairs, policy.pair_retention, _utcnow)
-    return Engine(settings, estate, store=store, responder=responder, memory=memory)
+    return Engine(settings, estate, store=store, responder=responder, owner=owner, memory=memory)
 
 
 def handle_resource_event(
@@ -358,3 +360,10 @@ def run_retention() -> dict[str, Any]:
     report = prune(store, retention, now=_utcnow(), spent=budget.spent).summary()
     log.info("retention %s", json.dumps(report, sort_keys=True))
     return report
+
+
+def state_store(env: Mapping[str, str] | None = None) -> TableStateStore:
+    """The state store of the current app settings (the report reads its audit log);
+    ConfigurationError when none is configured."""
+    settings = Settings.from_env(os.environ if env is None else env)
+    return _store(settings, _factory(settings))
