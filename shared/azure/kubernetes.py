@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
-from shared.azure.cache import RunCache, cached
+from shared.azure.cache import RunCache, cache_key, cached
 from shared.azure.errors import translated
 from shared.azure.factory import ClientFactory
 from shared.azure.kubeconfigs import KUBECONFIGS
@@ -288,7 +288,7 @@ class KubernetesReader:
                 # The kept kubeconfig may be stale (rotated credentials, a moved API server):
                 # fetch a fresh one once before believing the answer.
                 KUBECONFIGS.drop(cluster.id)
-                self.cache.discard(("_kube_connection", cluster.id.lower()))
+                self.cache.discard(cache_key("_kube_connection", (cluster.id,)))
 
     def _kube_client(self, cluster_id: str) -> Any:
         return self._kube_connection(cluster_id)[0]
