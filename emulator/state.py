@@ -88,6 +88,9 @@ def _copy(body: Json) -> Json:
 class State:
     """Thread-safe store shared by every emulated service."""
 
+    # ARM's request limits (emulator.throttling.Buckets), enforced when set.
+    arm_buckets: Any = None
+
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.tenant_id = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -97,8 +100,6 @@ class State:
         # The same bodies by type (lower) then id (lower): lists and scans of one type must not
         # walk, sort or copy a fleet of 3,000 clusters' resources per request.
         self._by_type: dict[str, dict[str, Json]] = {}
-        # ARM's request limits (emulator.throttling.Buckets), enforced when set.
-        self.arm_buckets: Any = None
         # Bumped by every change to resources and resource groups: Resource Graph's index
         # (emulator/resource_graph.py) is rebuilt only when this moved, never per request.
         self.version = 0
