@@ -90,6 +90,9 @@ class State:
 
     # ARM's request limits (emulator.throttling.Buckets), enforced when set.
     arm_buckets: Any = None
+    # Bumped by every change to resources and resource groups: Resource Graph's index
+    # (emulator/resource_graph.py) is rebuilt only when this moved, never per request.
+    version = 0
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
@@ -100,9 +103,6 @@ class State:
         # The same bodies by type (lower) then id (lower): lists and scans of one type must not
         # walk, sort or copy a fleet of 3,000 clusters' resources per request.
         self._by_type: dict[str, dict[str, Json]] = {}
-        # Bumped by every change to resources and resource groups: Resource Graph's index
-        # (emulator/resource_graph.py) is rebuilt only when this moved, never per request.
-        self.version = 0
         self.journal: list[JournalEntry] = []
         self.faults: list[Fault] = []
         self.operations: dict[str, Operation] = {}
