@@ -30,6 +30,7 @@ from shared.signals import BadSignal, parse_resource_event
 from shared.ticket_routes import TicketRouter
 
 if TYPE_CHECKING:
+    from shared.cluster_source import ClusterSource
     from shared.sweeps import SweepReport, Sweeps
 
 log = logging.getLogger(__name__)
@@ -278,12 +279,11 @@ def run_sweep(kind: str, *, source: str) -> list[str]:
 
 def plan_sweep(kind: str, *, source: str, emit: Callable[[str], None]) -> None:
     """A planner timer (``drift`` or ``expiry``): emit one batch message per batch of clusters."""
-    from shared.cluster_source import ArmClusters
     from shared.sweep_batches import Fleet, FleetSettings
 
     sweeps = _sweeps(source)
     signal_id = f"{kind}:{_utcnow():%Y%m%dT%H%M%SZ}:{uuid.uuid4().hex[:8]}"
-    fleet = Fleet(sweeps, ArmClusters(sweeps.estate), FleetSettings.from_env())
+    fleet = Fleet(sweeps, _cluster_source(sweeps, sweeps.subscriptions), FleetSettings.from_env())
     count = 0
 
     def counted(message: str) -> None:
@@ -301,7 +301,6 @@ def handle_batch(body: str | bytes) -> tuple[list[str], list[str]]:
 
     A bad message is logged and dropped; an inventory that is still throttled raises, so the
     queue delivers the message again."""
-    from shared.cluster_source import ArmClusters
     from shared.sweep_batches import Fleet, FleetSettings, parse_batch
 
     current = Settings.from_env(os.environ)
@@ -313,12 +312,32 @@ def handle_batch(body: str | bytes) -> tuple[list[str], list[str]]:
         return [], []
     # The batch is its sweep's work: its tickets and events behave as the sweep's own.
     sweeps = _sweeps(f"{batch.sweep}_sweep")
-    fleet = Fleet(sweeps, ArmClusters(sweeps.estate), FleetSettings.from_env())
+    # Only a handed-over inventory is taken here; a batch brings its clusters with it.
+    wanted = (batch.subscription,) if batch.clusters is None else ()
+    fleet = Fleet(sweeps, _cluster_source(sweeps, wanted), FleetSettings.from_env())
     report = fleet.work(batch)
     for outcome in report.outcomes:
         log_outcome(outcome)
     log.info("batch %s", json.dumps(report.summary(), sort_keys=True))
     return report.batches, report.handed_over
+
+
+def _cluster_source(sweeps: Sweeps, subscriptions: tuple[str, ...]) -> ClusterSource:
+    """The Resource Graph inventory of ``subscriptions`` (RESOURCE_GRAPH_INVENTORY on), else,
+    or when Resource Graph fails (logged), ARM's list of managed clusters."""
+    from shared.azure.inventory import load_inventory
+    from shared.cluster_source import ArmClusters
+    from shared.graph_clusters import GraphClusters
+
+    if subscriptions and sweeps.engine.settings.inventory:
+        try:
+            inventory = load_inventory(_factory(sweeps.engine.settings), subscriptions)
+        except ReadError as exc:
+            log.warning("Resource Graph inventory unavailable, planning from ARM: %s", exc.reason)
+        else:
+            log.info("planning from Resource Graph: %d requests", inventory.requests)
+            return GraphClusters(inventory)
+    return ArmClusters(sweeps.estate)
 
 
 def handle_handover(body: str | bytes, *, source: str = "sweep_handover") -> list[Outcome]:

@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.azure.inventory import Inventory
 from shared.cluster_source import ClusterSource
 from shared.errors import ConfigurationError, ReadError, TransientError
 from shared.models import Cluster
@@ -35,7 +36,7 @@ from shared.outcome import Outcome
 from shared.resource_id import ResourceId
 from shared.signals import BadSignal
 from shared.sweeps import GUID, SweepReport, Sweeps, Task
-from shared.wire import dump, load
+from shared.wire import dump, load, pack, unpack
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ CONCURRENCY_SETTING = "FLEET_CLUSTER_CONCURRENCY"
 DEFAULT_BATCH_SIZE = 20
 MAX_BATCH_SIZE = 50
 DEFAULT_CONCURRENCY = 4
+# The packed inventory slice a batch may carry; with the rest and base64 on the queue, < 64 KB.
+MAX_SLICE = 36 * 1024
 CLUSTER_TYPE = "microsoft.containerservice/managedclusters"
 
 
@@ -59,6 +62,8 @@ class Batch:
     signal: str
     subscription: str
     clusters: tuple[Cluster, ...] | None
+    # What the inventory knows of these clusters (shared.graph_clusters), seeded by the worker.
+    inventory: Inventory | None = None
 
     def message(self) -> str:
         body: dict[str, Any] = {
@@ -71,6 +76,11 @@ class Batch:
             body["plan"] = True
         else:
             body["clusters"] = [dump(c) for c in self.clusters]
+        if self.inventory is not None:
+            packed = pack(self.inventory)
+            # A slice is an optimisation: one that would not fit leaves the worker to ARM.
+            if len(packed) <= MAX_SLICE:
+                body["inventory"] = packed
         return json.dumps(body, separators=(",", ":"))
 
 
@@ -145,11 +155,18 @@ class Fleet:
             notes.append(f"subscription {subscription}: {exc.reason}")
             log.warning("%s plan: subscription %s not readable: %s", sweep, subscription, exc)
             return []
+        return self._batches(sweep, signal_id, subscription, clusters)
+
+    def _batches(
+        self, sweep: str, signal_id: str, subscription: str, clusters: list[Cluster]
+    ) -> list[str]:
         size = self.settings.batch_size
-        return [
-            Batch(sweep, signal_id, subscription, tuple(clusters[i : i + size])).message()
-            for i in range(0, len(clusters), size)
-        ]
+        messages = []
+        for start in range(0, len(clusters), size):
+            chunk = clusters[start : start + size]
+            piece = self.inventory.slice_for(chunk)
+            messages.append(Batch(sweep, signal_id, subscription, tuple(chunk), piece).message())
+        return messages
 
     # -- the worker (a queue trigger) ----------------------------------------------------------
 
@@ -163,14 +180,10 @@ class Fleet:
             except ReadError as exc:
                 report.notes.append(f"subscription {batch.subscription}: {exc.reason}")
                 return report
-            size = self.settings.batch_size
-            report.batches += [
-                Batch(
-                    batch.sweep, batch.signal, batch.subscription, tuple(clusters[i : i + size])
-                ).message()
-                for i in range(0, len(clusters), size)
-            ]
+            report.batches += self._batches(batch.sweep, batch.signal, batch.subscription, clusters)
             return report
+        if batch.inventory is not None:
+            self.sweeps.estate.seed_inventory(batch.inventory)
         if batch.sweep == "expiry":
             self._expiry(batch, batch.clusters, report)
         else:
@@ -269,7 +282,12 @@ def parse_batch(body: str | bytes, *, in_scope: Callable[[str], bool]) -> Batch:
     if not isinstance(clusters, list) or not 0 < len(clusters) <= MAX_BATCH_SIZE:
         raise BadSignal(f"the batch message needs 1 to {MAX_BATCH_SIZE} clusters")
     parsed = tuple(_cluster(c, subscription) for c in clusters)
-    return Batch(message["sweep"], signal, subscription, parsed)
+    piece = None
+    if "inventory" in message:
+        piece = unpack(Inventory, message["inventory"])
+        if {c.id.lower() for c in piece.clusters} != {c.id.lower() for c in parsed}:
+            raise BadSignal("the batch's inventory is not of its clusters")
+    return Batch(message["sweep"], signal, subscription, parsed, piece)
 
 
 def _cluster(value: Any, subscription: str) -> Cluster:

@@ -97,6 +97,7 @@ def test_a_throttled_inventory_is_handed_over_and_planned_by_a_worker(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ARM_RETRY_TOTAL", "1")
+    monkeypatch.setenv("RESOURCE_GRAPH_INVENTORY", "off")  # ARM's list is the inventory here
     listing = emulator.inject(
         rf"/subscriptions/{PROD_SUB}/providers/Microsoft.ContainerService/managedClusters$",
         method="GET",
@@ -138,6 +139,7 @@ def test_a_pair_throttled_past_its_retries_is_handed_over_not_reported(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ARM_RETRY_TOTAL", "0")
+    monkeypatch.setenv("RESOURCE_GRAPH_INVENTORY", "off")  # the scale sets are read from ARM
     cluster = scenario.find_cluster(emulator.state, "aks-batch-weu")
     emulator.inject(
         rf"/resourceGroups/{cluster['properties']['nodeResourceGroup']}/providers/"
@@ -225,3 +227,45 @@ def test_kubeconfigs_are_kept_across_warm_invocations_and_refreshed_when_refused
     assert credential_posts() == 1
     assert all(o["verdict"] == "healthy" for o in outcomes)
     assert os.environ.get("KUBECONFIG_CACHE_SECONDS") is None  # the default (900 s) applied
+
+
+def test_with_resource_graph_a_batch_brings_its_inventory_and_reads_only_what_it_lacks(
+    emulator: Emulator,
+    sample: dict[str, Any],
+    ticket_policy: Any,
+    functions: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    emulator.clear_journal()
+    [message] = plan(functions)
+    assert "inventory" in message  # the planner's slice of Resource Graph's inventory
+    planned = [e for e in emulator.journal() if e.service == "arm"]
+    assert {e.path.lower() for e in planned} == {"/providers/microsoft.resourcegraph/resources"}
+    emulator.clear_journal()
+    outcomes, handed_over = run_timer_from(functions, [json.dumps(message)], caplog)
+    assert handed_over == []
+    assert [o["verdict"] for o in outcomes] == ["healthy", "healthy"]
+    reads = [e.path.lower() for e in emulator.journal() if e.service == "arm" and e.method == "GET"]
+    # What the slice answered is not read again: clusters, their scale sets and VMs, the
+    # kubelet identities' role assignments, the registries.
+    assert not [p for p in reads if p.endswith(("/virtualmachinescalesets", "/virtualmachines"))]
+    assert not [p for p in reads if "/managedclusters/" in p]
+    assert not [p for p in reads if p.endswith("/registries")]
+    assert not [p for p in emulator.journal() if "resourcegraph" in p.path.lower()]
+
+
+def test_a_batch_whose_inventory_is_not_of_its_clusters_is_dropped(
+    emulator: Emulator,
+    sample: dict[str, Any],
+    ticket_policy: Any,
+    functions: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FLEET_BATCH_SIZE", "1")
+    first, second = plan(functions)
+    forged = {**first, "inventory": second["inventory"]}
+    emulator.clear_journal()
+    again, rest = Captured(), Captured()
+    functions["sweep_batch"].get_user_function()(queue_message(json.dumps(forged)), again, rest)
+    assert again.messages() == [] and rest.messages() == []
+    assert [e for e in emulator.journal() if e.service != "identity"] == []
