@@ -24,20 +24,36 @@ def test_the_short_fleet_bench_checks_every_pair_and_loses_nothing() -> None:
 
 @pytest.mark.timeout(300)
 def test_429_storms_during_inventory_and_checks_converge_with_nothing_lost() -> None:
+    faults: list[Any] = []
+
     def storm(emulator: Any) -> None:
-        # Every subscription's inventory throttled past the planner's retries...
-        for s in range(3):
+        # Resource Graph throttled past the planner's retries (so it plans from ARM)...
+        faults.append(
             emulator.inject(
-                rf"/subscriptions/{subscription_id(s)}/providers/"
-                r"Microsoft.ContainerService/managedClusters$",
-                method="GET",
+                r"/providers/Microsoft.ResourceGraph/resources$",
+                method="POST",
                 status=429,
                 retry_after=1,
-                times=5,
+                times=2,
+            )
+        )
+        # ... every subscription's ARM list of clusters throttled past the retries too...
+        for s in range(3):
+            faults.append(
+                emulator.inject(
+                    rf"/subscriptions/{subscription_id(s)}/providers/"
+                    r"Microsoft.ContainerService/managedClusters$",
+                    method="GET",
+                    status=429,
+                    retry_after=1,
+                    times=2,  # the planner's attempt and its retry: handed over
+                )
             )
         # ... and role assignment reads during the checks, on top of buckets far smaller than
         # ARM's, shared by both workers.
-        emulator.inject(r"/roleAssignments$", method="GET", status=429, retry_after=1, times=12)
+        faults.append(
+            emulator.inject(r"/roleAssignments$", method="GET", status=429, retry_after=1, times=12)
+        )
 
     result = run(
         18,
@@ -49,6 +65,7 @@ def test_429_storms_during_inventory_and_checks_converge_with_nothing_lost() -> 
         quiet=True,
         settings={"ARM_RETRY_TOTAL": "1"},
     )
-    assert result.throttled >= 3 * 5 + 12  # every injected 429 was met
+    assert [f.hits for f in faults] == [2, 2, 2, 2, 12]  # every 429 of the storm was met
+    assert result.throttled >= 2 + 3 * 2 + 12
     assert (result.checked, result.lost) == (18, 0)
     assert result.rebatched_or_handed_over > 0  # work was handed over, not failed
