@@ -58,6 +58,9 @@ _MC = "Microsoft.ContainerService/managedClusters"
 UPDATE_CREDENTIALS_DOC = "https://learn.microsoft.com/azure/aks/update-credentials"
 
 
+# Graph stamps a password's start in whole seconds by its own clock; the mark carries ours.
+CLOCK_SKEW = timedelta(minutes=2)
+
 # AKS's answer while Entra ID does not (yet) accept the secret.
 NOT_YET_VALID = "ServicePrincipalValidationClientError"
 
@@ -249,7 +252,7 @@ class RotateSpSecret(Remediation):
             if unfinished is not None
             and (c.display_name or "").startswith(DISPLAY_NAME)
             and c.start is not None
-            and c.start >= unfinished
+            and c.start >= unfinished - CLOCK_SKEW
         )
         tags = tuple(t for t in app.tags if not t.startswith(MARKER))
         try:
