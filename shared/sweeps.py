@@ -534,6 +534,9 @@ class Sweeps:
         return self.engine.diagnose_and_respond(signal_id, task.target, task.causes)
 
     def _clusters(self, report: SweepReport) -> list[Cluster]:
+        if self.engine.settings.inventory:
+            # Discovery from Resource Graph's inventory; on its failure ARM, as before.
+            self.estate.use_inventory(self.subscriptions)
         clusters: list[Cluster] = []
         for subscription_id in self.subscriptions:
             try:
