@@ -13,7 +13,7 @@ from emulator.server import Emulator
 from shared.azure.factory import ClientFactory
 from shared.config import Settings
 from tests.conftest import PROD_SUB
-from tests.support.contract import assert_round_trips, shape_gaps
+from tests.support.contract import assert_round_trips, shape_gaps, wire_get
 
 
 @pytest.fixture
@@ -177,8 +177,6 @@ def test_agent_pool_get_has_the_shape_of_the_rest_example(
     import json
     from pathlib import Path
 
-    import requests
-
     spec = json.loads(
         (
             Path(__file__).parent / "examples/containerservice/2026-08-01/AgentPoolsGet.json"
@@ -187,15 +185,10 @@ def test_agent_pool_get_has_the_shape_of_the_rest_example(
     expected = spec["responses"]["200"]["body"]
     expected["properties"].pop("eTag")
     for name in ("system", "arm", "win"):
-        response = requests.get(
-            f"{emulator.base_url}{cluster['id']}/agentPools/{name}",
-            params={"api-version": spec["parameters"]["api-version"]},
-            headers={"Authorization": f"Bearer {emulator.state.issue_token(emulator.base_url)}"},
-            verify=emulator.ca_path,
-            timeout=10,
+        served = wire_get(
+            emulator, f"{cluster['id']}/agentPools/{name}", spec["parameters"]["api-version"]
         )
-        assert response.status_code == 200, response.text
-        assert shape_gaps(expected, response.json()) == [], name
+        assert shape_gaps(expected, served) == [], name
 
 
 def test_scale_sets_list_and_get(

@@ -94,3 +94,19 @@ def shape_gaps(example: Any, served: Any, where: str = "") -> list[str]:
     kinds = (bool, int, float, str)
     kind = next((k for k in kinds if isinstance(example, k)), type(example))
     return [] if isinstance(served, kind) else [f"{where}: {served!r} is not a {kind.__name__}"]
+
+
+def wire_get(emulator: Any, path: str, api_version: str) -> Any:
+    """``GET path`` on the emulator's ARM with a token of its audience: the JSON on the wire, as
+    opposed to what an SDK model makes of it (which drops and renames keys)."""
+    import requests
+
+    response = requests.get(
+        f"{emulator.base_url}{path}",
+        params={"api-version": api_version},
+        headers={"Authorization": f"Bearer {emulator.state.issue_token(emulator.base_url)}"},
+        verify=emulator.ca_path,
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
