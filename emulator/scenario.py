@@ -104,7 +104,8 @@ def load(state: State, source: str | Path | dict[str, Any]) -> dict[str, Any]:
             for section, build in GROUP_SECTIONS.items():
                 if group.get(section):
                     build(state, sub_id, group["name"], location, group[section])
-    for hooks, resource, resource_spec in built:
+    # Registries first: pull secrets in clusters are built from their tokens and passwords.
+    for hooks, resource, resource_spec in sorted(built, key=lambda b: b[0] is not REGISTRY_HOOKS):
         for hook in hooks:
             hook(state, resource, resource_spec)
     for loaded in LOADED_HOOKS:

@@ -97,12 +97,17 @@ KINDS: dict[str, tuple[frozenset[str], dict[str, str]]] = {
                 "publicNetworkAccess",
                 "roleAssignmentMode",
                 "repositories",
-                "tokens",
-                "scopeMaps",
             }
         ),
-        {"networkRuleSet": "networkRuleSet", "privateEndpoint": "privateEndpoint"},
+        {
+            "networkRuleSet": "networkRuleSet",
+            "privateEndpoint": "privateEndpoint",
+            "tokens": "token",
+            "scopeMaps": "scopeMap",
+        },
     ),
+    "token": (frozenset({"name", "scopeMap", "status", "passwords", "expiryDays"}), {}),
+    "scopeMap": (frozenset({"name", "actions", "description"}), {}),
     "networkRuleSet": (frozenset({"defaultAction", "ipRules"}), {}),
     "privateEndpoint": (
         frozenset({"vnet", "subnet", "dnsZone", "name", "zoneGroup", "resourceGroup"}),

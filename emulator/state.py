@@ -116,12 +116,20 @@ class State:
         self.reconcile_skips: set[str] = set()
         # Secrets live beside the resources, never inside them, as in Azure.
         self.registry_passwords: dict[str, list[Json]] = {}
+        # ACR token passwords by token id (lower): {slot: {"value", "creationTime", "expiry"?}}.
+        self.token_passwords: dict[str, dict[str, Json]] = {}
+        # Results of long-running POSTs answered through Location (generateCredentials).
+        self.operation_results: dict[str, Json] = {}
         # Microsoft Graph applications by appId: the Graph shape plus "_secrets" {keyId: secretText}.
         self.graph_applications: dict[str, Json] = {}
         # Entra ID replication: a new secret is accepted only this many seconds after addPassword.
         self.secret_propagation_seconds = 0.0
         self.secret_ready_at: dict[str, float] = {}  # keyId -> epoch seconds
         self.page_size = 50
+        # Role assignment lists through a subscription show built-in role ids in that
+        # subscription's form (as ARM does); True shows the tenant form instead, as the REST
+        # examples do, so tests can serve both forms the product must read.
+        self.role_ids_listed_in_tenant_form = False
         # ACR data plane content by registry id (lower): {repository: {"tags": {tag: digest},
         # "manifests": {digest: {"mediaType", "body": bytes}}, "blobs": {digest: bytes}}}.
         self.registry_repositories: dict[str, dict[str, Json]] = {}

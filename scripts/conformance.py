@@ -56,13 +56,7 @@ NOT_SERVED: dict[str, str] = {
 
 # Where the clients show the emulator differs from what they expect, but the difference is a
 # modelling decision under review rather than a defect to hide: printed by every run.
-KNOWN_DIFFERENCES: dict[str, str] = {
-    "az role assignment list: roleDefinitionName is null": "the emulator answers built-in "
-    "role assignments with the tenant-form roleDefinitionId (/providers/Microsoft.Authorization/"
-    "roleDefinitions/<guid>, as the REST spec examples show) while role definitions list in the "
-    "subscription form; the CLI joins the two by exact id. The command is checked by the role's "
-    "GUID instead",
-}
+KNOWN_DIFFERENCES: dict[str, str] = {}
 
 Check = Callable[[str], str | None]
 
@@ -349,12 +343,15 @@ class Conformance:
             f"az role assignment list --scope <{REGISTRY} id> --include-inherited",
             *("role", "assignment", "list", "--scope", registry["id"], "--include-inherited"),
             check=holds(
+                # roleDefinitionName: the CLI joins each assignment to the role definitions
+                # listed at the scope by exact id, as against Azure.
                 lambda v: any(
                     a["principalId"] == kubelet["objectId"]
                     and a["roleDefinitionId"].lower().endswith(authz.ACR_PULL)
+                    and a["roleDefinitionName"] == "AcrPull"
                     for a in v
                 ),
-                "AcrPull for the kubelet identity",
+                "AcrPull (by name) for the kubelet identity",
             ),
         )
         self.az(

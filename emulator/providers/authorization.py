@@ -651,8 +651,29 @@ def _list_assignments(state: State, arm: ArmRequest) -> list[Json]:
             continue
         if principal and props["principalId"].lower() != principal.lower():
             continue
-        found.append(assignment)
+        subscription_id = "" if state.role_ids_listed_in_tenant_form else arm.subscription_id
+        found.append(listed_in(subscription_id, assignment))
     return found
+
+
+def listed_in(subscription_id: str, assignment: Json) -> Json:
+    """An assignment as a list made through ``subscription_id`` shows it.
+
+    ARM lists built-in roles in the subscription form of the subscription in the request path,
+    management-group assignments included (a captured ``roleAssignments`` list in
+    Azure/azure-cli#27509 shows ``/subscriptions/{sub}/providers/.../roleDefinitions/{guid}`` on
+    an assignment whose scope is a management group). That is the id ``roleDefinitions`` lists
+    at the same scope, which is how ``az role assignment list`` fills in ``roleDefinitionName``.
+    A list at a management group or the root (no subscription) keeps the tenant form, and so
+    do the PUT answer and a GET by id, as the RoleAssignments examples show.
+    """
+    role_id = assignment["properties"]["roleDefinitionId"]
+    match = DEFINITION_ID.match(role_id)
+    if not subscription_id or match is None or match["guid"].lower() not in BUILT_IN_ROLES:
+        return assignment
+    rendered = {**assignment, "properties": dict(assignment["properties"])}
+    rendered["properties"]["roleDefinitionId"] = definition_id(subscription_id, match["guid"])
+    return rendered
 
 
 # -- deny assignments ----------------------------------------------------------------------

@@ -11,6 +11,7 @@ from shared.azure.network import NetworkReader
 from shared.azure.rbac import RbacReader
 from shared.azure.registries import RegistryReader
 from shared.azure.registry_data import RegistryDataReader
+from shared.azure.registry_tokens import RegistryTokenReader
 
 
 class ArmEstate(
@@ -18,6 +19,7 @@ class ArmEstate(
     RbacReader,
     NetworkReader,
     RegistryReader,
+    RegistryTokenReader,
     MetricsReader,
     RegistryDataReader,
     KubernetesReader,

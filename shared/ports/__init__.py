@@ -14,10 +14,18 @@ from shared.ports.network import NetworkPort
 from shared.ports.rbac import RbacPort
 from shared.ports.registries import RegistryPort
 from shared.ports.registry_data import RegistryDataPort
+from shared.ports.registry_tokens import RegistryTokenPort
 
 
 class Estate(
-    ClusterPort, RbacPort, NetworkPort, RegistryPort, RegistryDataPort, KubernetesPort, Protocol
+    ClusterPort,
+    RbacPort,
+    NetworkPort,
+    RegistryPort,
+    RegistryTokenPort,
+    RegistryDataPort,
+    KubernetesPort,
+    Protocol,
 ):
     """Everything a diagnosis or remediation may read or change."""
 
