@@ -141,8 +141,16 @@ def _break(
         expiry = tokens._parse_time(old["expiry"]) if old.get("expiry") else None
         tokens.set_password(state, token["id"], slot, expiry=expiry, created=datetime.now(UTC))
     elif mode == "expired":
+        # Generated a lifetime ago (its old lifetime, else 90 days), ended daysAgo days ago.
+        entry = stored[slot]
         ended = datetime.now(UTC) - timedelta(days=float(spec.get("daysAgo", 2)))
-        stored[slot]["expiry"] = tokens.iso(ended)
+        lifetime = timedelta(days=90)
+        if entry.get("expiry"):
+            lifetime = tokens._parse_time(entry["expiry"]) - tokens._parse_time(
+                entry["creationTime"]
+            )
+        entry["expiry"] = tokens.iso(ended)
+        entry["creationTime"] = tokens.iso(ended - lifetime)
         tokens.refresh_token_view(state, token["id"])
     else:
         scope_map = tokens.find_scope_map(state, token["properties"]["scopeMapId"])

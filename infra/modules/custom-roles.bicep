@@ -55,7 +55,7 @@ resource clusterOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01' = 
   name: guid(subscription().id, namePrefix, 'acr-pull-remediator-cluster-operator')
   properties: {
     roleName: '${namePrefix} ACR Pull Remediator cluster operator ${roleNameSuffix}'
-    description: 'Reconciles AKS clusters, resets their service principal profile, and fixes pull secrets and workloads.'
+    description: 'Reconciles AKS clusters, resets their service principal profile, regenerates ACR token passwords, and fixes pull secrets and workloads.'
     type: 'CustomRole'
     permissions: [
       {
@@ -66,6 +66,8 @@ resource clusterOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01' = 
           'Microsoft.ManagedIdentity/userAssignedIdentities/assign/action'
           // rotate-sp-secret: hand the cluster its new service principal secret
           'Microsoft.ContainerService/managedClusters/resetServicePrincipalProfile/action'
+          // refresh-pull-secret: a new password for a token pull secret (az acr token credential generate)
+          'Microsoft.ContainerRegistry/registries/generateCredentials/action'
         ]
         notActions: []
         dataActions: [

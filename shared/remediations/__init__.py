@@ -24,7 +24,7 @@ def build_remediations(settings: Settings | None = None) -> dict[str, Remediatio
         AttachAcr(),
         ReconcileCluster(),
         RotateSpSecret(subscription_ids=subscriptions),
-        RefreshPullSecret(),
+        RefreshPullSecret(subscription_ids=subscriptions),
         AllowEgressIp(),
         LinkPrivateDnsZone(),
         SetPullPolicyIfNotPresent(),

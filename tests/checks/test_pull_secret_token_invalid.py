@@ -149,9 +149,7 @@ def test_a_regenerated_password_fails_naming_the_slot_without_leaking_it(
 def test_an_expired_password_fails_with_its_expiry(
     emulator: Emulator, app_env: dict[str, str]
 ) -> None:
-    scenario.load(
-        emulator.state, estate_spec(token={"expiryDays": 90}, breaks=break_("expired"))
-    )
+    scenario.load(emulator.state, estate_spec(token={"expiryDays": 90}, breaks=break_("expired")))
     finding = run(emulator)
     assert finding.status is Status.FAIL, finding.summary
     [row] = finding.evidence["secrets"]
