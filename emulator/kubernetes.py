@@ -1393,20 +1393,22 @@ VALIDATORS: dict[str, Callable[[Json, Json | None], None]] = {
 # -- HTTP: the API server -----------------------------------------------------------------------
 
 
-def handle(state: State, request: Request) -> Response:
+def handle(state: State, request: Request, *, in_cluster: bool = False) -> Response:
+    """Serve one API request; ``in_cluster`` requests (a Run Command pod's kubectl) reach the API
+    server from inside the cluster, so a private or IP-restricted endpoint does not stop them."""
     try:
-        return _serve(state, request)
+        return _serve(state, request, in_cluster=in_cluster)
     except KubeError as exc:
         return exc.response()
 
 
-def _serve(state: State, request: Request) -> Response:
+def _serve(state: State, request: Request, *, in_cluster: bool = False) -> Response:
     _, _, key, *rest = request.path.split("/", 3)
     with state.lock:
         api: ClusterApi | None = state.kubernetes.get(key)
         if api is None or state.get(api.cluster_id) is None:
             raise KubeError(404, "NotFound", "the server could not find the requested resource")
-        if not api.reachable:
+        if not api.reachable and not in_cluster:
             raise KubeError(
                 503, "ServiceUnavailable", "the server is currently unable to handle the request"
             )

@@ -262,6 +262,7 @@ def add_cluster(state: State, sub_id: str, group: str, location: str, spec: dict
         },
         "maxAgentPools": 100,
     }
+    _access_profiles(properties, spec, state.tenant_id, location)
     identities: dict[str, Json] = {}
     body: Json = {
         "id": rid,
@@ -332,6 +333,43 @@ def add_cluster(state: State, sub_id: str, group: str, location: str, spec: dict
             tags=tags,
         )
     return body
+
+
+def _access_profiles(properties: Json, spec: dict[str, Any], tenant_id: str, location: str) -> None:
+    """``apiServerAccessProfile`` and ``aadProfile`` as AKS returns them.
+
+    A private cluster has a ``privateFQDN`` in ``privatelink.<location>.azmk8s.io`` and, unless
+    ``enablePrivateClusterPublicFQDN``, no public ``fqdn``
+    (ManagedClustersCreate_PrivateClusterFQDNSubdomain.json).
+    """
+    access = dict(spec.get("apiServerAccessProfile") or {})
+    if access:
+        if access.get("enablePrivateCluster"):
+            subdomain = str(properties["fqdn"]).split(".", 1)[0]
+            properties["privateFQDN"] = f"{subdomain}.privatelink.{location}.azmk8s.io"
+            access.setdefault("privateDNSZone", "system")
+            if not access.get("enablePrivateClusterPublicFQDN"):
+                properties.pop("fqdn")
+        properties["apiServerAccessProfile"] = access
+    aad = spec.get("aadProfile")
+    if aad:
+        properties["aadProfile"] = {
+            "managed": bool(aad.get("managed", True)),
+            "enableAzureRBAC": bool(aad.get("enableAzureRBAC", True)),
+            "adminGroupObjectIDs": list(aad.get("adminGroupObjectIDs") or []),
+            "tenantID": tenant_id,
+        }
+    if spec.get("disableLocalAccounts"):
+        properties["disableLocalAccounts"] = True
+
+
+def api_server_reachable(properties: Json) -> bool:
+    """Whether the app (outside the cluster's VNet, with changing outbound IPs) reaches the API
+    server, as the configuration implies: not a private cluster's, not one behind IP ranges."""
+    access = properties.get("apiServerAccessProfile") or {}
+    if access.get("enablePrivateCluster") and not access.get("enablePrivateClusterPublicFQDN"):
+        return False
+    return not access.get("authorizedIPRanges")
 
 
 def _virtual_machines_pool(pool: Json) -> None:

@@ -55,15 +55,34 @@ KINDS: dict[str, tuple[frozenset[str], dict[str, str]]] = {
                 "namespaces",
                 "kubernetesApi",
                 "pullSecrets",
+                "disableLocalAccounts",
             }
         ),
         {
+            "apiServerAccessProfile": "apiServerAccessProfile",
+            "aadProfile": "aadProfile",
             "nodePools": "nodePool",
             "workloads": "workload",
             "outbound": "outbound",
             "vnet": "clusterVnet",
         },
     ),
+    # A private cluster (privateFQDN only, see ManagedClustersCreate_PrivateClusterFQDNSubdomain)
+    # or authorized IP ranges make the API server unreachable from the app unless kubernetesApi
+    # says otherwise; disableRunCommand makes Run Command refuse.
+    "apiServerAccessProfile": (
+        frozenset(
+            {
+                "enablePrivateCluster",
+                "enablePrivateClusterPublicFQDN",
+                "privateDNSZone",
+                "authorizedIPRanges",
+                "disableRunCommand",
+            }
+        ),
+        {},
+    ),
+    "aadProfile": (frozenset({"managed", "enableAzureRBAC", "adminGroupObjectIDs"}), {}),
     "nodePool": (frozenset({"name", "type", "vmSize", "count", "mode", "osType", "osSKU"}), {}),
     "workload": (
         frozenset(

@@ -148,6 +148,8 @@ class State:
         # and a loopback port that refuses connections (the server of an unreachable cluster).
         self.kube_ca: Any = None
         self.kube_refusing_port = 0
+        # How long an AKS Run Command's pod takes to run (emulator/run_command.py), in seconds.
+        self.run_command_latency = 0.0
         # Ticket systems (emulator/tickets.py): the credentials they accept and what they hold.
         # GitHub repositories by "owner/name" (lower): {"full_name", "id", "issues": [issue JSON],
         # "comments": {number: [comment JSON]}}; Azure DevOps projects by "org/project" (lower):
@@ -172,6 +174,9 @@ class State:
         # Event Grid custom topics (emulator/eventgrid_topic.py) by name (lower): {"name", "key",
         # "events": [CloudEvent JSON as received]}.
         self.eventgrid_topics: dict[str, Json] = {}
+        # Functions hosts of Function Apps (emulator/providers/web.py) by site id (lower): what
+        # they have indexed and their keys, which Azure keeps outside the site resource.
+        self.function_hosts: dict[str, Any] = {}
 
     # -- resources -------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 // ACR Pull Remediator: everything it needs in Azure, least privilege.
 //   azd up     (azure.yaml: provision, publish, then subscribe the events once the functions are
-//              indexed; infra/README.md has what it asks and the az-only sequence)
+//              indexed by scripts/azd_hooks.py; README "Deploy" has what it asks)
 targetScope = 'subscription'
 
 @description('Azure region for the app\'s resource group and resources.')
@@ -52,7 +52,7 @@ param ticketSecrets array = []
 @description('Publish outcomes as CloudEvents to an Event Grid custom topic (OUTCOME_TOPIC_ENDPOINT).')
 param enableOutcomeTopic bool = false
 
-@description('Alert on KubeEvents "Failed to pull image" and call the alert_webhook function; needs the functions published first.')
+@description('Alert on KubeEvents "Failed to pull image" and call the alert_webhook function; deployed with subscribeEvents (the functions published) and at least one alertWorkspaceIds entry.')
 param enablePullFailureAlert bool = false
 
 @description('Log Analytics workspaces the clusters\' Container Insights writes to (for the pull-failure alert).')
@@ -171,7 +171,11 @@ module registryEvents 'modules/registry-events.bicep' = [for registryId in regis
   }
 }]
 
-module pullFailureAlert 'modules/pull-failure-alert.bicep' = if (enablePullFailureAlert) {
+// The alert reads alert_webhook's own key, so it waits for the published functions (subscribeEvents);
+// with no workspace there is nothing to watch, and no rule (an empty scopes list fails late).
+var deployPullFailureAlert = enablePullFailureAlert && subscribeEvents && !empty(alertWorkspaceIds)
+
+module pullFailureAlert 'modules/pull-failure-alert.bicep' = if (deployPullFailureAlert) {
   name: '${prefix}-pull-failure-alert'
   scope: group
   params: {
@@ -195,3 +199,4 @@ output AZURE_RESOURCE_GROUP string = group.name
 output AZURE_FUNCTION_APP_NAME string = app.outputs.functionAppName
 output AZURE_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output GRAPH_PERMISSIONS_GRANTED bool = grantGraphPermissions
+output PULL_FAILURE_ALERT_DEPLOYED bool = deployPullFailureAlert

@@ -19,6 +19,7 @@ CORE = (
     "LRO_POLLING_INTERVAL_SECONDS",
     "MAX_CONCURRENT_READS",
     "EVENT_LEASE_SECONDS",
+    "CLUSTER_LEASE_SECONDS",
 )
 
 # Policy file and the state store's tables (the account comes from AzureWebJobsStorage__*).

@@ -25,6 +25,7 @@ from shared.remediations.base import ActionRecord, Plan
 from shared.remediations.rotate_sp_secret import remove_expired_passwords
 from shared.root_cause import CONSEQUENCES, consequence_of
 from shared.store import AuditRecord, PendingOperation, StateStore
+from shared.store.lease_set import holding
 from shared.ticket_routes import TicketRouter
 from shared.tickets.errors import TicketError
 from shared.tickets.model import TicketRef, fingerprint
@@ -77,6 +78,7 @@ class Responder:
         correlation_id: str,
         clock: Callable[[], datetime],
         recurrence_comments: bool = True,
+        owner: str = "responder",
     ) -> None:
         self.settings = settings
         self.estate = estate
@@ -86,6 +88,8 @@ class Responder:
         self.publisher = publisher
         self.correlation_id = correlation_id
         self.clock = clock
+        # The engine's lease owner: leases it already holds are ours, not someone else's.
+        self.owner = owner
         self.remediations = build_remediations(settings)
         # Sweeps see every open problem every run: they must not comment on its ticket each time.
         self.recurrence_comments = recurrence_comments
@@ -157,14 +161,23 @@ class Responder:
             result = replace(handled, verification=recheck, note="fixed before we acted")
             return self._resolve(result, target)
         remediation = self.remediations[str(finding.action_id)]
+        # The target cluster's lease is the engine's; the rest of the blast radius is leased here.
+        others = [
+            key
+            for key in remediation.blast_radius(recheck, fresh, self.estate)
+            if key.lower() != target.cluster.id.lower()
+        ]
         try:
-            action = remediation.apply(
-                recheck, fresh, self.estate, timeout=self.settings.operation_timeout
-            )
+            with holding(self.store, others, self.owner, self.settings.cluster_lease) as refused:
+                if refused is not None:
+                    raise Busy(f"another instance is acting on {refused}; it owns the lease")
+                action = remediation.apply(
+                    recheck, fresh, self.estate, timeout=self.settings.operation_timeout
+                )
         except Busy as exc:
             # Nothing changed: no ticket, no rate-limit count; the signal is delivered again.
             deferred = ActionRecord(remediation.id, "deferred", exc.reason)
-            return replace(handled, action=deferred, note="the cluster is busy; retried later")
+            return replace(handled, action=deferred, note="busy elsewhere; retried later")
         self.store.record_action(target.cluster.id, remediation.id, self.clock())
         applied = action.status == "applied"
         self._publish(

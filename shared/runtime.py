@@ -79,6 +79,7 @@ def engine(
     policy = load_policy(settings.policy_path)
     publisher = outcome_publisher(factory, source=source)
     router = TicketRouter(settings, store, env, _utcnow)
+    owner = f"engine-{uuid.uuid4().hex[:12]}"
 
     def responder(signal_id: str) -> Responder:
         return Responder(
@@ -91,10 +92,11 @@ def engine(
             correlation_id=str(uuid.uuid4()),
             clock=_utcnow,
             recurrence_comments=source not in QUIET_SOURCES,
+            owner=owner,
         )
 
     memory = PairMemory(store, policy.known_pairs, policy.pair_retention, _utcnow)
-    return Engine(settings, estate, store=store, responder=responder, memory=memory)
+    return Engine(settings, estate, store=store, responder=responder, owner=owner, memory=memory)
 
 
 def handle_resource_event(

@@ -5,6 +5,10 @@ Cluster spec keys (all optional)::
     clusters:
       - name: aks-prod-weu
         kubernetesApi: {reachable: false, forbidden: [secrets]}   # API server switches
+        apiServerAccessProfile: {enablePrivateCluster: true}      # or authorizedIPRanges: [...];
+                            # either makes the API unreachable from the app unless kubernetesApi
+                            # says reachable; disableRunCommand: true makes Run Command refuse
+        aadProfile: {managed: true}     # Entra ID: kubectl (and Run Command) need an AAD token
         namespaces: [shop]
         pullSecrets:        # kubernetes.io/dockerconfigjson, as `kubectl create secret docker-registry`
           - {namespace: shop, name: acr-admin, registry: acrprodweu, from: admin}
@@ -52,7 +56,13 @@ from emulator.acr_data import THROTTLED_MESSAGE
 from emulator.builders.rbac import ensure_application
 from emulator.providers import graph
 from emulator.providers.containerregistry import new_password
-from emulator.scenario import CLUSTER_HOOKS, breaks, find_cluster, find_registry
+from emulator.scenario import (
+    CLUSTER_HOOKS,
+    api_server_reachable,
+    breaks,
+    find_cluster,
+    find_registry,
+)
 from emulator.state import Json, State
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
@@ -81,7 +91,9 @@ def cluster_hook(state: State, cluster: Json, spec: dict[str, Any]) -> None:
         for workload in spec.get("workloads", []):
             add_workload(state, api, workload)
         switches = spec.get("kubernetesApi") or {}
-        api.reachable = bool(switches.get("reachable", True))
+        # Unless the scenario says otherwise, reachable as the cluster's configuration implies.
+        implied = api_server_reachable(cluster["properties"])
+        api.reachable = bool(switches.get("reachable", implied))
         api.forbidden |= set(switches.get("forbidden", []))
 
 

@@ -25,9 +25,9 @@ def register_all(emulator: Emulator) -> None:
     for provider in (management, authorization, graph):
         provider.register(emulator)
 
-    from emulator.providers import monitor, network, resources
+    from emulator.providers import monitor, network, resources, web
 
-    for provider in (network, resources, monitor):
+    for provider in (network, resources, monitor, web):
         provider.register(emulator)
 
     from emulator import acr_data
@@ -37,6 +37,10 @@ def register_all(emulator: Emulator) -> None:
     from emulator import kubernetes
 
     kubernetes.register(emulator)
+
+    from emulator import run_command
+
+    run_command.register(emulator)
 
     from emulator import eventgrid_topic, tickets
 

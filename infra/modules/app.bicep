@@ -404,6 +404,11 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'EVENT_LEASE_SECONDS'
           value: '900'
         }
+        // A dead worker's lease on a cluster outlives its longest wait (OPERATION_TIMEOUT_SECONDS).
+        {
+          name: 'CLUSTER_LEASE_SECONDS'
+          value: '300'
+        }
         // Timer schedules (NCRONTAB) and how long one sweep may run before it hands the rest over.
         {
           name: 'EXPIRY_SWEEP_SCHEDULE'

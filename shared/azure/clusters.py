@@ -116,7 +116,11 @@ class ClusterReader:
         Errors are raised outside the ``except`` blocks, so no exception this raises keeps the
         SDK's request (whose body holds the secret) as its cause or context.
         """
-        from azure.core.exceptions import HttpResponseError, ServiceRequestError
+        from azure.core.exceptions import (
+            HttpResponseError,
+            ServiceRequestError,
+            ServiceResponseError,
+        )
         from azure.mgmt.containerservice.models import ManagedClusterServicePrincipalProfile
 
         from shared.errors import (
@@ -171,6 +175,9 @@ class ClusterReader:
                 )
         except ServiceRequestError:
             failure = Unreachable(f"could not reach Azure to {doing}", resource_id=cluster_id)
+        except ServiceResponseError:
+            # Sent, never answered: AKS may have started the reset, or not. Nobody can tell.
+            failure = TransientError(f"no answer when asked to {doing}: it may or may not run")
         finally:
             self.cache.clear()
         if failure is not None:

@@ -132,8 +132,13 @@ class ClientFactory:
     def monitor(self) -> PipelineClient[HttpRequest, HttpResponse]:
         """Azure Monitor metrics (an ARM API) over azure-core: azure-mgmt-monitor is 30 MB of
         models for one GET."""
+        return self.resource_manager()
+
+    def resource_manager(self) -> PipelineClient[HttpRequest, HttpResponse]:
+        """ARM as plain JSON, for the few calls no SDK here covers (metrics, the deploy hooks'
+        Microsoft.Web reads: azure-mgmt-web is not worth its size for three requests)."""
         return self._bearer_client(
-            "monitor", self.settings.cloud.resource_manager, self.settings.cloud.arm_scope
+            "arm", self.settings.cloud.resource_manager, self.settings.cloud.arm_scope
         )
 
     def _bearer_client(

@@ -57,3 +57,9 @@ class Remediation(ABC):
     def apply(
         self, finding: Finding, target: Target, estate: Estate, *, timeout: float
     ) -> ActionRecord: ...
+
+    def blast_radius(self, finding: Finding, target: Target, estate: Estate) -> tuple[str, ...]:
+        """What ``apply`` changes beyond the target cluster (resource ids, or Graph paths such as
+        ``/servicePrincipals/{appId}``): the responder holds a lease on each while it runs.
+        Most actions touch only the target cluster, whose lease the engine already holds."""
+        return ()

@@ -37,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.checks.base import Finding, Target
-from shared.errors import Busy, ReadError, RemediatorError, WriteRejected
+from shared.errors import Busy, ReadError, RemediatorError, TransientError, WriteRejected
 from shared.models import Cluster, OperationResult
 from shared.ports import Estate
 from shared.ports.kubernetes import SECRETS_READ
@@ -66,6 +66,11 @@ def _status(exc: RemediatorError) -> str:
     if isinstance(exc, Busy) or (isinstance(exc, WriteRejected) and exc.code == NOT_YET_VALID):
         return "Busy"
     return "Failed"
+
+
+def service_principal_key(app_id: str) -> str:
+    """The lease key of a service principal (a Graph path: it is not an ARM resource)."""
+    return f"/servicePrincipals/{app_id.lower()}"
 
 
 def _utcnow() -> datetime:
@@ -232,14 +237,21 @@ class RotateSpSecret(Remediation):
                 app_id=app_id,
             )
         old = tuple(c.key_id for c in app.password_credentials)
+        name = self.display_name(now)
         try:
             new = estate.add_application_password(
-                app_id, display_name=self.display_name(now), end=now + self.lifetime
+                app_id, display_name=name, end=now + self.lifetime
             )
-        except (ReadError, WriteRejected) as exc:
+        except RemediatorError as exc:
+            # Graph may have added it and lost the answer: nobody holds that secret, remove it.
+            self._remove_strays(app_id, name, old, keep=None, estate=estate)
+            if isinstance(exc, TransientError):
+                raise Busy(f"Graph did not answer addPassword; nothing changed: {exc}") from None
             return RotationRecord(
                 self.id, "failed", f"Graph added no password, nothing changed: {exc}", app_id=app_id
             )
+        # A retried request whose first answer was lost adds a second password: remove it too.
+        self._remove_strays(app_id, name, old, keep=new.key_id, estate=estate)
         log.info(
             "rotate-sp-secret: added password %s to %s; resetting %d cluster(s)",
             new.key_id,
@@ -262,6 +274,17 @@ class RotateSpSecret(Remediation):
             updated=updated,
             secret_errors=secret_errors,
         )
+
+    def blast_radius(self, finding: Finding, target: Target, estate: Estate) -> tuple[str, ...]:
+        """The service principal and every cluster whose credentials a rotation resets."""
+        app_id = target.cluster.service_principal_client_id
+        if not app_id:
+            return ()
+        try:
+            users = self._clusters_using(app_id, target.cluster, estate)
+        except ReadError:
+            users = []  # apply reads them again and fails cleanly, changing nothing
+        return (service_principal_key(app_id), *(c.id for c in users))
 
     def _clusters_using(self, app_id: str, target: Cluster, estate: Estate) -> list[Cluster]:
         subscriptions = dict.fromkeys(
@@ -304,6 +327,32 @@ class RotateSpSecret(Remediation):
         workers = min(len(users), self.max_parallel)
         with ThreadPoolExecutor(workers, thread_name_prefix="sp-reset") as pool:
             return {c.id: (c, r) for c, r in pool.map(reset, users)}
+
+    def _remove_strays(
+        self, app_id: str, name: str, old: tuple[str, ...], *, keep: str | None, estate: Estate
+    ) -> None:
+        """Remove passwords this run added whose secret it never received (a lost response)."""
+        try:
+            current = estate.get_application(app_id).password_credentials
+        except ReadError as exc:
+            log.warning(
+                "rotate-sp-secret: could not look for stray passwords of %s: %s", app_id, exc
+            )
+            return
+        known = {k.lower() for k in (*old, keep or "")}
+        for credential in current:
+            if credential.display_name != name or credential.key_id.lower() in known:
+                continue
+            try:
+                estate.remove_application_password(app_id, credential.key_id)
+            except RemediatorError as exc:
+                log.warning(
+                    "rotate-sp-secret: could not remove stray password %s: %s",
+                    credential.key_id,
+                    exc,
+                )
+                continue
+            log.info("rotate-sp-secret: removed stray password %s of %s", credential.key_id, app_id)
 
     def _discard(
         self,

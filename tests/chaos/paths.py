@@ -226,6 +226,79 @@ HANDOVER = ChaosPath(
 )
 
 
+# -- rotate-sp-secret: a shared service principal's secret expired (the expiry sweep's task) ------
+
+SP_APP = "0a1b2c3d-0000-4000-8000-0000000000c5"
+SP_CLUSTERS = ("aks-sp-blue", "aks-sp-green")
+
+
+def _sp_secret_expired(emulator: Emulator, functions: dict[str, Any]) -> Delivery:
+    """Two clusters share a service principal whose only secret expired. The expiry sweep
+    (budget 0) hands the rotation over to the queue."""
+    clusters = [{"name": name, "servicePrincipal": SP_APP} for name in SP_CLUSTERS]
+    scenario.load(
+        emulator.state,
+        {
+            "subscriptions": [
+                {
+                    "id": "9a3c1b2e-5d4f-4e6a-8b7c-1d2e3f4a5b6c",
+                    "resourceGroups": [
+                        {
+                            "name": "rg-aks",
+                            "servicePrincipals": [
+                                {
+                                    "appId": SP_APP,
+                                    "displayName": "aks-shared",
+                                    "secrets": [{"displayName": "rbac", "expiresInDays": -1}],
+                                }
+                            ],
+                            "clusters": clusters,
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+    handover = Captured()
+    functions["expiry_sweep"].get_user_function()(timer(), handover)
+    [message] = handover.messages()
+    return Delivery("sweep_handover", message, None)
+
+
+def _sp_secrets_current(emulator: Emulator) -> bool:
+    """Every cluster using the service principal holds a secret Entra ID accepts now."""
+    from datetime import UTC, datetime
+
+    from emulator.providers.containerservice import cluster_sp_secret
+    from emulator.providers.graph import graph_secret_valid
+
+    now = datetime.now(UTC)
+    for name in SP_CLUSTERS:
+        cluster = scenario.find_cluster(emulator.state, name)
+        secret = cluster_sp_secret(emulator.state, cluster["id"])
+        if secret is None or not graph_secret_valid(emulator.state, SP_APP, secret, now):
+            return False
+    return True
+
+
+ROTATE_SP_SECRET = ChaosPath(
+    name="rotate-sp-secret (expiry sweep hand-over)",
+    prepare=_sp_secret_expired,
+    fixed=_sp_secrets_current,
+    policy=policy("rotate-sp-secret"),
+    ticket_title=f"[acr-pull] sp-secret-expired on applications(appId='{SP_APP}')",
+    settings={"SWEEP_BUDGET_SECONDS": "0"},
+)
+
+
 PATHS = {
-    p.name: p for p in (ATTACH_ACR, RECONCILE, REFRESH_PULL_SECRET, LINK_PRIVATE_DNS_ZONE, HANDOVER)
+    p.name: p
+    for p in (
+        ATTACH_ACR,
+        RECONCILE,
+        REFRESH_PULL_SECRET,
+        LINK_PRIVATE_DNS_ZONE,
+        HANDOVER,
+        ROTATE_SP_SECRET,
+    )
 }
