@@ -50,6 +50,7 @@ KINDS: dict[str, tuple[frozenset[str], dict[str, str]]] = {
                 "kubernetesVersion",
                 "nodeResourceGroup",
                 "provisioningState",
+                "controlPlaneIdentity",
                 "servicePrincipal",
                 "attachedRegistries",
                 "namespaces",

@@ -51,6 +51,7 @@ REPOSITORY_CONTRIBUTOR = "2efddaa5-3f1f-4df3-97df-af3f13818f4c"
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
 OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+MANAGED_IDENTITY_OPERATOR = "f1a07417-d97a-45cb-824c-7a7467783830"
 
 _REPO = "Microsoft.ContainerRegistry/registries/repositories"
 
@@ -175,6 +176,22 @@ BUILT_IN_ROLES: dict[str, Json] = {
                 "Microsoft.Compute/galleries/share/action",
                 "Microsoft.Purview/consents/write",
                 "Microsoft.Purview/consents/delete",
+            ],
+        ),
+        _builtin(
+            MANAGED_IDENTITY_OPERATOR,
+            "Managed Identity Operator",
+            "Read and Assign User Assigned Identity",
+            "2017-12-14T19:52:04.3924594Z",
+            "2021-11-11T20:13:38.9699620Z",
+            actions=[
+                "Microsoft.ManagedIdentity/userAssignedIdentities/*/read",
+                "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action",
+                "Microsoft.Authorization/*/read",
+                "Microsoft.Insights/alertRules/*",
+                "Microsoft.Resources/subscriptions/resourceGroups/read",
+                "Microsoft.Resources/deployments/*",
+                "Microsoft.Support/*",
             ],
         ),
         _builtin(

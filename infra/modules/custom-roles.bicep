@@ -64,6 +64,8 @@ resource clusterOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01' = 
           'Microsoft.ContainerService/managedClusters/write'
           // reconcile-cluster: ARM checks assign/action on every user-assigned identity in the PUT body
           'Microsoft.ManagedIdentity/userAssignedIdentities/assign/action'
+          // replace-kubelet-identity: create the new kubelet identity (az identity create)
+          'Microsoft.ManagedIdentity/userAssignedIdentities/write'
           // rotate-sp-secret: hand the cluster its new service principal secret
           'Microsoft.ContainerService/managedClusters/resetServicePrincipalProfile/action'
           // refresh-pull-secret: a new password for a token pull secret (az acr token credential generate)

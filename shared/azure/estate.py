@@ -5,6 +5,7 @@ from __future__ import annotations
 from shared.azure.cache import RunCache
 from shared.azure.clusters import ClusterReader
 from shared.azure.factory import ClientFactory
+from shared.azure.identities import IdentityReader
 from shared.azure.kubernetes import KubernetesReader
 from shared.azure.metrics import MetricsReader
 from shared.azure.network import NetworkReader
@@ -16,6 +17,7 @@ from shared.azure.registry_tokens import RegistryTokenReader
 
 class ArmEstate(
     ClusterReader,
+    IdentityReader,
     RbacReader,
     NetworkReader,
     RegistryReader,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from shared.ports.clusters import ClusterPort
+from shared.ports.identities import IdentityPort
 from shared.ports.kubernetes import KubernetesPort
 from shared.ports.network import NetworkPort
 from shared.ports.rbac import RbacPort
@@ -19,6 +20,7 @@ from shared.ports.registry_tokens import RegistryTokenPort
 
 class Estate(
     ClusterPort,
+    IdentityPort,
     RbacPort,
     NetworkPort,
     RegistryPort,

@@ -212,6 +212,14 @@ class RefreshPullSecret(Remediation):
         self.subscription_ids = tuple(subscription_ids)
         self.clock = clock
 
+    def blast_radius(self, finding: Finding, target: Target, estate: Estate) -> tuple[str, ...]:
+        """The tokens whose password this run may generate again: one instance at a time may,
+        or two clusters' runs could each invalidate the other's new value."""
+        if finding.cause_id != "pull-secret-token-invalid":
+            return ()
+        rows = [r for r in finding.evidence.get("secrets") or () if isinstance(r, Mapping)]
+        return tuple(sorted({str(r["tokenId"]) for r in rows if r.get("regenerate")}))
+
     # -- plan ------------------------------------------------------------------------------
 
     def plan(self, finding: Finding, target: Target) -> Plan:

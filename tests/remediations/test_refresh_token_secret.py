@@ -78,6 +78,9 @@ def test_a_regenerated_password_is_generated_again_and_written_everywhere(
     assert diagnose(emulator, OTHER_CLUSTER)[0].status is Status.FAIL
     plan = RefreshPullSecret().plan(finding, target)
     assert any("--password1" in c for c in plan.commands)
+    # One instance at a time may generate this token's password (the responder leases it).
+    token_id = f"{scenario.find_registry(emulator.state, REGISTRY)['id']}/tokens/{TOKEN}"
+    assert RefreshPullSecret().blast_radius(finding, target, fresh_estate()) == (token_id,)
 
     estate = fresh_estate()
     record = RefreshPullSecret(subscription_ids=[PROD_SUB]).apply(
