@@ -36,6 +36,8 @@ KUBECTL = ROOT / ".tools" / "kubectl" / "bin" / "kubectl"
 
 PROD, SANDBOX = "platform-prod", "sandbox"
 CLUSTER, GROUP, REGISTRY = "aks-prod-weu", "rg-aks-prod", "acrprodweu"
+# A repository-scoped token of acrprodweu (scenarios/sample.yaml); a name, not a secret.
+ACR_TOKEN = "payments-puller"  # noqa: S105
 SP_CLUSTER, SP_GROUP = "aks-dev-neu", "rg-aks-dev"
 HUB_REGISTRY, ZONE = "acrhubweu", "privatelink.azurecr.io"
 PULL_APP = "6f1c2a7e-3b4d-4e5f-8a9b-0c1d2e3f4a5b"  # payments-acr-pull (the pull secret's SP)
@@ -207,6 +209,11 @@ class Conformance:
             for a in authz.assignments(self.state)
         )
 
+    def token_password(self, slot: str) -> str:
+        token_id = f"{self.registry()['id']}/tokens/{ACR_TOKEN}".lower()
+        with self.state.lock:
+            return str(self.state.token_passwords[token_id][slot]["value"])
+
     def passwords(self, name: str = REGISTRY) -> list[str]:
         with self.state.lock:
             stored = self.state.registry_passwords.get(self.registry(name)["id"].lower(), [])
@@ -325,6 +332,36 @@ class Conformance:
                     and [p["value"] for p in v["passwords"]] == self.passwords()
                 ),
                 "the admin user and the passwords the registry holds",
+            ),
+        )
+        self.az(
+            f"az acr scope-map list -r {REGISTRY}",
+            *("acr", "scope-map", "list", "-r", REGISTRY),
+            check=holds(
+                lambda v: {"payments-pull", "_repositories_pull"} <= {m["name"] for m in v},
+                "the user-defined and the system scope maps",
+            ),
+        )
+        self.az(
+            f"az acr token list -r {REGISTRY}",
+            *("acr", "token", "list", "-r", REGISTRY),
+            check=equals(
+                [(ACR_TOKEN, "enabled", "payments-pull")],
+                lambda v: [(t["name"], t["status"], t["scopeMapId"].rsplit("/", 1)[-1]) for t in v],
+            ),
+        )
+        self.az(
+            f"az acr token credential generate -n {ACR_TOKEN} -r {REGISTRY} --password2 "
+            "--expiration-in-days 30",
+            *("acr", "token", "credential", "generate", "-n", ACR_TOKEN, "-r", REGISTRY),
+            *("--password2", "--expiration-in-days", "30"),
+            check=holds(
+                lambda v: (
+                    v["username"] == ACR_TOKEN
+                    and [p["name"] for p in v["passwords"]] == ["password2"]
+                    and v["passwords"][0]["value"] == self.token_password("password2")
+                ),
+                "a new password2, the one the registry now holds",
             ),
         )
         with self.state.lock:
