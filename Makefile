@@ -6,12 +6,15 @@ STAMP := $(VENV)/.installed
 AZURITE_VERSION := 3.35.0
 AZURITE := .azurite/node_modules/.bin/azurite
 
-.PHONY: deps lint test chaos demo bench clean
+.PHONY: deps lint test chaos demo bench clean browser
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	# The project itself, editable, for the acr-pull-doctor console script: no build isolation,
+	# so it builds offline with the setuptools requirements-dev.txt just installed.
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 $(AZURITE):
@@ -19,12 +22,17 @@ $(AZURITE):
 
 deps: $(STAMP) $(AZURITE)
 
+# Headless Chromium from Debian's packages for the report's browser test and the demo's
+# screenshot (Playwright drives /usr/bin/chromium; `playwright install` would download a build).
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: deps lint
+test: deps lint browser
 	$(PY) -m pytest
 
 # The fault suite in full: every fault kind at every remote call of each trigger path (tests/chaos).
@@ -32,7 +40,7 @@ test: deps lint
 chaos: deps
 	CHAOS=full $(PY) -m pytest tests/chaos
 
-demo: deps
+demo: deps browser
 	$(PY) -m scripts.demo
 
 bench: deps

@@ -360,3 +360,10 @@ def run_retention() -> dict[str, Any]:
     report = prune(store, retention, now=_utcnow(), spent=budget.spent).summary()
     log.info("retention %s", json.dumps(report, sort_keys=True))
     return report
+
+
+def state_store(env: Mapping[str, str] | None = None) -> TableStateStore:
+    """The state store of the current app settings (the report reads its audit log);
+    ConfigurationError when none is configured."""
+    settings = Settings.from_env(os.environ if env is None else env)
+    return _store(settings, _factory(settings))

@@ -10,8 +10,10 @@ for clusters whose control plane identity is user-assigned (AKS refuses a system
 left to a person). ``off`` by default in the policy: it replaces an identity other grants may
 have named.
 
-Idempotent: the identity's name is ``<cluster>-kubelet`` in the cluster's resource group (an
-existing one is reused), the role assignments have deterministic names, and a run after the
+Idempotent: the identity's name is ``<cluster>-kubelet`` in the cluster's node resource group,
+beside the identity AKS made (an existing one is reused; the app may create and assign identities
+only there, infra/modules/custom-roles.bicep; a node resource group locked down by AKS refuses it,
+and the action fails with the reason), the role assignments have deterministic names, and a run after the
 cluster already uses the new identity changes nothing. The pull role is granted before the
 cluster update, so an update that outlives the timeout (verified by a later run) leaves nothing
 to do afterwards.
@@ -42,9 +44,8 @@ PULL_ROLES = (ACR_PULL_ROLE_ID, REPOSITORY_READER_ROLE_ID)
 
 def new_identity_id(target: Target) -> str:
     cluster = target.cluster
-    rid = cluster.resource
     return (
-        f"/subscriptions/{rid.subscription_id}/resourceGroups/{rid.resource_group}/providers/"
+        f"{cluster.node_resource_group_id}/providers/"
         f"Microsoft.ManagedIdentity/userAssignedIdentities/{cluster.name}-kubelet"
     )
 
@@ -73,8 +74,8 @@ class ReplaceKubeletIdentity(Remediation):
         registry = (target.registry_id or "<registry>").rsplit("/", 1)[-1]
         return Plan(
             self.id,
-            f"Give {cluster.name} a new kubelet identity ({cluster.name}-kubelet in "
-            f"{cluster.resource.resource_group}): Managed Identity Operator on it for the "
+            f"Give {cluster.name} a new kubelet identity ({cluster.name}-kubelet in its node "
+            f"resource group {cluster.node_resource_group}): Managed Identity Operator on it for the "
             f"control-plane identity, the pull role on {registry}, then az aks update "
             "--assign-kubelet-identity; AKS puts it on every node pool.",
             replacement_commands(target),

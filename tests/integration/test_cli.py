@@ -78,3 +78,38 @@ def test_diagnose_table_and_bad_input(
     missing = cli("diagnose", "--cluster", cluster["id"], "--registry", "nope", env=app_env)
     assert missing.returncode == 2
     assert "no registry named nope" in missing.stderr
+
+
+def test_fleet_diagnosis_reports_progress_on_stderr(
+    emulator: Emulator, sample: dict[str, Any], app_env: dict[str, str]
+) -> None:
+    """No --cluster/--registry: every pair in scope, one progress line per pair on stderr."""
+    scenario.apply_break(
+        emulator.state, {"cause": "kubelet-identity-detached", "cluster": "aks-prod-weu"}
+    )
+    result = cli("diagnose", "--output", "json", env=app_env)
+    assert result.returncode == 1, result.stderr
+    pairs = json.loads(result.stdout)["pairs"]
+    assert len(pairs) >= 2
+    progress = [line for line in result.stderr.splitlines() if "] " in line]
+    assert len(progress) == len(pairs)
+    assert progress[-1].startswith(f"acr-pull-doctor: [{len(pairs)}/{len(pairs)}] ")
+    broken = [
+        p
+        for p in pairs
+        if p["cluster"] == scenario.find_cluster(emulator.state, "aks-prod-weu")["id"]
+    ]
+    causes = {f["cause"]: f["status"] for p in broken for f in p["findings"]}
+    assert causes["kubelet-identity-detached"] == "FAIL"
+    table = cli("diagnose", "--quiet", env=app_env)
+    assert table.returncode == 1
+    assert table.stderr == ""
+    assert table.stdout.splitlines()[0].split()[:4] == ["CLUSTER", "REGISTRY", "CAUSE", "STATUS"]
+    assert "aks-prod-weu" in table.stdout and "kubelet-identity-detached" in table.stdout
+    assert table.stdout.rstrip().endswith(f"{len(pairs)} pairs diagnosed, 1 with a failed check")
+
+
+def test_half_a_pair_is_bad_input(app_env: dict[str, str]) -> None:
+    result = cli("diagnose", "--registry", "acrprodweu", env=app_env)
+    assert result.returncode == 2
+    assert "--cluster and --registry go together" in result.stderr

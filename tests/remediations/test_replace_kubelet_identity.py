@@ -27,8 +27,11 @@ from tests.integration.test_kubelet_identity_loop import VMSS_WRITE, deliver
 from tests.support.events import arm_event
 
 CLUSTER, REGISTRY = "aks-uami", "acruami"
-RG = f"/subscriptions/{PROD_SUB}/resourceGroups/rg-aks"
-NEW_ID = f"{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{CLUSTER}-kubelet"
+NODE_RG = f"MC_rg-aks_{CLUSTER}_westeurope"
+NEW_ID = (
+    f"/subscriptions/{PROD_SUB}/resourceGroups/{NODE_RG}/providers/"
+    f"Microsoft.ManagedIdentity/userAssignedIdentities/{CLUSTER}-kubelet"
+)
 
 
 def estate_spec(control_plane: str = "UserAssigned") -> dict[str, Any]:
@@ -110,7 +113,7 @@ def test_aks_refuses_a_kubelet_identity_its_control_plane_may_not_assign(
 ) -> None:
     scenario.load(emulator.state, estate_spec())
     factory.msi(PROD_SUB).user_assigned_identities.create_or_update(
-        "rg-aks", f"{CLUSTER}-kubelet", Identity(location="westeurope")
+        NODE_RG, f"{CLUSTER}-kubelet", Identity(location="westeurope")
     )
     client = factory.container_service(PROD_SUB)
     cluster = client.managed_clusters.get("rg-aks", CLUSTER)
@@ -126,7 +129,7 @@ def test_aks_refuses_it_on_a_system_assigned_control_plane(
 ) -> None:
     scenario.load(emulator.state, estate_spec("SystemAssigned"))
     factory.msi(PROD_SUB).user_assigned_identities.create_or_update(
-        "rg-aks", f"{CLUSTER}-kubelet", Identity(location="westeurope")
+        NODE_RG, f"{CLUSTER}-kubelet", Identity(location="westeurope")
     )
     client = factory.container_service(PROD_SUB)
     cluster = client.managed_clusters.get("rg-aks", CLUSTER)
