@@ -6,6 +6,7 @@ from shared.azure.cache import RunCache
 from shared.azure.clusters import ClusterReader
 from shared.azure.factory import ClientFactory
 from shared.azure.identities import IdentityReader
+from shared.azure.inventory import InventoryReader
 from shared.azure.kubernetes import KubernetesReader
 from shared.azure.metrics import MetricsReader
 from shared.azure.network import NetworkReader
@@ -25,6 +26,7 @@ class ArmEstate(
     MetricsReader,
     RegistryDataReader,
     KubernetesReader,
+    InventoryReader,
 ):
     """Implements :class:`shared.ports.Estate` with the real SDKs; make one per run."""
 

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from shared.ports.clusters import ClusterPort
 from shared.ports.identities import IdentityPort
+from shared.ports.inventory import InventoryPort
 from shared.ports.kubernetes import KubernetesPort
 from shared.ports.network import NetworkPort
 from shared.ports.rbac import RbacPort
@@ -27,6 +28,7 @@ class Estate(
     RegistryTokenPort,
     RegistryDataPort,
     KubernetesPort,
+    InventoryPort,
     Protocol,
 ):
     """Everything a diagnosis or remediation may read or change."""
