@@ -30,6 +30,9 @@ var handledOperations = [
   'Microsoft.ContainerService/managedClusters/agentPools/write'
   'Microsoft.Network/privateDnsZones/virtualNetworkLinks/delete'
   'Microsoft.Network/virtualNetworks/virtualNetworkPeerings/delete'
+  'Microsoft.ContainerRegistry/registries/generateCredentials/action'
+  'Microsoft.ContainerRegistry/registries/tokens/write'
+  'Microsoft.ContainerRegistry/registries/scopeMaps/write'
 ]
 
 var topicName = empty(existingTopicName) ? 'arm-events-${uniqueString(subscription().id, functionAppId)}' : existingTopicName

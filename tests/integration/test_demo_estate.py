@@ -54,7 +54,7 @@ def statuses(findings: dict[str, Finding], status: Status) -> dict[str, str]:
 
 def test_the_demo_names_every_cause_once_in_the_guides_order() -> None:
     assert list(PAIRS) == list(CHECKS)
-    assert len(DEMO["pairs"]) == len(CHECKS) == 15
+    assert len(DEMO["pairs"]) == len(CHECKS) == 16
     broken = [b["cause"] for b in DEMO["breaks"]]
     assert sorted(broken) == sorted(CHECKS)
     clusters = [pair["cluster"] for pair in DEMO["pairs"]] + [DEMO["healthy"]["cluster"]]
