@@ -64,6 +64,9 @@ param alertEmails array = []
 @description('Event Grid allows one system topic per source: for a scope subscription that already has one, its {"<subscription id>": {"resourceGroup": "...", "name": "..."}} (the app subscribes to it instead of creating one).')
 param existingArmTopics object = {}
 
+@description('Clusters the app may change in enforce mode, by subscription: {"<subscription id>": [{"resourceGroup": "<cluster\'s group>", "nodeResourceGroup": "<its node resource group>"}]}. Cluster remediations elsewhere are refused by Azure and become tickets.')
+param enforceClusters object = {}
+
 @description('Grant the identity its Microsoft Graph app roles in this deployment (Microsoft Graph Bicep extension); false for deployers without the right to grant app roles (the azd hook then prints the commands).')
 param grantGraphPermissions bool = true
 
@@ -143,6 +146,7 @@ module scopeRoles 'modules/scope-roles.bicep' = [for subscriptionId in scopeSubs
     principalId: identity.outputs.principalId
     namePrefix: prefix
     enforce: remediationMode == 'enforce'
+    clusters: contains(enforceClusters, subscriptionId) ? enforceClusters[subscriptionId] : []
   }
 }]
 

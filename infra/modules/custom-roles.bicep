@@ -2,8 +2,8 @@
 // One set per scope subscription, assignable only there: a subscription can later leave
 // scopeSubscriptionIds without ARM refusing the change (a role definition shared by several
 // subscriptions cannot lose a scope that still has assignments: RoleScopeBeingRemovedContainsAssignments).
-// tests/infra/test_bicep_contract.py checks every action here is one the code declares
-// (shared/checks meta.reads, shared/remediations permissions), and nothing more.
+// Each role lists exactly what shared/permissions.py places in it (generated: infra/PERMISSIONS.md);
+// tests/infra/test_permissions.py compares them, per mode.
 targetScope = 'subscription'
 
 @description('Lower-case letters and digits, 3-11 characters: makes the role names unique in the tenant.')
@@ -15,19 +15,21 @@ var assignableScopes = [
 // Role names are unique in the tenant: each subscription's set carries its id.
 var roleNameSuffix = '(${subscription().subscriptionId})'
 
-// Reads that Reader (*/read) does not cover; assigned in every mode, dry-run included.
-resource reader 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+// Reads that Reader (*/read) does not cover, all through credentials: assigned only in enforce
+// (dry-run holds no credential-listing action, and reaches no Kubernetes API without one).
+resource kubernetesReader 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(subscription().id, namePrefix, 'acr-pull-remediator-reader')
   properties: {
-    roleName: '${namePrefix} ACR Pull Remediator reader ${roleNameSuffix}'
+    roleName: '${namePrefix} ACR Pull Remediator Kubernetes reader ${roleNameSuffix}'
     description: 'Reads the ACR Pull Remediator checks need beyond Reader: cluster user kubeconfig, registry admin credentials, and the Kubernetes objects it inspects.'
     type: 'CustomRole'
     permissions: [
       {
         actions: [
-          // pull-secret-sp-invalid, pull-secret-admin-stale, pull-qps-exceeded, pull-failure sweep: the Kubernetes API
+          // pull-secret-*, pull-qps-exceeded, registry-throttled, the pull-failure sweep, and the
+          // Kubernetes fixes: the user kubeconfig
           'Microsoft.ContainerService/managedClusters/listClusterUserCredential/action'
-          // pull-secret-admin-stale: compare pull secrets with the registry's admin passwords
+          // pull-secret-admin-stale, refresh-pull-secret: the registry's admin passwords
           'Microsoft.ContainerRegistry/registries/listCredentials/action'
         ]
         notActions: []
@@ -50,20 +52,19 @@ resource reader 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   }
 }
 
-// Cluster writes; assigned only when remediationMode is enforce.
+// Cluster writes; assigned only when remediationMode is enforce, and only on the clusters listed in
+// enforceClusters (cluster-roles.bicep), never on the subscription.
 resource clusterOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(subscription().id, namePrefix, 'acr-pull-remediator-cluster-operator')
   properties: {
     roleName: '${namePrefix} ACR Pull Remediator cluster operator ${roleNameSuffix}'
-    description: 'Reconciles AKS clusters, resets their service principal profile, and fixes pull secrets and workloads.'
+    description: 'Reconciles AKS clusters, resets their service principal profile, and fixes pull secrets and workloads; assigned per cluster.'
     type: 'CustomRole'
     permissions: [
       {
         actions: [
           // reconcile-cluster: PUT the current managed cluster (az aks update)
           'Microsoft.ContainerService/managedClusters/write'
-          // reconcile-cluster: ARM checks assign/action on every user-assigned identity in the PUT body
-          'Microsoft.ManagedIdentity/userAssignedIdentities/assign/action'
           // rotate-sp-secret: hand the cluster its new service principal secret
           'Microsoft.ContainerService/managedClusters/resetServicePrincipalProfile/action'
         ]
@@ -76,6 +77,30 @@ resource clusterOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01' = 
           'Microsoft.ContainerService/managedClusters/apps/statefulsets/write'
           'Microsoft.ContainerService/managedClusters/apps/daemonsets/write'
         ]
+        notDataActions: []
+      }
+    ]
+    assignableScopes: assignableScopes
+  }
+}
+
+// Attaching identities: ARM checks assign/action on every user-assigned identity named in a managed
+// cluster PUT (reconcile-cluster). Assigned only on each enforceClusters cluster's node resource
+// group, where AKS keeps the kubelet identity: managedClusters/write cannot attach another one.
+resource identityAssigner 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(subscription().id, namePrefix, 'acr-pull-remediator-identity-assigner')
+  properties: {
+    roleName: '${namePrefix} ACR Pull Remediator identity assigner ${roleNameSuffix}'
+    description: 'Lets a cluster reconcile name the kubelet identities of its node resource group; assigned per node resource group.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: [
+          // reconcile-cluster: the kubelet identity in the PUT body
+          'Microsoft.ManagedIdentity/userAssignedIdentities/assign/action'
+        ]
+        notActions: []
+        dataActions: []
         notDataActions: []
       }
     ]
@@ -134,8 +159,9 @@ resource pullRoleAssigner 'Microsoft.Authorization/roleDefinitions@2022-04-01' =
 
 // Role definition names (GUIDs); scope-roles.bicep turns them into ids in each subscription.
 output names object = {
-  reader: reader.name
+  kubernetesReader: kubernetesReader.name
   clusterOperator: clusterOperator.name
+  identityAssigner: identityAssigner.name
   networkOperator: networkOperator.name
   pullRoleAssigner: pullRoleAssigner.name
 }

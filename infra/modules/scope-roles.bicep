@@ -12,8 +12,11 @@ param namePrefix string
 @description('True when remediationMode is enforce: only then does the app get write roles.')
 param enforce bool
 
-// This subscription's own custom roles (custom-roles.bicep): reader, clusterOperator,
-// networkOperator, pullRoleAssigner.
+@description('Clusters of this subscription the app may change in enforce mode: [{"resourceGroup": "<cluster\'s group>", "nodeResourceGroup": "<its node resource group>"}].')
+param clusters array = []
+
+// This subscription's own custom roles (custom-roles.bicep): kubernetesReader, clusterOperator,
+// identityAssigner, networkOperator, pullRoleAssigner.
 module definitions 'custom-roles.bicep' = {
   name: 'acr-pull-remediator-custom-roles'
   params: {
@@ -64,29 +67,38 @@ resource repositoryReader 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   }
 }
 
-// Custom reader: pull-secret-sp-invalid, pull-secret-admin-stale, pull-qps-exceeded and the
-// pull-failure sweep (kubeconfig, Kubernetes reads), pull-secret-admin-stale (listCredentials).
-resource customReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(subscription().id, principalId, customRoles.reader)
+// Kubernetes reader: the user kubeconfig, Kubernetes reads and registry admin credentials for
+// pull-secret-*, pull-qps-exceeded, registry-throttled and the pull-failure sweep. Credentials:
+// enforce only (in dry-run those checks are UNKNOWN, saying why).
+resource kubernetesReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enforce) {
+  name: guid(subscription().id, principalId, customRoles.kubernetesReader)
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', customRoles.reader)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', customRoles.kubernetesReader)
     principalId: principalId
     principalType: 'ServicePrincipal'
     description: 'ACR Pull Remediator: kubeconfig, Kubernetes reads, registry credentials'
   }
 }
 
-// Cluster operator: reconcile-cluster, rotate-sp-secret, refresh-pull-secret, set-os-node-selector,
-// set-pull-policy-if-not-present.
-resource clusterOperator 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enforce) {
-  name: guid(subscription().id, principalId, customRoles.clusterOperator)
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', customRoles.clusterOperator)
+// Cluster operator, in each listed cluster's resource group only (not the subscription).
+module clusterRoles 'cluster-roles.bicep' = [for cluster in clusters: if (enforce) {
+  name: 'acr-pull-remediator-cluster-${uniqueString(cluster.resourceGroup)}'
+  scope: resourceGroup(cluster.resourceGroup)
+  params: {
     principalId: principalId
-    principalType: 'ServicePrincipal'
-    description: 'ACR Pull Remediator: cluster remediations'
+    clusterOperatorRole: customRoles.clusterOperator
   }
-}
+}]
+
+// Identity assigner, in each listed cluster's node resource group only (its kubelet identity).
+module nodeGroupRoles 'node-group-roles.bicep' = [for cluster in clusters: if (enforce) {
+  name: 'acr-pull-remediator-nodes-${uniqueString(cluster.nodeResourceGroup)}'
+  scope: resourceGroup(cluster.nodeResourceGroup)
+  params: {
+    principalId: principalId
+    identityAssignerRole: customRoles.identityAssigner
+  }
+}]
 
 // Network operator: allow-egress-ip (registry network rules), link-private-dns-zone.
 resource networkOperator 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enforce) {

@@ -25,8 +25,10 @@ from shared.azure.errors import translated
 from shared.azure.factory import ClientFactory
 from shared.errors import Forbidden, NotFound, TransientError, Unreachable
 from shared.models import Cluster
+from shared.permissions import withheld
 from shared.ports.kubernetes import (
     PULL_FAILURE_REASONS,
+    USER_CREDENTIAL,
     KubeEvent,
     Node,
     PodPullFailure,
@@ -280,6 +282,10 @@ class KubernetesReader:
 
     @cached
     def _kube_client(self, cluster_id: str) -> Any:
+        # Dry-run holds no credential-listing action (shared.permissions): say so, ask nothing.
+        reason = withheld(self.factory.settings.mode, USER_CREDENTIAL)
+        if reason:
+            raise Forbidden(reason, resource_id=cluster_id)
         rid = ResourceId.parse(cluster_id)
         client = self.factory.container_service(rid.subscription_id)
         with translated(cluster_id, doing="list the user credentials of"):

@@ -9,8 +9,9 @@ from shared.azure.clusters import _text
 from shared.azure.errors import translated
 from shared.azure.factory import ClientFactory
 from shared.azure.operations import wait_for_operation
-from shared.errors import NotFound
+from shared.errors import Forbidden, NotFound
 from shared.models import OperationResult
+from shared.permissions import REGISTRY_CREDENTIALS, withheld
 from shared.ports.registries import AdminPassword, IpRule, Registry, RegistryCredentials
 from shared.resource_id import ResourceId
 
@@ -53,6 +54,10 @@ class RegistryReader:
         registry = self.get_registry(registry_id)
         if not registry.admin_user_enabled:
             return None
+        # Dry-run holds no credential-listing action (shared.permissions): say so, ask nothing.
+        reason = withheld(self.factory.settings.mode, REGISTRY_CREDENTIALS)
+        if reason:
+            raise Forbidden(reason, resource_id=registry_id)
         rid = registry.resource
         client = self.factory.container_registry(rid.subscription_id)
         with translated(registry_id, doing="list credentials of"):

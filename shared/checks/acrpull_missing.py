@@ -8,6 +8,7 @@ from typing import Any
 from shared.checks.base import Check, CheckMeta, Finding, Status, Target
 from shared.checks.repository_conditions import allows_repository
 from shared.errors import ReadError
+from shared.permissions import GRAPH_READ
 from shared.ports import Estate
 from shared.ports.kubernetes import image_repository
 from shared.ports.rbac import DenyAssignment, RoleAssignment, RoleDefinition
@@ -161,6 +162,7 @@ class AcrPullMissing(Check):
             "Microsoft.Authorization/denyAssignments/read",
         ),
         action_id="attach-acr",
+        graph=(GRAPH_READ,),
     )
 
     def evaluate(self, target: Target, estate: Estate) -> Finding:

@@ -11,6 +11,7 @@ from typing import Any
 from shared.checks.base import Check, CheckMeta, Finding, Status, Target
 from shared.checks.image_not_found import locate, names
 from shared.ports import Estate
+from shared.ports.registry_data import IMAGE_READS
 from shared.vm_sizes import vm_size_architecture
 
 
@@ -24,7 +25,7 @@ class ArchMismatch(Check):
         reads=(
             "Microsoft.ContainerService/managedClusters/read",
             "Microsoft.ContainerRegistry/registries/read",
-            "Microsoft.ContainerRegistry/registries/pull/read",
+            *IMAGE_READS,
         ),
         action_id=None,
     )

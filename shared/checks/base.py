@@ -34,6 +34,8 @@ class CheckMeta:
     severity: str
     reads: tuple[str, ...]
     action_id: str | None
+    # Microsoft Graph application permissions (app roles) the check reads with.
+    graph: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from shared.errors import ReadError
 from shared.images import ImageRef, InvalidImageReference, closest, parse_image
 from shared.ports import Estate
 from shared.ports.registries import Registry
-from shared.ports.registry_data import ManifestUnknown, RepositoryUnknown
+from shared.ports.registry_data import IMAGE_READS, ManifestUnknown, RepositoryUnknown
 from shared.resource_id import ResourceId
 
 SHOWN_TAGS = 20
@@ -67,7 +67,7 @@ class ImageNotFound(Check):
         severity="high",
         reads=(
             "Microsoft.ContainerRegistry/registries/read",
-            "Microsoft.ContainerRegistry/registries/pull/read",
+            *IMAGE_READS,
         ),
         action_id=None,
     )

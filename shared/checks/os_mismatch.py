@@ -17,6 +17,7 @@ from shared.checks.image_not_found import locate, names
 from shared.errors import ReadError
 from shared.ports import Estate
 from shared.ports.kubernetes import OS_LABEL, Workload, image_registry_host, image_repository
+from shared.ports.registry_data import IMAGE_READS
 
 POOL_LABELS = ("agentpool", "kubernetes.azure.com/agentpool")
 
@@ -31,7 +32,7 @@ class OsMismatch(Check):
         reads=(
             "Microsoft.ContainerService/managedClusters/read",
             "Microsoft.ContainerRegistry/registries/read",
-            "Microsoft.ContainerRegistry/registries/pull/read",
+            *IMAGE_READS,
         ),
         action_id="set-os-node-selector",
     )

@@ -10,6 +10,7 @@ from typing import Any
 
 from shared.checks.base import Check, CheckMeta, Finding, Status, Target
 from shared.errors import NotFound, ReadError
+from shared.permissions import GRAPH_READ
 from shared.ports import Estate
 from shared.ports.kubernetes import (
     SECRETS_READ,
@@ -46,6 +47,7 @@ class PullSecretSpInvalid(Check):
             "Microsoft.ContainerRegistry/registries/read",
         ),
         action_id="refresh-pull-secret",
+        graph=(GRAPH_READ,),
     )
 
     def __init__(self, *, clock: Callable[[], datetime] = _utcnow) -> None:

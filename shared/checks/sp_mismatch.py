@@ -7,6 +7,7 @@ from typing import Any
 from shared.checks.acrpull_missing import describe, pull_grants
 from shared.checks.base import Check, CheckMeta, Finding, Status, Target
 from shared.errors import NotFound
+from shared.permissions import GRAPH_READ
 from shared.ports import Estate
 
 
@@ -24,6 +25,7 @@ class SpMismatch(Check):
             "Microsoft.Authorization/roleDefinitions/read",
         ),
         action_id="attach-acr",
+        graph=(GRAPH_READ,),
     )
 
     def evaluate(self, target: Target, estate: Estate) -> Finding:

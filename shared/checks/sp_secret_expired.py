@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from shared.checks.base import Check, CheckMeta, Finding, Status, Target
+from shared.permissions import GRAPH_READ
 from shared.ports import Estate
 
 
@@ -22,6 +23,7 @@ class SpSecretExpired(Check):
         severity="high",
         reads=("Microsoft.ContainerService/managedClusters/read",),
         action_id="rotate-sp-secret",
+        graph=(GRAPH_READ,),
     )
 
     def __init__(self, warning_days: int = 30, *, clock: Callable[[], datetime] = _utcnow) -> None:

@@ -23,6 +23,13 @@ __all__ = [
     "TagList",
 ]
 
+# Reading tags and manifests: Reader's registries/pull/read, or on registries in ABAC
+# repository-permissions mode (where pull/read no longer counts) these data actions.
+IMAGE_READS = (
+    "Microsoft.ContainerRegistry/registries/pull/read",
+    "Microsoft.ContainerRegistry/registries/repositories/metadata/read",
+    "Microsoft.ContainerRegistry/registries/repositories/content/read",
+)
 INDEX_MEDIA_TYPES = frozenset(
     {
         "application/vnd.oci.image.index.v1+json",

@@ -31,6 +31,7 @@ from shared.checks.base import Finding, Target
 from shared.checks.repository_conditions import repositories_condition
 from shared.errors import NotFound, PrincipalNotFoundError, ReadError, Replicating, WriteRejected
 from shared.models import Cluster
+from shared.permissions import GRAPH_READ
 from shared.ports import Estate
 from shared.ports.kubernetes import image_registry_host, image_repository
 from shared.ports.rbac import ACR_PULL_ROLE_ID, REPOSITORY_READER_ROLE_ID, RoleAssignment
@@ -85,6 +86,7 @@ class AttachAcr(Remediation):
         "Microsoft.ContainerRegistry/registries/read",
         "Microsoft.Authorization/roleAssignments/write",
     )
+    graph = (GRAPH_READ,)
     # Not Azure RBAC: the service principal lookup reads Microsoft Graph (Application.Read.All).
 
     def __init__(

@@ -48,6 +48,8 @@ class Remediation(ABC):
     id: str
     # The Azure RBAC actions the app's identity needs; infra/ grants exactly these.
     permissions: tuple[str, ...]
+    # Microsoft Graph application permissions (app roles) it needs (shared.permissions).
+    graph: tuple[str, ...] = ()
 
     @abstractmethod
     def plan(self, finding: Finding, target: Target) -> Plan:

@@ -39,6 +39,7 @@ from typing import Any
 from shared.checks.base import Finding, Target
 from shared.errors import Busy, ReadError, RemediatorError, TransientError, WriteRejected
 from shared.models import Cluster, OperationResult
+from shared.permissions import GRAPH_WRITE_OWNED
 from shared.ports import Estate
 from shared.ports.kubernetes import SECRETS_READ
 from shared.ports.rbac import PasswordCredential
@@ -137,6 +138,7 @@ class RotateSpSecret(Remediation):
         SECRETS_READ,
         f"{_MC}/secrets/write",
     )
+    graph = (GRAPH_WRITE_OWNED,)
 
     def __init__(
         self,

@@ -14,6 +14,7 @@ from typing import Any
 import test_bicep_contract as contract
 from bicep_types import parsed, schema_problems, unwrap
 
+from shared import permissions
 from shared.abac import ConditionNotEvaluable, ConditionSyntaxError, Request, evaluate
 from shared.ports.rbac import ACR_PULL_ROLE_ID, REPOSITORY_READER_ROLE_ID
 
@@ -44,7 +45,7 @@ def _bicep_unescape(text: str) -> str:
 
 def abac_evaluation_problems(root: Path) -> list[str]:
     problems = []
-    for assignment in contract.assignments("modules/scope-roles.bicep", root):
+    for assignment in (g.assignment for g in contract.grants(root)):
         if not assignment.role.grants(WRITE):
             continue
         condition = contract.resolve(assignment.doc, assignment.properties.get("condition"))
@@ -77,13 +78,15 @@ def abac_evaluation_problems(root: Path) -> list[str]:
 
 def principal_type_problems(root: Path) -> list[str]:
     problems = []
+    found = [("scope roles", g.assignment) for g in contract.grants(root)]
     for path in sorted(root.rglob("*.bicep")):
         relative = str(path.relative_to(root))
-        for assignment in contract.assignments(relative, root):
-            if assignment.properties.get("principalType") != "ServicePrincipal":
-                problems.append(
-                    f"{relative}: {assignment.symbol}: principalType is not ServicePrincipal"
-                )
+        if path.name in contract.ROLE_MODULES or path.name == "scope-roles.bicep":
+            continue
+        found += [(relative, a) for a in contract.assignments(relative, root)]
+    for where, assignment in found:
+        if assignment.properties.get("principalType") != "ServicePrincipal":
+            problems.append(f"{where}: {assignment.symbol}: principalType is not ServicePrincipal")
     return problems
 
 
@@ -226,6 +229,101 @@ def graph_role_problems(root: Path) -> list[str]:
     return problems
 
 
+def role_module_scope_problems(root: Path) -> list[str]:
+    """Cluster writes in the cluster's resource group, assign/action in its node resource group."""
+    doc = contract.bicep("modules/scope-roles.bicep", root)
+    problems = []
+    for name, module in (doc.get("modules") or {}).items():
+        path = module["detail"]["path"]
+        if path not in contract.ROLE_MODULES:
+            continue
+        body, _ = unwrap(module["config"])
+        function = (body.get("scope") or {}).get("function", {})
+        _, key = contract.ROLE_MODULES[path]
+        argument = contract.dotted((function.get("parameters") or {}).get("resource_group_name"))
+        if function.get("type") != "resource_group" or argument != f"cluster.{key}":
+            problems.append(
+                f"scope-roles.bicep: {name} must be deployed at resourceGroup(cluster.{key})"
+            )
+    return problems
+
+
+def permission_mode_problems(root: Path) -> list[str]:
+    """Per mode, infra/ grants exactly what shared.permissions derives from the code's declarations:
+    each need by its role at its scope, nothing that mode withholds, custom roles listing exactly
+    their placed actions, and only the built-in roles that mode names."""
+    problems: list[str] = []
+    all_grants = contract.grants(root)
+    custom = contract.custom_roles(root)
+    for mode in permissions.MODES:
+        active = [g for g in all_grants if g.active(mode)]
+        for permission in permissions.needs(mode):
+            role = permissions.role_of(permission)
+            if role.graph:
+                continue  # graph_role_problems
+            carriers = [g for g in active if g.role.grants(permission)]
+            if not carriers:
+                problems.append(f"{mode}: {permission} ({role.key}) is granted by no role")
+            elif not any(g.at == role.at for g in carriers):
+                where = sorted({g.at for g in carriers})
+                problems.append(f"{mode}: {permission} is granted at {where}, not {role.at}")
+        for declared in permissions.declarations().values():
+            for permission in {p for ps in declared.values() for p in ps}:
+                if permissions.withheld(mode, permission) and any(
+                    g.role.grants(permission) for g in active
+                ):
+                    problems.append(f"{mode}: {permission} is withheld in {mode} but granted")
+        expected = permissions.custom_actions(mode)
+        held = {g.role.key for g in active if g.role.custom}
+        if held != set(expected):
+            problems.append(
+                f"{mode}: custom roles assigned {sorted(held)}, shared.permissions places "
+                f"{sorted(expected)}"
+            )
+        for key in held & set(expected):
+            listed = {a.casefold() for a in custom[key].everything}
+            wanted = {a.casefold() for a in expected[key]}
+            if listed != wanted:
+                problems.append(
+                    f"{mode}: custom role {key} lists {sorted(listed - wanted)} beyond and lacks "
+                    f"{sorted(wanted - listed)}"
+                )
+        built_in = {g.role.name for g in active if not g.role.custom}
+        named = {r.name for r in permissions.ROLES if r.built_in and mode in r.modes}
+        if built_in != named:
+            problems.append(f"{mode}: built-in roles {sorted(built_in)}, not {sorted(named)}")
+    return sorted(set(problems))
+
+
+def alert_key_problems(root: Path) -> list[str]:
+    """The alert calls alert_webhook with that function's own key: a host key opens every function."""
+    doc = contract.bicep("modules/pull-failure-alert.bicep", root)
+    group = contract.the_one(doc, "Microsoft.Insights/actionGroups")
+    problems = []
+    for receiver in group["properties"].get("azureFunctionReceivers") or []:
+        url = str(receiver.get("httpTriggerUrl"))
+        if receiver.get("functionName") != "alert_webhook":
+            problems.append("pull-failure-alert.bicep: the action group must call alert_webhook")
+        if "Microsoft.Web/sites/functions" not in url or "alert_webhook" not in url:
+            problems.append(
+                "pull-failure-alert.bicep: the URL must carry listKeys of the alert_webhook "
+                "function (its own key), not a host key"
+            )
+    return problems
+
+
+def alert_condition_problems(root: Path) -> list[str]:
+    """The alert waits for the published functions and never deploys with no workspace."""
+    text = (root / "main.bicep").read_text()
+    wanted = "enablePullFailureAlert && subscribeEvents && !empty(alertWorkspaceIds)"
+    if f"var deployPullFailureAlert = {wanted}" not in text or (
+        "module pullFailureAlert 'modules/pull-failure-alert.bicep' = if (deployPullFailureAlert)"
+        not in text
+    ):
+        return [f"main.bicep: the pull-failure alert must be deployed only if ({wanted})"]
+    return []
+
+
 RULES: list[Callable[[Path], list[str]]] = [
     schema_problems,
     contract.operation_filter_problems,
@@ -241,6 +339,10 @@ RULES: list[Callable[[Path], list[str]]] = [
     delivery_problems,
     module_scope_problems,
     graph_role_problems,
+    role_module_scope_problems,
+    permission_mode_problems,
+    alert_key_problems,
+    alert_condition_problems,
 ]
 
 
@@ -249,7 +351,7 @@ def all_problems(root: Path) -> list[str]:
     for rule in RULES:
         try:
             problems += rule(root)
-        except (AssertionError, KeyError, TypeError, AttributeError) as exc:
+        except (AssertionError, KeyError, TypeError, AttributeError, permissions.Unplaced) as exc:
             # A rule that cannot even read the infra has found a problem too.
             problems.append(f"{getattr(rule, '__name__', 'rule')}: {type(exc).__name__}: {exc}")
     return problems

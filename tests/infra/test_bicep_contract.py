@@ -82,6 +82,7 @@ class Role:
     not_actions: tuple[str, ...] = ()
     not_data_actions: tuple[str, ...] = ()
     custom: bool = False
+    key: str = ""
 
     def grants(self, operation: str) -> bool:
         """RBAC semantics: a data action is granted only by dataActions, never by `*/read`."""
@@ -258,6 +259,7 @@ def custom_roles(root: Path = INFRA) -> dict[str, Role]:
         body, _ = definitions[accessed[0]]
         permissions = body["properties"]["permissions"]
         roles[key] = Role(
+            key=key,
             name=resolve(doc, body["properties"]["roleName"]),
             actions=tuple(a for p in permissions for a in p.get("actions") or ()),
             data_actions=tuple(a for p in permissions for a in p.get("dataActions") or ()),
@@ -268,8 +270,15 @@ def custom_roles(root: Path = INFRA) -> dict[str, Role]:
     return roles
 
 
-def role_of(doc: dict[str, Any], role_definition_id: Any, root: Path) -> Role:
-    """The role an assignment's roleDefinitionId names: a built-in GUID or a custom role key."""
+# A module's params as its caller binds them: (the caller's parsed file, {param: expression}).
+Caller = tuple[dict[str, Any], dict[str, Any]]
+
+
+def role_of(
+    doc: dict[str, Any], role_definition_id: Any, root: Path, caller: Caller | None = None
+) -> Role:
+    """The role an assignment's roleDefinitionId names: a built-in GUID or a custom role key
+    (directly, or through a module param its caller binds to one)."""
     function = (
         role_definition_id.get("function", {}) if isinstance(role_definition_id, dict) else {}
     )
@@ -279,6 +288,12 @@ def role_of(doc: dict[str, Any], role_definition_id: Any, root: Path) -> Role:
     )
     assert function["parameters"]["resource_type"] == ROLE_DEFINITIONS
     ref = function["parameters"]["resource_name_1"]
+    if caller is not None and isinstance(ref, str) and ref in (doc.get("parameters") or {}):
+        doc, ref = caller[0], caller[1][ref]
+    return _role_named(doc, ref, root)
+
+
+def _role_named(doc: dict[str, Any], ref: Any, root: Path) -> Role:
     value = resolve(doc, ref)
     if isinstance(value, str) and GUID.fullmatch(value):
         assert value.lower() in BUILT_IN_ROLES, (
@@ -303,18 +318,63 @@ class Assignment:
     doc: dict[str, Any] = field(repr=False)
 
 
-def assignments(relative: str, root: Path = INFRA) -> list[Assignment]:
+def assignments(
+    relative: str, root: Path = INFRA, caller: Caller | None = None
+) -> list[Assignment]:
     doc = bicep(relative, root)
     return [
         Assignment(
             symbol,
-            role_of(doc, body["properties"]["roleDefinitionId"], root),
+            role_of(doc, body["properties"]["roleDefinitionId"], root, caller),
             body["properties"],
             condition,
             doc,
         )
         for symbol, (body, condition) in resources_of(doc, ROLE_ASSIGNMENTS).items()
     ]
+
+
+# scope-roles.bicep's role modules, where each assigns (shared.permissions.Role.at), and the
+# cluster entry key its module scope must be resourceGroup(cluster.<key>) of.
+ROLE_MODULES = {
+    "cluster-roles.bicep": ("cluster resource group", "resourceGroup"),
+    "node-group-roles.bicep": ("node resource group", "nodeResourceGroup"),
+}
+
+
+@dataclass
+class Grant:
+    """A role assignment the identity gets in a scope subscription, where, and in which modes."""
+
+    assignment: Assignment
+    at: str
+    enforce_only: bool
+
+    @property
+    def role(self) -> Role:
+        return self.assignment.role
+
+    def active(self, mode: str) -> bool:
+        return mode == "enforce" or not self.enforce_only
+
+
+def grants(root: Path = INFRA) -> list[Grant]:
+    """scope-roles.bicep's assignments, and those of the role modules it deploys per cluster."""
+    found = [
+        Grant(a, "subscription", a.deploy_condition == "enforce")
+        for a in assignments("modules/scope-roles.bicep", root)
+    ]
+    doc = bicep("modules/scope-roles.bicep", root)
+    for name, module in (doc.get("modules") or {}).items():
+        path = module["detail"]["path"]
+        if path == "custom-roles.bicep":
+            continue
+        assert path in ROLE_MODULES, f"scope-roles.bicep: module {name} deploys unknown {path}"
+        body, condition = bicep_types.unwrap(module["config"])
+        at, _ = ROLE_MODULES[path]
+        for a in assignments(f"modules/{path}", root, caller=(doc, body["params"])):
+            found.append(Grant(a, at, "enforce" in (condition, a.deploy_condition)))
+    return found
 
 
 def app_settings(root: Path = INFRA) -> dict[str, Any]:
@@ -427,8 +487,8 @@ def app_settings_problems(root: Path = INFRA) -> list[str]:
 
 
 def ungranted_permissions(root: Path = INFRA) -> list[str]:
-    scope = assignments("modules/scope-roles.bicep", root)
-    return sorted(p for p in declared_rbac() if not any(a.role.grants(p) for a in scope))
+    scope = grants(root)
+    return sorted(p for p in declared_rbac() if not any(g.role.grants(p) for g in scope))
 
 
 def undeclared_custom_actions(root: Path = INFRA) -> dict[str, list[str]]:
@@ -441,10 +501,10 @@ def undeclared_custom_actions(root: Path = INFRA) -> dict[str, list[str]]:
 
 def enforce_problems(root: Path = INFRA) -> list[str]:
     problems = []
-    for assignment in assignments("modules/scope-roles.bicep", root):
-        granted = sorted(p for p in declared_writes() if assignment.role.grants(p))
-        if granted and assignment.deploy_condition != "enforce":
-            problems.append(f"{assignment.symbol} grants {granted} but is not `if (enforce)`")
+    for grant in grants(root):
+        granted = sorted(p for p in declared_writes() if grant.role.grants(p))
+        if granted and not grant.enforce_only:
+            problems.append(f"{grant.assignment.symbol} grants {granted} but is not `if (enforce)`")
     return problems
 
 
@@ -453,11 +513,7 @@ def abac_problems(root: Path = INFRA) -> list[str]:
         "Microsoft.Authorization/roleAssignments/write",
         "Microsoft.Authorization/roleAssignments/delete",
     )
-    limited = [
-        a
-        for a in assignments("modules/scope-roles.bicep", root)
-        if any(a.role.grants(r) for r in rights)
-    ]
+    limited = [g.assignment for g in grants(root) if any(g.role.grants(r) for r in rights)]
     if not limited:
         return ["no scope role grants roleAssignments/write (attach-acr)"]
     expected = {ACR_PULL_ROLE_ID.lower(), REPOSITORY_READER_ROLE_ID.lower()}
@@ -639,7 +695,12 @@ def test_ticket_secrets_are_key_vault_references() -> None:
 
 
 def test_every_assigned_role_is_known() -> None:
-    found = [a for path in BICEP_FILES for a in assignments(str(path.relative_to(INFRA)))]
+    found = [g.assignment for g in grants()] + [
+        a
+        for path in BICEP_FILES
+        if path.name not in ROLE_MODULES and path.name != "scope-roles.bicep"
+        for a in assignments(str(path.relative_to(INFRA)))
+    ]
     assert len(found) >= 5
     for assignment in found:
         assert assignment.properties["principalType"] == "ServicePrincipal", assignment.symbol
@@ -734,8 +795,8 @@ def test_an_unconditional_write_role_is_caught(copy: Path) -> None:
     edit(
         copy,
         "modules/scope-roles.bicep",
-        "resource clusterOperator 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enforce) {",
-        "resource clusterOperator 'Microsoft.Authorization/roleAssignments@2022-04-01' = {",
+        "module clusterRoles 'cluster-roles.bicep' = [for cluster in clusters: if (enforce) {",
+        "module clusterRoles 'cluster-roles.bicep' = [for cluster in clusters: {",
     )
     assert any("clusterOperator" in problem for problem in enforce_problems(copy))
 

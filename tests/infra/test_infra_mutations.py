@@ -239,6 +239,54 @@ MUTATIONS = [
         "recoverKeyVault ? 'recover' : 'default'",
         "recoverKeyVault ? 'recover' : 'new'",
     ),
+    Mutation(
+        "Kubernetes reader (credential listing) in dry-run",
+        "modules/scope-roles.bicep",
+        "resource kubernetesReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (enforce) {",
+        "resource kubernetesReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {",
+    ),
+    Mutation(
+        "cluster operator module at the subscription",
+        "modules/scope-roles.bicep",
+        "  scope: resourceGroup(cluster.resourceGroup)\n",
+        "",
+    ),
+    Mutation(
+        "identity assigner in the cluster's group, not the node group",
+        "modules/scope-roles.bicep",
+        "scope: resourceGroup(cluster.nodeResourceGroup)",
+        "scope: resourceGroup(cluster.resourceGroup)",
+    ),
+    Mutation(
+        "assign/action back in the cluster operator",
+        "modules/custom-roles.bicep",
+        "          'Microsoft.ContainerService/managedClusters/write'\n",
+        "          'Microsoft.ContainerService/managedClusters/write'\n          'Microsoft.ManagedIdentity/userAssignedIdentities/assign/action'\n",
+    ),
+    Mutation(
+        "cluster roles in dry-run",
+        "modules/scope-roles.bicep",
+        "module nodeGroupRoles 'node-group-roles.bicep' = [for cluster in clusters: if (enforce) {",
+        "module nodeGroupRoles 'node-group-roles.bicep' = [for cluster in clusters: {",
+    ),
+    Mutation(
+        "registry credentials moved to a dry-run role",
+        "modules/custom-roles.bicep",
+        "          'Microsoft.ContainerRegistry/registries/listCredentials/action'\n",
+        "",
+    ),
+    Mutation(
+        "alert calls with the host key",
+        "modules/pull-failure-alert.bicep",
+        "listKeys(resourceId('Microsoft.Web/sites/functions', functionAppName, 'alert_webhook'), '2024-04-01').default",
+        "listKeys(resourceId('Microsoft.Web/sites/host', functionAppName, 'default'), '2024-04-01').functionKeys.default",
+    ),
+    Mutation(
+        "alert before the functions exist",
+        "main.bicep",
+        "enablePullFailureAlert && subscribeEvents && !empty(alertWorkspaceIds)",
+        "enablePullFailureAlert",
+    ),
 ]
 
 

@@ -46,6 +46,9 @@ WINDOW = {29: "30-day", 13: "14-day", 6: "7-day", 0: "expired", -3: "expired"}
 AUTO = {"0a1b2c3d-0000-4000-8000-000000000013", "0a1b2c3d-0000-4000-8000-0000000000f3"}
 # The 6-day app is not a cluster's identity: only an image pull secret uses it.
 PULL_SECRET_APP = "0a1b2c3d-0000-4000-8000-000000000006"
+# Dry-run reads no pull secrets (no credential-listing action, infra/PERMISSIONS.md): the app only
+# a pull secret uses is not found there.
+DRY_RUN_APPS = {app: days for app, days in APPS.items() if app != PULL_SECRET_APP}
 
 EXPIRY_POLICY = """\
 mode: enforce
@@ -156,9 +159,15 @@ def test_expiry_sweep_tickets_each_app_once_at_its_window_and_plans_rotation(
     monkeypatch.setenv("REMEDIATION_MODE", "dry-run")
     outcomes, handed_over = run_timer(functions, "expiry_sweep", caplog)
 
+    # Dry-run holds no credential-listing action (infra/PERMISSIONS.md): pull secrets are not
+    # read, so the app only a pull secret uses is not found, and the sweep says why.
+    seen = DRY_RUN_APPS
     assert handed_over == []
-    assert len(github_issues(emulator.state)) == len(APPS)  # one ticket per app
-    for app, days in APPS.items():
+    assert len(github_issues(emulator.state)) == len(seen)  # one ticket per app
+    assert "pull secrets not readable (REMEDIATION_MODE=dry-run grants no credential-listing" in (
+        caplog.text
+    )
+    for app, days in seen.items():
         body = issue_for(emulator, app)["body"]
         assert f"{WINDOW[days]} window" in body, (app, body[:400])
         assert app in body
@@ -166,13 +175,10 @@ def test_expiry_sweep_tickets_each_app_once_at_its_window_and_plans_rotation(
             assert f"az ad app credential reset --id {app} --append" in body
             assert "update-credentials" in body
     by_app = {o["findings"][0]["evidence"]["appId"]: o for o in outcomes}
-    assert set(by_app) == set(APPS)
-    for app in APPS:
+    assert set(by_app) == set(seen)
+    for app in seen:
         decision = by_app[app]["decisions"][0]["decision"]
         assert decision["kind"] == ("plan" if app in AUTO else "ticket"), (app, decision)
-    assert by_app[PULL_SECRET_APP]["findings"][0]["evidence"]["pullSecrets"] == [
-        "aks-mi/shop/acr-sp (acrexpiry.azurecr.io)"
-    ]
     assert graph_writes(emulator) == []  # dry-run: no secret was added
 
 
@@ -189,6 +195,10 @@ def test_expiry_sweep_rotates_where_the_policy_says_auto(
     outcomes, _ = run_timer(functions, "expiry_sweep", caplog)
 
     by_app = {o["findings"][0]["evidence"]["appId"]: o for o in outcomes}
+    # Enforce holds the Kubernetes reader: the app only a pull secret uses is found too.
+    assert by_app[PULL_SECRET_APP]["findings"][0]["evidence"]["pullSecrets"] == [
+        "aks-mi/shop/acr-sp (acrexpiry.azurecr.io)"
+    ]
     for app in AUTO:
         assert by_app[app]["verdict"] == "remediated", by_app[app]["reason"]
         assert by_app[app]["actions"][0]["action"] == "rotate-sp-secret"
@@ -226,7 +236,7 @@ def test_expiry_sweep_comments_once_per_window_crossing(
     assert {o["verdict"] for o in outcomes} == {"ignored"}
     assert all("already notified" in o["reason"] for o in outcomes)
     assert github_comments(emulator.state, number) == []
-    assert len(github_issues(emulator.state)) == len(APPS)
+    assert len(github_issues(emulator.state)) == len(DRY_RUN_APPS)
 
     # Two weeks later the 29-day secret has 12 days left: it crosses into the 14-day window.
     with emulator.state.lock:
@@ -237,7 +247,7 @@ def test_expiry_sweep_comments_once_per_window_crossing(
     assert [o["findings"][0]["evidence"]["appId"] for o in notified] == [app]
     (comment,) = github_comments(emulator.state, number)
     assert "14-day window" in comment["body"]
-    assert len(github_issues(emulator.state)) == len(APPS)  # still one ticket per app
+    assert len(github_issues(emulator.state)) == len(DRY_RUN_APPS)  # still one ticket per app
 
 
 def test_expiry_sweep_with_no_budget_hands_every_app_over(
@@ -252,12 +262,12 @@ def test_expiry_sweep_with_no_budget_hands_every_app_over(
     monkeypatch.setenv("SWEEP_BUDGET_SECONDS", "0")
     outcomes, handed_over = run_timer(functions, "expiry_sweep", caplog)
     assert outcomes == []
-    assert sorted(json.loads(m)["app"] for m in handed_over) == sorted(APPS)
+    assert sorted(json.loads(m)["app"] for m in handed_over) == sorted(DRY_RUN_APPS)
     assert github_issues(emulator.state) == []
 
     processed = process_handover(functions, handed_over, caplog)
-    assert len(processed) == len(APPS)
-    for app, days in APPS.items():
+    assert len(processed) == len(DRY_RUN_APPS)
+    for app, days in DRY_RUN_APPS.items():
         assert f"{WINDOW[days]} window" in issue_for(emulator, app)["body"]
 
 
