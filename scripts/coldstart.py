@@ -50,7 +50,11 @@ def run(root: Path, args: list[str]) -> str:
     env = {
         **os.environ,
         "APPLICATIONINSIGHTS_CONNECTION_STRING": CONNECTION,
+        # Nothing leaves loopback: no statsbeat or SDK stats, no instance metadata (the VM
+        # resource detector; shared.telemetry keeps only the App Service one).
         "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
+        "APPLICATIONINSIGHTS_SDKSTATS_DISABLED": "true",
+        "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "azure_app_service",
         "PYTHONPATH": str(root),
     }
     done = subprocess.run(  # noqa: S603 - our interpreter, our code

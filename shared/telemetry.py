@@ -40,6 +40,7 @@ NAME = "acr-pull-remediator"
 CONNECTION_STRING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 # "ClientId=<id>;Authorization=AAD" (infra/ sets it: the component refuses keys, local auth off).
 AUTHENTICATION_STRING = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"
+RESOURCE_DETECTORS = "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS"
 CORRELATION_ATTRIBUTE = "acrpull.correlation_id"
 
 FINDINGS = "acrpull.findings"
@@ -183,6 +184,10 @@ def setup(env: Mapping[str, str] | None = None) -> bool:
         if _state.tried:
             return _state.meter is not None
         _state.tried = True
+        # The distro's default resource detectors include the Azure VM one, which asks the
+        # instance metadata service (169.254.169.254) unless it sees App Service or Functions:
+        # only the App Service detector (environment variables) is wanted here, anywhere.
+        os.environ.setdefault(RESOURCE_DETECTORS, "azure_app_service")
         try:
             from azure.monitor.opentelemetry import configure_azure_monitor
             from opentelemetry import metrics, trace

@@ -7,6 +7,7 @@ clients' response hook. Only the exporter is swapped (Azure Monitor -> memory).
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,3 +146,45 @@ def test_readme_lists_every_metric_with_its_dimensions() -> None:
     assert set(rows) == set(METRICS)
     for name, metric in METRICS.items():
         assert re.findall(r"`([a-z_]+)`", rows[name]) == list(metric.dimensions), name
+
+
+def test_the_distro_is_configured_once_and_asks_no_metadata_service() -> None:
+    """With a connection string (a closed loopback port here), ``setup`` configures the Azure
+    Monitor distro, and its VM resource detector, which would ask 169.254.169.254, never runs."""
+    import subprocess
+    import sys
+
+    code = "\n".join(
+        [
+            "import os",
+            "import opentelemetry.resource.detector.azure.vm as vm",
+            "def asked(): raise SystemExit('the instance metadata service was asked')",
+            "vm._get_azure_vm_metadata = asked",
+            "from shared import telemetry",
+            "assert telemetry.setup() and telemetry.setup()",
+            "telemetry.count(telemetry.HANDOVERS, 1, sweep='drift')",
+            "print('on', telemetry.enabled())",
+            "os._exit(0)",
+        ]
+    )
+    env = {
+        **os.environ,
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": (
+            "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
+            "IngestionEndpoint=https://127.0.0.1:9/"
+        ),
+        "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
+        "APPLICATIONINSIGHTS_SDKSTATS_DISABLED": "true",
+    }
+    env.pop("OTEL_EXPERIMENTAL_RESOURCE_DETECTORS", None)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "on True"
