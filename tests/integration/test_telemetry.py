@@ -105,7 +105,10 @@ def test_throttling_and_handovers_are_counted(
 ) -> None:
     from shared import runtime
 
-    emulator.inject(r"/managedClusters$", method="GET", status=429, retry_after=0, times=1)
+    # The sweep lists the fleet from Resource Graph first: its first answer is a 429.
+    emulator.inject(
+        r"/providers/Microsoft\.ResourceGraph/resources$", status=429, retry_after=0, times=1
+    )
     monkeypatch.setenv("SWEEP_BUDGET_SECONDS", "0")
     handed = runtime.run_sweep("drift", source="drift_sweep")
     assert handed
