@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
+from shared import telemetry
 from shared.azure.event_names import event_types
 from shared.checks import CHECKS, Finding, Status, Target, get_check
 from shared.config import Settings
@@ -108,8 +109,10 @@ class Engine:
         """Run checks concurrently (bounded); the estate's run cache makes shared reads happen once."""
         causes = cause_ids or ALL
         workers = max(1, min(self.settings.max_concurrency, len(causes)))
+        # Each check's span is a child of the invocation's: threads do not inherit the context.
+        run = telemetry.in_context(lambda cause: get_check(cause).run(target, self.estate))
         with ThreadPoolExecutor(workers, thread_name_prefix="check") as pool:
-            found = list(pool.map(lambda cause: get_check(cause).run(target, self.estate), causes))
+            found = list(pool.map(run, causes))
         if any(f.status is Status.FAIL for f in found) and self.estate.forget_inventory(
             target.cluster.id
         ):

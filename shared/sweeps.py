@@ -165,6 +165,7 @@ class SweepReport:
     signal_id: str
     outcomes: list[Outcome] = field(default_factory=list)
     handed_over: list[str] = field(default_factory=list)  # queue messages
+    planned: int = 0  # tasks this run knew of (checked + handed over): coverage's denominator
     notes: list[str] = field(default_factory=list)  # what was left out, and why
 
     def summary(self) -> dict[str, Any]:
@@ -599,6 +600,7 @@ class Sweeps:
     # running ----------------------------------------------------------------------------------
 
     def _run(self, tasks: list[Task], report: SweepReport) -> None:
+        report.planned += len(tasks)
         for index, task in enumerate(tasks):
             if self.budget.spent():
                 rest = tasks[index:]
