@@ -214,6 +214,8 @@ def add_cluster(state: State, sub_id: str, group: str, location: str, spec: dict
             "maxPods": 110,
             "type": "VirtualMachineScaleSets",
             "enableAutoScaling": False,
+            # AKS's default for pools created on Kubernetes 1.28 and later (a GET shows it).
+            "upgradeSettings": {"maxSurge": "10%"},
             "provisioningState": "Succeeded",
             "powerState": {"code": "Running"},
             "orchestratorVersion": spec.get("kubernetesVersion", "1.30.5"),

@@ -16,7 +16,7 @@ from emulator.server import Emulator
 from shared.azure.factory import ClientFactory
 from shared.config import Settings
 from tests.conftest import PROD_SUB
-from tests.support.contract import assert_round_trips
+from tests.support.contract import assert_round_trips, shape_gaps
 
 ZONE = "privatelink.azurecr.io"
 HUB = f"/subscriptions/{PROD_SUB}/resourceGroups/rg-net-hub/providers/Microsoft.Network"
@@ -484,30 +484,6 @@ def test_denied_scope_is_a_403(public: ClientFactory, emulator: Emulator) -> Non
 # -- shapes against the REST specification's examples ------------------------------------------
 
 NETWORK_EXAMPLES = Path(__file__).parent / "examples" / "network" / "2025-07-01"
-
-
-def shape_gaps(example: Any, served: Any, where: str = "") -> list[str]:
-    """Where ``served`` lacks a key the example has, or holds another kind of value there
-    (lists are compared by their first item; the example's values themselves do not matter)."""
-    if isinstance(example, dict):
-        if not isinstance(served, dict):
-            return [f"{where or '/'}: {type(served).__name__}, not an object"]
-        return [
-            gap
-            for key, value in example.items()
-            for gap in (
-                shape_gaps(value, served[key], f"{where}/{key}")
-                if key in served
-                else [f"{where}/{key}: missing"]
-            )
-        ]
-    if isinstance(example, list):
-        if not isinstance(served, list):
-            return [f"{where}: {type(served).__name__}, not a list"]
-        return shape_gaps(example[0], served[0], f"{where}/0") if example and served else []
-    kinds = (bool, int, float, str)
-    kind = next((k for k in kinds if isinstance(example, k)), type(example))
-    return [] if isinstance(served, kind) else [f"{where}: {served!r} is not a {kind.__name__}"]
 
 
 @pytest.mark.parametrize(
