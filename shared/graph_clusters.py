@@ -8,8 +8,10 @@ batch costs Resource Graph nothing and ARM only what Resource Graph does not hol
 holds one batch's share of the inventory, whatever the fleet's size.
 
 A slice keeps, for its clusters: their node pool scale sets and VMs, which of their user-assigned
-identities exist, and the role assignments of their kubelet identities; for everyone: the
-registries and the subscriptions' management-group chains. It drops every other principal's role
+identities exist, the role assignments of their kubelet identities, their networks and the
+virtual networks and outbound public IPs those name; for everyone: the registries, the
+subscriptions' management-group chains, and route tables and private DNS zones while there are
+at most :data:`MAX_SHARED` of each. It drops every other principal's role
 assignments (a registry shared by 300 clusters holds 300 of them: no message would carry that),
 so the role assignments *at a registry's scope* are not answered from a slice: they are read
 from ARM, once per registry per batch. Seeded answers are tagged with their cluster: a failure
@@ -23,8 +25,19 @@ from dataclasses import replace
 
 from shared.azure.cache import RunCache, cache_key
 from shared.azure.inventory import Inventory, seed
+from shared.azure.network import NetworkReader
 from shared.azure.rbac import RbacReader
 from shared.models import Cluster
+from shared.resource_id import ResourceId
+
+# What every batch shares (virtual networks, route tables, private DNS zones) is carried whole
+# while it is small; beyond that only what the batch's clusters name, and ARM answers the rest.
+MAX_SHARED = 100
+
+
+def _group(resource_id: str) -> tuple[str, str]:
+    rid = ResourceId.parse(resource_id)
+    return rid.subscription_id.lower(), rid.resource_group.lower()
 
 
 class GraphClusters:
@@ -52,9 +65,27 @@ def slice_of(inventory: Inventory, clusters: Iterable[Cluster]) -> Inventory:
     used = {c.kubelet_identity.resource_id.lower() for c in mine if c.kubelet_identity} | {
         i.lower() for h in hosts for i in h.user_assigned_identities
     }
+    networks = {k: v for k, v in inventory.networks.items() if k in keys}
+    groups = {(c.resource.subscription_id.lower(), c.node_resource_group.lower()) for c in mine}
+    vnet_ids = {v.lower() for n in networks.values() for v in n.vnet_ids}
+    addresses = {
+        i.lower()
+        for n in networks.values()
+        for i in (*n.lb_outbound_ip_ids, *n.nat_outbound_ip_ids)
+    }
+    small = len(inventory.vnets) <= MAX_SHARED
     return replace(
         inventory,
         clusters=mine,
+        networks=networks,
+        vnets=tuple(
+            v
+            for v in inventory.vnets
+            if small or v.id.lower() in vnet_ids or _group(v.id) in groups
+        ),
+        route_tables=inventory.route_tables if len(inventory.route_tables) <= MAX_SHARED else (),
+        public_ips=tuple(p for p in inventory.public_ips if p.id.lower() in addresses),
+        dns_zones=inventory.dns_zones if len(inventory.dns_zones) <= MAX_SHARED else (),
         scale_sets={k: v for k, v in inventory.scale_sets.items() if k in keys},
         vms={k: v for k, v in inventory.vms.items() if k in keys},
         role_assignments=tuple(
@@ -68,6 +99,10 @@ def slice_of(inventory: Inventory, clusters: Iterable[Cluster]) -> Inventory:
 def seed_slice(cache: RunCache, piece: Inventory) -> None:
     """Answer a batch's discovery reads from its slice, except what a slice cannot answer."""
     seed(cache, piece, sorted(piece.subscriptions))
+    if not piece.dns_zones:
+        # Left out of the slice (too many) rather than absent: ARM lists them.
+        for sub in piece.subscriptions:
+            cache.discard(cache_key(NetworkReader.list_private_dns_zone_ids.__name__, (sub,)))
     for registry in piece.registries:
         # The slice holds only its own principals' assignments: ARM lists those at the scope.
         cache.discard(

@@ -228,7 +228,7 @@ class Fleet:
         for part in parts:
             self._merge(batch, part, report)
         part = SweepReport(batch.sweep, batch.signal)
-        sweeps.run(sweeps.app_uses(part, [c for c in clusters if c.id not in again]), part)
+        sweeps.run(sweeps.expiry_tasks(part, [c for c in clusters if c.id not in again]), part)
         self._merge(batch, part, report)
 
     def _each(
