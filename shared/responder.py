@@ -14,9 +14,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from shared import telemetry
 from shared.checks import Finding, Status, Target, get_check
 from shared.config import Settings
 from shared.errors import Busy
+from shared.open_tickets import OpenTickets
 from shared.outcome_events import EventKind, Publisher
 from shared.policy import Decision, DecisionKind, Policy, decide
 from shared.ports import Estate
@@ -78,6 +80,7 @@ class Responder:
         correlation_id: str,
         clock: Callable[[], datetime],
         recurrence_comments: bool = True,
+        open_tickets: OpenTickets | None = None,
         owner: str = "responder",
     ) -> None:
         self.settings = settings
@@ -93,6 +96,8 @@ class Responder:
         self.remediations = build_remediations(settings)
         # Sweeps see every open problem every run: they must not comment on its ticket each time.
         self.recurrence_comments = recurrence_comments
+        # Shared by the responders of one invocation: the open tickets, listed once.
+        self.open_tickets = open_tickets
 
     def respond(self, signal_id: str, target: Target, findings: Sequence[Finding]) -> list[Handled]:
         handled = []
@@ -131,7 +136,11 @@ class Responder:
         if decision.kind is DecisionKind.PLAN:
             self._publish(EventKind.ACTION_PLANNED, plan, finding.resource_id)
             return self._ticket(Handled(finding, decision, plan), decision.reason)
-        return self._act(Handled(finding, decision, plan), target)
+        action_id, cluster = str(finding.action_id), target.cluster.name
+        with telemetry.remediation(action_id, finding.cause_id, cluster) as said:
+            acted = self._act(Handled(finding, decision, plan), target)
+            said(_remediation_outcome(acted))
+        return acted
 
     def _decide(self, finding: Finding, target: Target) -> Decision:
         decision = decide(
@@ -299,6 +308,8 @@ class Responder:
         except TicketError as exc:
             log.warning("could not open a ticket for %s: %s", ticket.fingerprint, exc)
             return replace(handled, note=f"ticket not opened: {exc}")
+        if self.open_tickets is not None and ref.is_open:
+            self.open_tickets.opened(ticket.fingerprint)
         self._publish(
             EventKind.TICKET_OPENED if ref.is_new else EventKind.TICKET_UPDATED,
             ref,
@@ -310,6 +321,8 @@ class Responder:
         """Close the finding's open ticket, if any, now that the check passes."""
         finding = handled.finding
         key = fingerprint(finding.cause_id, finding.resource_id)
+        if self.open_tickets is not None and not self.open_tickets.may_be_open(key):
+            return handled
         existing = self.store.get_ticket(key)
         if existing is None or not existing.is_open:
             return handled
@@ -356,6 +369,17 @@ class Responder:
     def _publish(self, kind: EventKind, data: Any, subject: str | None = None) -> None:
         resource = subject or str(getattr(data, "resource_id", ""))
         self.publisher.publish(kind, resource, data, correlation_id=self.correlation_id)
+
+
+def _remediation_outcome(handled: Handled) -> str:
+    """How a fix ended, for the time-to-remediate metric: remediated (verified), not-needed
+    (the re-check passed), or the action's status (failed, in-progress, deferred, applied)."""
+    if handled.action is None:
+        return "not-needed"
+    verified = handled.verification is not None and handled.verification.status is Status.PASS
+    return (
+        "remediated" if handled.action.status == "applied" and verified else handled.action.status
+    )
 
 
 __all__ = ["Handled", "Responder", "TicketService"]

@@ -7,11 +7,12 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from shared import telemetry
 from shared.azure.estate import ArmEstate
 from shared.azure.factory import ClientFactory
 from shared.azure.tables import TableStateStore
@@ -20,6 +21,7 @@ from shared.config import Settings
 from shared.engine import Engine, RetryLater
 from shared.errors import ConfigurationError, ReadError
 from shared.models import Cluster
+from shared.open_tickets import OpenTickets
 from shared.outcome import Outcome, Verdict
 from shared.outcome_events import outcome_publisher
 from shared.pairs import PairMemory
@@ -30,6 +32,7 @@ from shared.signals import BadSignal, parse_resource_event
 from shared.ticket_routes import TicketRouter
 
 if TYPE_CHECKING:
+    from shared.cluster_source import ClusterSource
     from shared.sweeps import SweepReport, Sweeps
 
 log = logging.getLogger(__name__)
@@ -84,6 +87,7 @@ def engine(
     store = _store(settings, factory)
     publisher = outcome_publisher(factory, source=source)
     router = TicketRouter(settings, store, env, _utcnow)
+    open_tickets = OpenTickets(store)  # listed once per invocation (a sweep's batch)
     owner = f"engine-{uuid.uuid4().hex[:12]}"
 
     def responder(signal_id: str) -> Responder:
@@ -94,9 +98,11 @@ def engine(
             store=store,
             tickets=router,
             publisher=publisher,
-            correlation_id=str(uuid.uuid4()),
+            # The invocation's: its trace, outcome events and audit rows share it.
+            correlation_id=telemetry.correlation_id(),
             clock=_utcnow,
             recurrence_comments=source not in QUIET_SOURCES,
+            open_tickets=open_tickets,
             owner=owner,
         )
 
@@ -112,6 +118,7 @@ def engine(
     )
 
 
+@telemetry.invoked("arm_events", event=True)
 def handle_resource_event(
     payload: Mapping[str, Any], *, source: str = "arm_events"
 ) -> list[Outcome]:
@@ -142,16 +149,22 @@ def _retry_logged() -> Iterator[None]:
 
 def log_outcome(outcome: Outcome) -> None:
     log.info("outcome %s", json.dumps(outcome.to_dict(), sort_keys=True))
+    telemetry.outcome(outcome)
 
 
 def reset_clients() -> None:
-    """Close cached SDK clients (tests and settings changes)."""
+    """Close cached SDK clients and forget kept kubeconfigs and pacing (as a new instance)."""
+    from shared.azure.kubeconfigs import KUBECONFIGS
+    from shared.azure.pacing import reset_pacers
+
     with _lock:
         factories = list(_factories.values())
         _factories.clear()
         _stores.clear()
     for factory in factories:
         factory.close()
+    KUBECONFIGS.clear()
+    reset_pacers()
 
 
 MAX_BODY = 64 * 1024
@@ -163,6 +176,7 @@ class HttpProblem(Exception):
         self.status = status
 
 
+@telemetry.invoked("diagnose")
 def diagnose_request(params: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
     """Run every check for the pair named in the query string or a JSON body: (status, report)."""
     try:
@@ -220,6 +234,7 @@ DEFAULT_SWEEP_BUDGET = 300.0
 HTTP_BUDGET = 60.0
 
 
+@telemetry.invoked("registry_events", event=True)
 def handle_registry_event(
     payload: Mapping[str, Any], *, source: str = "registry_events"
 ) -> list[Outcome]:
@@ -269,6 +284,7 @@ def _sweeps(source: str, *, budget: float | None = None) -> Sweeps:
     return Sweeps(current, load_policy(current.settings.policy_path), budget=Budget(seconds))
 
 
+@telemetry.invoked("sweep")
 def run_sweep(kind: str, *, source: str) -> list[str]:
     """Run one timer sweep (``drift``, ``pull-failures`` or ``expiry``); the hand-over messages."""
     sweeps = _sweeps(source)
@@ -278,9 +294,86 @@ def run_sweep(kind: str, *, source: str) -> list[str]:
     for outcome in report.outcomes:
         log_outcome(outcome)
     log.info("sweep %s", json.dumps(report.summary(), sort_keys=True))
+    _sweep_metrics(report)
     return list(report.handed_over)
 
 
+@telemetry.invoked("sweep")
+def plan_sweep(kind: str, *, source: str, emit: Callable[[str], None]) -> None:
+    """A planner timer (``drift`` or ``expiry``): emit one batch message per batch of clusters."""
+    from shared.sweep_batches import Fleet, FleetSettings
+
+    sweeps = _sweeps(source)
+    signal_id = f"{kind}:{_utcnow():%Y%m%dT%H%M%SZ}:{uuid.uuid4().hex[:8]}"
+    fleet = Fleet(sweeps, _cluster_source(sweeps, sweeps.subscriptions), FleetSettings.from_env())
+    count = 0
+
+    def counted(message: str) -> None:
+        nonlocal count
+        count += 1
+        emit(message)
+
+    for outcome in fleet.plan(kind, signal_id, counted):
+        log_outcome(outcome)
+    log.info("plan %s", json.dumps({"sweep": kind, "signal": signal_id, "batches": count}))
+
+
+@telemetry.invoked("sweep_batch")
+def handle_batch(body: str | bytes) -> tuple[list[str], list[str]]:
+    """One batch message: check its clusters; (follow-up batches, hand-over messages).
+
+    A bad message is logged and dropped; an inventory that is still throttled raises, so the
+    queue delivers the message again."""
+    from shared.sweep_batches import Fleet, FleetSettings, parse_batch
+
+    current = Settings.from_env(os.environ)
+    try:
+        batch = parse_batch(body, in_scope=current.in_scope)
+    except BadSignal as exc:
+        log.warning("dropped a batch message: %s", exc)
+        log_outcome(Outcome("", Verdict.IGNORED, str(exc)))
+        return [], []
+    # The batch is its sweep's work: its tickets and events behave as the sweep's own.
+    sweeps = _sweeps(f"{batch.sweep}_sweep")
+    # Only a handed-over inventory is taken here; a batch brings its clusters with it.
+    wanted = (batch.subscription,) if batch.clusters is None else ()
+    fleet = Fleet(sweeps, _cluster_source(sweeps, wanted), FleetSettings.from_env())
+    report = fleet.work(batch)
+    for outcome in report.outcomes:
+        log_outcome(outcome)
+    log.info("batch %s", json.dumps(report.summary(), sort_keys=True))
+    return report.batches, report.handed_over
+
+
+def _cluster_source(sweeps: Sweeps, subscriptions: tuple[str, ...]) -> ClusterSource:
+    """The Resource Graph inventory of ``subscriptions`` (RESOURCE_GRAPH_INVENTORY on), else,
+    or when Resource Graph fails (logged), ARM's list of managed clusters."""
+    from shared.azure.inventory import load_inventory
+    from shared.cluster_source import ArmClusters
+    from shared.graph_clusters import GraphClusters
+
+    if subscriptions and sweeps.engine.settings.inventory:
+        try:
+            inventory = load_inventory(_factory(sweeps.engine.settings), subscriptions)
+        except ReadError as exc:
+            log.warning("Resource Graph inventory unavailable, planning from ARM: %s", exc.reason)
+        else:
+            log.info("planning from Resource Graph: %d requests", inventory.requests)
+            return GraphClusters(inventory)
+    return ArmClusters(sweeps.estate)
+
+
+def _sweep_metrics(report: SweepReport) -> None:
+    handed = len(report.handed_over)
+    telemetry.sweep(
+        report.sweep,
+        known=report.planned,
+        checked=max(0, report.planned - handed),
+        handed_over=handed,
+    )
+
+
+@telemetry.invoked("sweep_handover")
 def handle_handover(body: str | bytes, *, source: str = "sweep_handover") -> list[Outcome]:
     """One hand-over message from the queue; a bad one is logged and dropped, transient raises."""
     from shared.sweeps import parse_handover
@@ -299,6 +392,7 @@ def handle_handover(body: str | bytes, *, source: str = "sweep_handover") -> lis
     return [outcome]
 
 
+@telemetry.invoked("alert_webhook")
 def alert_request(
     body: bytes, *, source: str = "alert_webhook"
 ) -> tuple[int, dict[str, Any], list[str]]:
@@ -349,6 +443,7 @@ def alert_request(
     report = reports[0]
     for outcome in report.outcomes:
         log_outcome(outcome)
+    _sweep_metrics(report)
     result = report.summary()
     return (
         202,
@@ -361,6 +456,7 @@ def alert_request(
     )
 
 
+@telemetry.invoked("retention_sweep")
 def run_retention() -> dict[str, Any]:
     """Prune old event claims, action records and audit rows within the sweep budget."""
     from shared.retention import Retention, prune
