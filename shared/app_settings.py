@@ -65,6 +65,8 @@ LOCAL_ONLY = (
     "GITHUB_API_URL",
     "AZURE_DEVOPS_URL",
     "OUTCOME_TOPIC_KEY",
+    # Never deployed: the deployment's grants follow REMEDIATION_MODE (infra/PERMISSIONS.md).
+    "CREDENTIAL_READS",
 )
 
 APP_SETTINGS = CORE + STATE + TICKETS + OUTCOMES + TRIGGERS + RETENTION + LOCAL_ONLY

@@ -283,7 +283,7 @@ class KubernetesReader:
     @cached
     def _kube_client(self, cluster_id: str) -> Any:
         # Dry-run holds no credential-listing action (shared.permissions): say so, ask nothing.
-        reason = withheld(self.factory.settings.mode, USER_CREDENTIAL)
+        reason = withheld(self.factory.settings.access_mode, USER_CREDENTIAL)
         if reason:
             raise Forbidden(reason, resource_id=cluster_id)
         rid = ResourceId.parse(cluster_id)
