@@ -90,6 +90,9 @@ class State:
         self.subscriptions: dict[str, Json] = {}
         self.resource_groups: dict[str, Json] = {}
         self.resources: dict[str, Json] = {}
+        # Bumped by every change to resources and resource groups: Resource Graph's index
+        # (emulator/resource_graph.py) is rebuilt only when this moved, never per request.
+        self.version = 0
         self.journal: list[JournalEntry] = []
         self.faults: list[Fault] = []
         self.operations: dict[str, Operation] = {}
@@ -122,6 +125,15 @@ class State:
         self.secret_propagation_seconds = 0.0
         self.secret_ready_at: dict[str, float] = {}  # keyId -> epoch seconds
         self.page_size = 50
+        # Azure Resource Graph (emulator/resource_graph.py): rows per page when the request names
+        # no $top, and the per-principal quota (15 queries per 5-second window, as in Azure) that
+        # its x-ms-user-quota-* headers report; a query beyond it gets 429. With graph_frozen the
+        # index keeps the rows it has (Resource Graph lags ARM): a test of stale inventory.
+        self.graph_page_size = 100
+        self.graph_quota = 15
+        self.graph_quota_window = 5.0
+        self.graph_calls: list[float] = []
+        self.graph_frozen = False
         # ACR data plane content by registry id (lower): {repository: {"tags": {tag: digest},
         # "manifests": {digest: {"mediaType", "body": bytes}}, "blobs": {digest: bytes}}}.
         self.registry_repositories: dict[str, dict[str, Json]] = {}
@@ -180,10 +192,12 @@ class State:
     def put(self, resource: Json) -> Json:
         with self.lock:
             self.resources[resource["id"].lower()] = copy.deepcopy(resource)
+            self.version += 1
             return copy.deepcopy(resource)
 
     def delete(self, resource_id: str) -> bool:
         with self.lock:
+            self.version += 1
             return self.resources.pop(resource_id.lower(), None) is not None
 
     def children(self, parent_id: str, resource_type: str) -> list[Json]:
@@ -214,6 +228,7 @@ class State:
     def add_resource_group(self, subscription_id: str, name: str, location: str) -> None:
         rid = f"/subscriptions/{subscription_id}/resourceGroups/{name}"
         with self.lock:
+            self.version += 1
             self.subscriptions.setdefault(
                 subscription_id.lower(), {"subscriptionId": subscription_id}
             )

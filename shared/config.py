@@ -31,6 +31,9 @@ class Settings:
     operation_timeout: float = 240.0
     polling_interval: float = 15.0
     max_concurrency: int = 8
+    # Sweeps discover clusters, registries, node scale sets and role assignments through Azure
+    # Resource Graph (shared.azure.inventory), falling back to ARM when it fails.
+    inventory: bool = True
     # How long a delivery's claim on an event holds: longer than host.json's functionTimeout
     # (10 min), so only a delivery whose invocation died loses it.
     event_lease_seconds: float = 900.0
@@ -91,6 +94,7 @@ class Settings:
             operation_timeout=_number(env, "OPERATION_TIMEOUT_SECONDS", 240.0, float),
             polling_interval=_number(env, "LRO_POLLING_INTERVAL_SECONDS", 15.0, float),
             max_concurrency=_number(env, "MAX_CONCURRENT_READS", 8, int),
+            inventory=_choice(env, "RESOURCE_GRAPH_INVENTORY", ("on", "off"), "on") == "on",
             event_lease_seconds=_number(env, "EVENT_LEASE_SECONDS", 900.0, float),
             cluster_lease_seconds=(
                 _number(env, "CLUSTER_LEASE_SECONDS", 0.0, float)

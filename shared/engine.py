@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from shared.azure.event_names import event_types
 from shared.checks import CHECKS, Finding, Status, Target, get_check
 from shared.config import Settings
-from shared.errors import Forbidden, NotFound, TransientError
+from shared.errors import Forbidden, NotFound, ReadError, TransientError
 from shared.images import ImageRef, InvalidImageReference, parse_image
 from shared.outcome import Outcome, Verdict, verdict_of
 from shared.pairs import Pair, PairFinder, PairMemory
@@ -101,6 +101,16 @@ class Engine:
         workers = max(1, min(self.settings.max_concurrency, len(causes)))
         with ThreadPoolExecutor(workers, thread_name_prefix="check") as pool:
             found = list(pool.map(lambda cause: get_check(cause).run(target, self.estate), causes))
+        if any(f.status is Status.FAIL for f in found) and self.estate.forget_inventory(
+            target.cluster.id
+        ):
+            # Resource Graph's copy lags ARM: a failure seen in it is confirmed from ARM, the
+            # cluster included, before anyone acts on it.
+            try:
+                target = replace(target, cluster=self.estate.get_cluster(target.cluster.id))
+            except ReadError as exc:  # the checks say what they can without it
+                log.info("cannot re-read %s from ARM: %s", target.cluster.name, exc.reason)
+            return self.diagnose(target, cause_ids)
         return list(explain(found))
 
     def pairs(self) -> PairFinder:

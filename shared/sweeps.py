@@ -30,7 +30,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -51,6 +51,7 @@ from shared.ports.registries import Registry
 from shared.registry_hosts import look_alike
 from shared.remediations import REMEDIATIONS
 from shared.resource_id import ResourceId
+from shared.rotation_mark import rotation_started
 from shared.signals import MAX_FIELD_LENGTH, BadSignal
 
 log = logging.getLogger(__name__)
@@ -387,10 +388,13 @@ class Sweeps:
             window=window,
             windows=scope.expiry_windows,
         )
+        started = rotation_started(app.tags)
+        if started is not None:
+            finding = _unfinished_rotation(finding, started)
         target = Target(home)
         if finding.status is not Status.FAIL:
             return self.engine.respond(signal_id, target, (finding,))  # closes an open ticket
-        label = window_label(window)
+        label = window_label(window) if started is None else f"rotation of {started.isoformat()}"
         crossing = f"expiry:{use.app_id}:{newest.key_id if newest else 'none'}:{label}"
         outcomes = self.engine.once(
             crossing, lambda: [self.engine.respond(signal_id, target, (finding,))]
@@ -530,6 +534,9 @@ class Sweeps:
         return self.engine.diagnose_and_respond(signal_id, task.target, task.causes)
 
     def _clusters(self, report: SweepReport) -> list[Cluster]:
+        if self.engine.settings.inventory:
+            # Discovery from Resource Graph's inventory; on its failure ARM, as before.
+            self.estate.use_inventory(self.subscriptions)
         clusters: list[Cluster] = []
         for subscription_id in self.subscriptions:
             try:
@@ -561,6 +568,24 @@ class Sweeps:
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+
+def _unfinished_rotation(finding: Finding, started: datetime) -> Finding:
+    """The application carries the mark of a rotation that never ended (its worker died): the
+    clusters may hold different secrets whatever the newest one's date says (see
+    :mod:`shared.rotation_mark`)."""
+    app_id = finding.evidence.get("appId")
+    return replace(
+        finding,
+        status=Status.FAIL,
+        summary=(
+            f"A rotation of the secret of service principal {app_id} started at "
+            f"{started.isoformat()} and has not finished: the clusters using it may hold "
+            "different secrets, or still the old one."
+        ),
+        action_id=finding.action_id or (ROTATE if finding.evidence.get("clusters") else None),
+        evidence={**finding.evidence, "rotationStartedAt": started.isoformat()},
+    )
 
 
 def newest_secret(

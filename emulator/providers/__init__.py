@@ -36,7 +36,7 @@ def register_all(emulator: Emulator) -> None:
 
     run_command.register(emulator)
 
-    from emulator import eventgrid_topic, tickets
+    from emulator import eventgrid_topic, resource_graph, tickets
 
-    for service in (tickets, eventgrid_topic):
+    for service in (tickets, eventgrid_topic, resource_graph):
         service.register(emulator)

@@ -43,6 +43,14 @@ DEFAULT_LIFETIME = timedelta(days=730)  # what Entra ID gives a password added w
 _SECRET_ALPHABET = string.ascii_letters + string.digits + "-_.~"
 
 
+# The application properties a PATCH may set (of those the emulator models), and those Graph
+# computes itself.
+_WRITABLE_APPLICATION = frozenset({"displayName", "description", "notes", "tags"})
+_READ_ONLY_APPLICATION = frozenset(
+    {"id", "appId", "createdDateTime", "deletedDateTime", "publisherDomain", "passwordCredentials"}
+)
+
+
 class GraphError(Exception):
     """A Graph error envelope ``{"error": {"code", "message", "innerError"}}``."""
 
@@ -359,6 +367,10 @@ class Graph:
                 if action == "addpassword"
                 else self._remove(request, app_id)
             )
+        if request.method == "PATCH" and entity_set == "applications" and key is not None:
+            return self._update_application(
+                request, self._app_id(match["app_id"], match["object_id"])
+            )
         if request.method != "GET":
             raise GraphError(
                 405,
@@ -404,6 +416,37 @@ class Graph:
                     {"@odata.context": f"{base}#{entity_set}/$entity", **_select(request, entity)},
                 )
         raise _not_found(key)
+
+    def _update_application(self, request: Request, app_id: str) -> Response:
+        """``PATCH /applications(appId='...')``: 204 No Content. Only the writable properties the
+        product may set; a read-only or unknown property is refused as Graph refuses it."""
+        body = _body(request)
+        for name, value in body.items():
+            if name in _READ_ONLY_APPLICATION:
+                raise GraphError(
+                    400,
+                    "Request_BadRequest",
+                    f"Property '{name}' is read-only and cannot be set.",
+                )
+            if name not in _WRITABLE_APPLICATION:
+                raise GraphError(
+                    400,
+                    "Request_BadRequest",
+                    f"Invalid property '{name}'.",
+                )
+            if name == "tags" and (
+                not isinstance(value, list)
+                or not all(isinstance(t, str) and 0 < len(t) <= 256 for t in value)
+            ):
+                raise GraphError(
+                    400,
+                    "Request_BadRequest",
+                    "Invalid value specified for property 'tags' of resource 'Application'.",
+                )
+        with self.state.lock:
+            app = self.state.graph_applications[app_id]
+            app.update(body)
+        return Response(status=204)
 
     def _app_id(self, app_id: str | None, object_id: str | None) -> str:
         with self.state.lock:
@@ -477,4 +520,4 @@ class Graph:
 
 def register(emulator: Emulator) -> None:
     graph = Graph(emulator)
-    emulator.mount("/graph/<path:rest>", "graph", graph.handle, methods=["GET", "POST"])
+    emulator.mount("/graph/<path:rest>", "graph", graph.handle, methods=["GET", "POST", "PATCH"])

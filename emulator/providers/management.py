@@ -74,6 +74,7 @@ def place_subscription(state: State, subscription_id: str, group: str) -> None:
         state.subscriptions.setdefault(
             subscription_id.lower(), {"subscriptionId": subscription_id}
         )["managementGroup"] = group
+        state.version += 1
 
 
 def parent_group(state: State, subscription_id: str) -> str | None:

@@ -402,6 +402,11 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'MAX_CONCURRENT_READS'
           value: '8'
         }
+        // Sweeps discover the estate through Azure Resource Graph (ARM when it fails).
+        {
+          name: 'RESOURCE_GRAPH_INVENTORY'
+          value: 'on'
+        }
         // A delivery's claim on an event outlives host.json's functionTimeout (10 min).
         {
           name: 'EVENT_LEASE_SECONDS'

@@ -2,6 +2,10 @@
 
 Concurrent callers asking for the same key wait on one future instead of issuing a second
 request. Writes clear the cache so verification after a fix reads fresh state.
+
+The cache can also be *seeded* with what another source already knows (the Resource Graph
+inventory, :mod:`shared.azure.inventory`), each seed tagged with the clusters it concerns, so that
+what a check read from that copy can be forgotten (:meth:`RunCache.forget`) and read from ARM.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ class RunCache:
     def __init__(self) -> None:
         self._futures: dict[Hashable, Future[Any]] = {}
         self._lock = threading.Lock()
+        self._seeded: dict[Hashable, frozenset[str]] = {}  # key -> tags (cluster ids, lower)
 
     def get_or_load(self, key: Hashable, load: Callable[[], R]) -> R:
         with self._lock:
@@ -38,6 +43,33 @@ class RunCache:
     def clear(self) -> None:
         with self._lock:
             self._futures.clear()
+            self._seeded.clear()
+
+    def seed(
+        self, method: Callable[..., Any], *args: Any, value: Any, tags: frozenset[str] = frozenset()
+    ) -> None:
+        """Answer ``method(*args)`` (a :func:`cached` reader method) with ``value`` from now on,
+        unless it was read already: what was read from the source wins."""
+        key = cache_key(method.__name__, args)
+        future: Future[Any] = Future()
+        future.set_result(value)
+        with self._lock:
+            if key not in self._futures:
+                self._futures[key] = future
+                self._seeded[key] = frozenset(t.lower() for t in tags)
+
+    def forget(self, tag: str | None = None) -> bool:
+        """Drop the seeded answers tagged ``tag`` (every seeded answer with None); True if any."""
+        with self._lock:
+            keys = [k for k, tags in self._seeded.items() if tag is None or tag.lower() in tags]
+            for key in keys:
+                self._futures.pop(key, None)
+                del self._seeded[key]
+        return bool(keys)
+
+    def seeded(self) -> int:
+        with self._lock:
+            return len(self._seeded)
 
 
 class HasCache(Protocol):
@@ -50,10 +82,17 @@ def cached(method: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         owner: HasCache = args[0]  # type: ignore[assignment]
-        key = (method.__name__, *(_key(a) for a in args[1:]), *sorted(kwargs.items()))
+        key = cache_key(method.__name__, args[1:], kwargs)
         return owner.cache.get_or_load(key, lambda: method(*args, **kwargs))
 
     return wrapper
+
+
+def cache_key(
+    name: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None
+) -> tuple[Hashable, ...]:
+    """The key :func:`cached` files ``name(*args, **kwargs)`` under (``self`` not included)."""
+    return (name, *(_key(a) for a in args), *sorted((kwargs or {}).items()))
 
 
 def _key(value: Any) -> Hashable:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from shared.azure.cache import RunCache
 from shared.azure.clusters import ClusterReader
 from shared.azure.factory import ClientFactory
+from shared.azure.inventory import InventoryReader
 from shared.azure.kubernetes import KubernetesReader
 from shared.azure.metrics import MetricsReader
 from shared.azure.network import NetworkReader
@@ -21,6 +22,7 @@ class ArmEstate(
     MetricsReader,
     RegistryDataReader,
     KubernetesReader,
+    InventoryReader,
 ):
     """Implements :class:`shared.ports.Estate` with the real SDKs; make one per run."""
 

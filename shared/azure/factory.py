@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from azure.mgmt.msi import ManagedServiceIdentityClient
     from azure.mgmt.network import NetworkManagementClient
     from azure.mgmt.privatedns import PrivateDnsManagementClient
+    from azure.mgmt.resourcegraph import ResourceGraphClient
     from lightkube import Client as LightkubeClient
 
 
@@ -122,6 +123,23 @@ class ClientFactory:
             AuthorizationManagementClient, subscription_id
         )
         return client
+
+    def resource_graph(self) -> ResourceGraphClient:
+        """Azure Resource Graph: one client for every subscription (queries name their scopes)."""
+        from azure.mgmt.resourcegraph import ResourceGraphClient
+
+        key = ("ResourceGraphClient", "")
+        credential = self.credential
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = ResourceGraphClient(
+                    credential,
+                    base_url=self.settings.cloud.resource_manager,
+                    credential_scopes=[self.settings.cloud.arm_scope],
+                    **self._transport_options(),
+                )
+            client: ResourceGraphClient = self._clients[key]
+            return client
 
     def graph(self) -> PipelineClient[HttpRequest, HttpResponse]:
         """Microsoft Graph over plain azure-core: the msgraph SDK costs too much at cold start."""

@@ -100,6 +100,7 @@ class RbacReader:
             app_id=str(body["appId"]),
             display_name=str(body.get("displayName") or ""),
             password_credentials=tuple(_password(c) for c in body.get("passwordCredentials") or ()),
+            tags=tuple(str(t) for t in body.get("tags") or ()),
         )
 
     @cached
@@ -221,10 +222,18 @@ class RbacReader:
         finally:
             self.cache.clear()
 
+    def set_application_tags(self, app_id: str, tags: tuple[str, ...]) -> None:
+        path = f"/v1.0/applications(appId='{_key(app_id)}')"
+        try:
+            self._graph_post(path, {"tags": list(tags)}, app_id, "tag application", method="PATCH")
+        finally:
+            self.cache.clear()
+
     def _graph_post(
-        self, path: str, body: dict[str, Any], key: str, doing: str
+        self, path: str, body: dict[str, Any], key: str, doing: str, *, method: str = "POST"
     ) -> dict[str, Any] | None:
-        """POST a Graph action; 400/409 become :class:`WriteRejected` (code only, no bodies)."""
+        """POST a Graph action (or PATCH an object); 400/409 become :class:`WriteRejected`
+        (code only, no bodies)."""
         from azure.core.exceptions import (
             ClientAuthenticationError,
             ResourceNotFoundError,
@@ -235,7 +244,7 @@ class RbacReader:
         client = self.factory.graph()
         rejected: WriteRejected | None = None
         with translated(f"application {key}", doing=doing):
-            response = client.send_request(HttpRequest("POST", client.format_url(path), json=body))
+            response = client.send_request(HttpRequest(method, client.format_url(path), json=body))
             map_error(
                 response.status_code,
                 response,

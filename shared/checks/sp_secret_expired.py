@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from shared.checks.base import Check, CheckMeta, Finding, Status, Target
 from shared.permissions import GRAPH_READ
 from shared.ports import Estate
+from shared.rotation_mark import rotation_started
 
 
 def _utcnow() -> datetime:
@@ -55,6 +56,17 @@ class SpSecretExpired(Check):
                 for c in credentials
             ],
         }
+        started = rotation_started(app.tags)
+        if started is not None:
+            return self.finding(
+                Status.FAIL,
+                f"A rotation of the secret of service principal {client_id} started at "
+                f"{started.isoformat()} and has not finished (it is running now, or its worker "
+                f"died): {cluster.name} and the other clusters using it may hold different "
+                "secrets, or still the old one.",
+                target,
+                {**evidence, "severity": "error", "rotationStartedAt": started.isoformat()},
+            )
         valid = [c for c in credentials if not c.expired(now)]
         if not valid:
             what = "every secret" if credentials else "no secret at all, so nothing"

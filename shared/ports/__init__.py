@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from shared.ports.clusters import ClusterPort
+from shared.ports.inventory import InventoryPort
 from shared.ports.kubernetes import KubernetesPort
 from shared.ports.network import NetworkPort
 from shared.ports.rbac import RbacPort
@@ -17,7 +18,14 @@ from shared.ports.registry_data import RegistryDataPort
 
 
 class Estate(
-    ClusterPort, RbacPort, NetworkPort, RegistryPort, RegistryDataPort, KubernetesPort, Protocol
+    ClusterPort,
+    RbacPort,
+    NetworkPort,
+    RegistryPort,
+    RegistryDataPort,
+    KubernetesPort,
+    InventoryPort,
+    Protocol,
 ):
     """Everything a diagnosis or remediation may read or change."""
 

@@ -159,6 +159,8 @@ class Application:
     app_id: str
     display_name: str
     password_credentials: tuple[PasswordCredential, ...]
+    # Free-form strings on the application; a rotation in flight marks itself here.
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -257,4 +259,8 @@ class RbacPort(Protocol):
 
     def remove_application_password(self, app_id: str, key_id: str) -> None:
         """Graph ``removePassword`` of one password credential by keyId."""
+        ...
+
+    def set_application_tags(self, app_id: str, tags: tuple[str, ...]) -> None:
+        """Graph ``PATCH`` of the application's ``tags`` (the whole list)."""
         ...

@@ -44,6 +44,7 @@ from shared.ports import Estate
 from shared.ports.kubernetes import SECRETS_READ
 from shared.ports.rbac import PasswordCredential
 from shared.remediations.base import ActionRecord, Plan, Remediation
+from shared.rotation_mark import MARKER, rotation_started
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,9 @@ GRACE = timedelta(hours=24)
 _MC = "Microsoft.ContainerService/managedClusters"
 UPDATE_CREDENTIALS_DOC = "https://learn.microsoft.com/azure/aks/update-credentials"
 
+
+# Graph stamps a password's start in whole seconds by its own clock; the mark carries ours.
+CLOCK_SKEW = timedelta(minutes=2)
 
 # AKS's answer while Entra ID does not (yet) accept the secret.
 NOT_YET_VALID = "ServicePrincipalValidationClientError"
@@ -230,7 +234,12 @@ class RotateSpSecret(Remediation):
             return RotationRecord(self.id, "failed", f"nothing changed: {exc}", app_id=app_id)
         newest = _newest_valid(app.password_credentials, now)
         left = newest.days_left(now) if newest else None
-        if newest is not None and (left is None or left > self.renew_within_days):
+        unfinished = rotation_started(app.tags)
+        if (
+            unfinished is None
+            and newest is not None
+            and (left is None or left > self.renew_within_days)
+        ):
             until = newest.end.isoformat() if newest.end else "never expires"
             return RotationRecord(
                 self.id,
@@ -238,7 +247,59 @@ class RotateSpSecret(Remediation):
                 f"nothing to rotate: secret {newest.key_id} of {app_id} is valid until {until}",
                 app_id=app_id,
             )
-        old = tuple(c.key_id for c in app.password_credentials)
+        # What an unfinished run added went to no one but the clusters this run resets again.
+        leftover = tuple(
+            c.key_id
+            for c in app.password_credentials
+            if unfinished is not None
+            and (c.display_name or "").startswith(DISPLAY_NAME)
+            and c.start is not None
+            and c.start >= unfinished - CLOCK_SKEW
+        )
+        tags = tuple(t for t in app.tags if not t.startswith(MARKER))
+        try:
+            estate.set_application_tags(app_id, (*tags, f"{MARKER}{now.isoformat()}"))
+        except RemediatorError as exc:
+            if isinstance(exc, TransientError):
+                raise Busy(f"Graph did not answer; nothing changed: {exc}") from None
+            return RotationRecord(
+                self.id,
+                "failed",
+                f"could not mark the rotation, nothing changed: {exc}",
+                app_id=app_id,
+            )
+        try:
+            old = tuple(c.key_id for c in app.password_credentials)
+            return self._rotate(
+                app_id,
+                users,
+                old=old,
+                leftover=leftover,
+                now=now,
+                estate=estate,
+                timeout=timeout,
+            )
+        finally:
+            self._unmark(app_id, tags, estate)
+
+    def _unmark(self, app_id: str, tags: tuple[str, ...], estate: Estate) -> None:
+        try:
+            estate.set_application_tags(app_id, tags)
+        except RemediatorError as exc:
+            # The next run sees the mark and rotates again: safe, only more work.
+            log.warning("rotate-sp-secret: could not unmark %s: %s", app_id, exc)
+
+    def _rotate(
+        self,
+        app_id: str,
+        users: list[Cluster],
+        *,
+        old: tuple[str, ...],
+        leftover: tuple[str, ...],
+        now: datetime,
+        estate: Estate,
+        timeout: float,
+    ) -> RotationRecord:
         name = self.display_name(now)
         try:
             new = estate.add_application_password(
@@ -266,6 +327,10 @@ class RotateSpSecret(Remediation):
         updated, secret_errors = self._refresh_pull_secrets(users, app_id, new.secret_text, estate)
         new_key_id, new_end = new.key_id, new.end
         del new  # the only reference to the secret text
+        if leftover and all(r.succeeded for _, r in resets.values()) and not secret_errors:
+            # Every holder of the unfinished run's secret has the new one now: no grace needed.
+            removed = self._remove_leftover(app_id, leftover, estate)
+            old = tuple(k for k in old if k not in removed)
         return self._record(
             app_id=app_id,
             new_key_id=new_key_id,
@@ -355,6 +420,20 @@ class RotateSpSecret(Remediation):
                 )
                 continue
             log.info("rotate-sp-secret: removed stray password %s of %s", credential.key_id, app_id)
+
+    def _remove_leftover(
+        self, app_id: str, key_ids: tuple[str, ...], estate: Estate
+    ) -> tuple[str, ...]:
+        removed = []
+        for key_id in key_ids:
+            try:
+                estate.remove_application_password(app_id, key_id)
+            except RemediatorError as exc:
+                log.warning("rotate-sp-secret: kept %s of an unfinished run: %s", key_id, exc)
+                continue
+            log.info("rotate-sp-secret: removed %s of an unfinished run of %s", key_id, app_id)
+            removed.append(key_id)
+        return tuple(removed)
 
     def _discard(
         self,

@@ -94,7 +94,13 @@ class Call:
     @property
     def writes(self) -> bool:
         return self.method in ("PUT", "PATCH", "DELETE", "POST") and not self.path.lower().endswith(
-            ("/token", "/listclusterusercredential", "/listcredentials", "/getbyids")
+            (
+                "/token",
+                "/listclusterusercredential",
+                "/listcredentials",
+                "/getbyids",
+                "/microsoft.resourcegraph/resources",
+            )
         )
 
     def __str__(self) -> str:

@@ -121,3 +121,37 @@ def test_a_rotation_waits_for_every_lease_in_its_blast_radius(
         taken = leases.acquire_lease(resource, "instance-3", 60)
         assert taken is not None, resource
         leases.release(taken)
+
+
+def test_the_expiry_sweep_finishes_a_rotation_a_dead_worker_left(
+    emulator: Emulator,
+    shared_sp: dict[str, str],
+    functions: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A worker died after addPassword: the application has a fresh secret (the sweep's window
+    logic alone would call it healthy) and the rotation's mark. The sweep rotates again."""
+    from datetime import UTC, datetime, timedelta
+
+    from emulator.providers import graph
+
+    started = datetime.now(UTC) - timedelta(minutes=3)
+    dead, _ = graph.add_password(
+        emulator.state, APP, display_name=f"acr-pull-remediator {started:%Y-%m-%d}", start=started
+    )
+    with emulator.state.lock:
+        emulator.state.graph_applications[APP]["tags"] = [
+            f"acr-pull-remediator:rotating:{started.isoformat()}"
+        ]
+    emulator.clear_journal()
+
+    outcomes, handed_over = run_timer(functions, "expiry_sweep", caplog)
+    assert handed_over == []
+    [outcome] = outcomes
+    assert outcome["verdict"] == "remediated", outcome["reason"]
+    assert "has not finished" in outcome["findings"][0]["summary"]
+    resets = [w for w in rotation_writes(emulator) if w.endswith("/resetServicePrincipalProfile")]
+    assert len(resets) == len(CLUSTERS)
+    keys = {c["keyId"] for c in emulator.state.graph_applications[APP]["passwordCredentials"]}
+    assert dead["keyId"] not in keys
+    assert emulator.state.graph_applications[APP]["tags"] == []

@@ -135,3 +135,37 @@ def test_the_demos_healthy_cluster_holds_a_management_group_grant(demo: Emulator
     acrpull = diagnose(demo, DEMO["healthy"])["acrpull-missing"]
     scopes = {g["scope"] for g in acrpull.evidence["granting"]}
     assert "/providers/Microsoft.Management/managementGroups/mg-platform" in scopes
+
+
+# One pair per kind of client the checks use: ARM and the ACR token exchange (healthy), Microsoft
+# Graph (a service principal's secret), Azure Monitor metrics (registry-throttled), a service
+# principal pull secret (Entra ID token for the registry).
+AUDIENCE_PAIRS = ("sp-secret-expired", "registry-throttled", "pull-secret-sp-invalid")
+
+
+def test_every_token_the_product_asks_for_has_its_clouds_audience(demo: Emulator) -> None:
+    """ARM, Graph and the registries refuse a token minted for another audience (401), so a
+    wrong scope in the product would show as UNKNOWN findings; here: the product asks the managed
+    identity only for the configured cloud's ARM and Graph audiences, and nothing is refused."""
+    issued_before = set(demo.state.tokens)
+    demo.clear_journal()
+    for pair in (DEMO["healthy"], *(PAIRS[c] for c in AUDIENCE_PAIRS)):
+        findings = diagnose(demo, pair)
+        assert statuses(findings, Status.UNKNOWN) == {}, pair
+    with demo.state.lock:
+        asked = {aud for token, aud in demo.state.tokens.items() if token not in issued_before}
+    cloud = Settings.from_env(os.environ).cloud
+    # azure-identity turns the scope ``<audience>/.default`` into the resource it asks for.
+    assert (
+        asked
+        == {cloud.resource_manager, cloud.microsoft_graph}
+        == {
+            demo.base_url,
+            f"{demo.base_url}/graph",
+        }
+    ), asked
+    assert {"arm", "graph", "acr"} <= {e.service for e in demo.journal()}
+    # The ACR exchange also checks the ARM token's audience; an SP pull secret's 401 is the
+    # registry's answer to that secret, so only ARM and Graph must have refused nothing.
+    refused = [(e.service, e.path) for e in demo.journal() if e.status == 401]
+    assert [r for r in refused if r[0] in ("arm", "graph")] == [], refused

@@ -106,6 +106,53 @@ def test_detached_identity_is_reattached_by_reconcile(
     assert put.api_version
 
 
+def test_the_reconcile_keeps_what_azure_sets_on_the_cluster(
+    emulator: Emulator,
+    broken: dict[str, Any],
+    app_env: dict[str, str],
+    functions: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The product's own reconcile (GET, then PUT of what it read) leaves the cluster as Azure
+    would hold it: the identity's principalId/tenantId and each pool's provisioningState,
+    currentOrchestratorVersion and nodeImageVersion are the server's, read back through the SDK."""
+    from azure.mgmt.containerservice import ContainerServiceClient
+
+    from shared.azure.factory import ClientFactory
+    from shared.config import Settings
+
+    cluster_id = scenario.find_cluster(emulator.state, CLUSTER)["id"]
+    before = json.loads(json.dumps(emulator.state.get(cluster_id)))
+    outcome = deliver(functions, arm_event(broken["id"], VMSS_WRITE), caplog)
+    assert outcome["verdict"] == "remediated", outcome["reason"]
+    assert [e.path for e in emulator.journal("arm") if e.method == "PUT"] == [cluster_id]
+
+    group = cluster_id.split("/")[4]
+    client: ContainerServiceClient = ClientFactory(Settings.from_env(app_env)).container_service(
+        cluster_id.split("/")[2]
+    )
+    after = client.managed_clusters.get(group, CLUSTER)
+    assert after.identity is not None and after.provisioning_state == "Succeeded"
+    assert after.identity.principal_id == before["identity"]["principalId"]
+    assert after.identity.tenant_id == before["identity"]["tenantId"]
+    assert after.identity.principal_id and after.identity.tenant_id
+    server_side = ("provisioningState", "currentOrchestratorVersion", "nodeImageVersion")
+    assert [
+        {
+            "provisioningState": p.provisioning_state,
+            "currentOrchestratorVersion": p.current_orchestrator_version,
+            "nodeImageVersion": p.node_image_version,
+        }
+        for p in after.agent_pool_profiles or []
+    ] == [{k: p[k] for k in server_side} for p in before["properties"]["agentPoolProfiles"]]
+    assert after.fqdn == before["properties"]["fqdn"]
+    kubelet = (after.identity_profile or {})["kubeletidentity"]
+    assert (kubelet.client_id, kubelet.object_id) == (
+        before["properties"]["identityProfile"]["kubeletidentity"]["clientId"],
+        before["properties"]["identityProfile"]["kubeletidentity"]["objectId"],
+    )
+
+
 def test_scale_set_outside_aks_does_nothing(
     emulator: Emulator,
     sample: dict[str, Any],

@@ -430,6 +430,8 @@ def test_transient_failure_of_one_task_hands_it_over_and_the_run_goes_on(
         emulator.state, {"cause": "kubelet-identity-detached", "cluster": "aks-prod-weu"}
     )
     monkeypatch.setenv("ARM_RETRY_TOTAL", "0")
+    # The read that fails is one the Resource Graph inventory would answer: discover through ARM.
+    monkeypatch.setenv("RESOURCE_GRAPH_INVENTORY", "off")
     batch = scenario.find_cluster(emulator.state, "aks-batch-weu")
     node_group = batch["properties"]["nodeResourceGroup"]
     # Reading aks-batch-weu's node pool scale sets fails with 503 (beyond the SDK's retries).

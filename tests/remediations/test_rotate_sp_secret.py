@@ -560,3 +560,71 @@ def test_busy_clusters_leave_no_orphaned_secret(emulator: Emulator, broken: Find
         apply(emulator, broken)
     assert set(secrets_of(emulator)) == before
     assert {status for _, status in resets(emulator)} == {409}
+
+
+# -- a worker that died half-way: the mark on the application ------------------------------------
+
+
+def test_a_rotation_marks_the_application_while_it_runs_and_unmarks_it(
+    emulator: Emulator, broken: Finding
+) -> None:
+    record = apply(emulator, broken)
+    assert record.status == "applied", record.detail
+    patches = [e for e in emulator.journal("graph") if e.method == "PATCH"]
+    assert [p.status for p in patches] == [204, 204]  # marked, then unmarked
+    assert app_state(emulator)["tags"] == []
+
+
+def test_a_rotation_left_half_done_is_found_and_done_again(
+    emulator: Emulator, broken: Finding
+) -> None:
+    """What a worker killed after addPassword leaves: the mark, and a fresh password of ours that
+    some clusters may hold and others never got. The check must not call that healthy."""
+    started = datetime.now(UTC) - timedelta(minutes=5)
+    dead_runs, _ = graph.add_password(
+        emulator.state,
+        APP,
+        display_name=f"acr-pull-remediator {started:%Y-%m-%d}",
+        start=started + timedelta(seconds=1),
+        end=started + timedelta(days=365),
+    )
+    with emulator.state.lock:
+        app_state(emulator)["tags"] = [
+            "team:platform",
+            f"acr-pull-remediator:rotating:{started.isoformat()}",
+        ]
+    leftover = dead_runs["keyId"]
+
+    finding = check(emulator)
+    assert finding.status is Status.FAIL, finding.summary  # a valid secret, but not a finished one
+    assert finding.evidence["rotationStartedAt"] == started.isoformat()
+    assert "has not finished" in finding.summary
+
+    emulator.clear_journal()
+    record = apply(emulator, finding)
+    assert record.status == "applied", record.detail
+    assert sorted(name for name, _ in resets(emulator)) == ["aks1", "aks2", "aks3"]
+    keys = {c["keyId"] for c in app_state(emulator)["passwordCredentials"]}
+    assert (
+        leftover not in keys
+    )  # the dead run's password went at once: every holder has the new one
+    assert app_state(emulator)["tags"] == ["team:platform"]  # unmarked, other tags kept
+    assert check(emulator).status is Status.PASS
+
+
+def test_graph_refuses_a_read_only_or_unknown_application_property(
+    emulator: Emulator, broken: Finding
+) -> None:
+    client = ClientFactory(Settings.from_env(os.environ)).graph()
+    from azure.core.rest import HttpRequest
+
+    url = client.format_url(f"/v1.0/applications(appId='{APP}')")
+    for body, message in (
+        ({"appId": "x"}, "read-only"),
+        ({"tagz": ["a"]}, "Invalid property 'tagz'"),
+        ({"tags": "not-a-list"}, "Invalid value"),
+    ):
+        response = client.send_request(HttpRequest("PATCH", url, json=body))
+        assert response.status_code == 400, body
+        assert message in response.json()["error"]["message"]
+    assert app_state(emulator)["tags"] == []  # nothing changed

@@ -31,6 +31,7 @@ _READ_POSTS = (
     "/listcredentials",
     "/getbyids",
     "/getmemberobjects",
+    "/microsoft.resourcegraph/resources",  # a Resource Graph query
 )
 
 TICKET_POLICY = """\

@@ -1,0 +1,432 @@
+"""The estate's inventory from Azure Resource Graph: a few paged queries, not a read per resource.
+
+**Public API** (what the sweeps, and the fleet planner of issue 12, use; nothing else here is):
+
+- :func:`load_inventory` ``(factory, subscription_ids) -> Inventory``: runs the queries below
+  over the subscriptions, following ``$skipToken`` pages, and raises :class:`InventoryUnavailable`
+  (a :class:`~shared.errors.ReadError`) when Resource Graph fails, throttles beyond the SDK's
+  retries, or answers a truncated result: callers fall back to ARM.
+- :class:`Inventory`: typed, the same objects the ARM readers return (:class:`Cluster`,
+  :class:`Registry`, :class:`ScaleSet`, :class:`NodeVm`, :class:`RoleAssignment`), built by the
+  same converters from the same ARM shapes, so a check cannot tell where they came from.
+- :class:`InventoryReader` (a mixin of :class:`~shared.azure.estate.ArmEstate`):
+  ``use_inventory(subscription_ids)`` seeds the estate's per-run read cache with the inventory
+  (True when it did; a failure is logged and ARM answers as before) and
+  ``forget_inventory(cluster_id)`` drops what was seeded for one cluster, so that a failure seen
+  in Resource Graph's copy is confirmed from ARM before anything acts on it
+  (:meth:`shared.engine.Engine.diagnose`).
+
+**Queries** (each paged at 1000 rows; every one projects ``id``, without which Resource Graph
+cannot page and truncates): the visible subscriptions with their management-group chains
+(``resourcecontainers``); clusters, registries and user-assigned identities (``resources``); the
+node scale sets and VMs of every cluster's node resource group, joined to their cluster in the
+query; and every role assignment (``authorizationresources``).
+
+**Quota.** Resource Graph allows each principal a number of queries per window and says how many
+are left in ``x-ms-user-quota-remaining`` and when the window resets in
+``x-ms-user-quota-resets-after`` (``hh:mm:ss``). When none are left, the next query waits for the
+reset instead of earning a 429 (a 429 itself is retried by the SDK, honouring ``Retry-After``).
+
+**What comes from Resource Graph and what still needs ARM**, per read (and so per check):
+
+=============================================  ================================================
+read                                           source in a sweep
+=============================================  ================================================
+``list_clusters``, ``get_cluster``             Resource Graph (discovery; every check's target)
+``list_registries``, ``get_registry``          Resource Graph (pairs; acrpull-missing, sp-mismatch,
+                                               image-not-found, firewall and private-link checks)
+``list_node_pool_scale_sets``,                 Resource Graph (kubelet-identity-detached)
+``list_node_vms``, ``identity_exists`` (True)
+``list_role_assignments_for_principal``        Resource Graph (pairs by ``--attach-acr``)
+``list_role_assignments_for_scope``            Resource Graph (acrpull-missing)
+deny assignments, role definitions             ARM (not in ``authorizationresources`` here)
+virtual networks, subnets, route tables,       ARM (firewall-*, private-dns-link-missing,
+private endpoints, DNS zones, public IPs        vnet-peering-missing; read only for private or
+                                               routed clusters)
+Monitor metrics, registry credentials,         ARM / data planes: Resource Graph does not hold
+kubeconfig, Kubernetes, ACR data, Graph        them
+=============================================  ================================================
+
+**Stale data.** Resource Graph lags ARM by seconds to minutes. So the inventory is only ever a
+*first* answer: an identity that Resource Graph does not list yet is not reported missing (only
+"exists" is seeded), a failure found with seeded data is diagnosed again from ARM, and any write
+clears the cache, so verification after a fix reads ARM, the source of truth. A resource created
+since Resource Graph last saw the estate is found by the next sweep, as events find it sooner.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from shared.azure.cache import RunCache
+from shared.azure.clusters import ClusterReader, _cluster, _identities_of, _scale_set
+from shared.azure.errors import translated
+from shared.azure.factory import ClientFactory
+from shared.azure.rbac import RbacReader, _assignment
+from shared.azure.registries import RegistryReader, _registry
+from shared.errors import ReadError, TransientError
+from shared.models import Cluster, NodeVm, ScaleSet
+from shared.ports.rbac import RoleAssignment
+from shared.ports.registries import Registry
+
+if TYPE_CHECKING:
+    from azure.mgmt.resourcegraph import ResourceGraphClient
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 1000  # Resource Graph's largest page
+MAX_SUBSCRIPTIONS = 1000  # subscriptions one query may name
+CLUSTER = "microsoft.containerservice/managedclusters"
+REGISTRY = "microsoft.containerregistry/registries"
+IDENTITY = "microsoft.managedidentity/userassignedidentities"
+VMSS = "microsoft.compute/virtualmachinescalesets"
+VM = "microsoft.compute/virtualmachines"
+POOL_TAG = "aks-managed-poolName"
+
+SUBSCRIPTIONS_QUERY = (
+    "resourcecontainers | where type =~ 'microsoft.resources/subscriptions' "
+    "| project id, subscriptionId, chain = properties.managementGroupAncestorsChain"
+)
+RESOURCES_QUERY = (
+    f"resources | where type in~ ('{CLUSTER}', '{REGISTRY}', '{IDENTITY}') "
+    "| project id, name, type, location, resourceGroup, subscriptionId, sku, tags, "
+    "identity, properties"
+)
+# Node scale sets and VMs, each with the cluster whose node resource group holds it.
+NODES_QUERY = (
+    f"resources | where type =~ '{CLUSTER}' "
+    "| project cluster = id, subscriptionId, nodeGroup = tolower(tostring(properties.nodeResourceGroup)) "
+    f"| join kind=inner (resources | where type in~ ('{VMSS}', '{VM}') "
+    f"| where isnotempty(tostring(tags['{POOL_TAG}'])) "
+    "| extend nodeGroup = tolower(resourceGroup) "
+    "| project id, name, type, tags, identity, subscriptionId, nodeGroup) "
+    "on subscriptionId, nodeGroup "
+    "| project id, name, type, tags, identity, cluster"
+)
+ASSIGNMENTS_QUERY = (
+    "authorizationresources | where type =~ 'microsoft.authorization/roleassignments' "
+    "| project id, name, type, properties"
+)
+
+
+class InventoryUnavailable(ReadError):
+    """Resource Graph could not give the whole inventory: use ARM."""
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """What Resource Graph knows of the subscriptions in scope, in the ARM readers' types."""
+
+    # Visible subscription (lower) -> the scopes above it: its management groups, nearest first,
+    # then the root "/". A subscription in scope but missing here is not readable: ARM answers.
+    subscriptions: Mapping[str, tuple[str, ...]]
+    clusters: tuple[Cluster, ...] = ()
+    registries: tuple[Registry, ...] = ()
+    # Cluster id (lower) -> its node pool scale sets / VMs (those carrying the pool tag).
+    scale_sets: Mapping[str, tuple[ScaleSet, ...]] = field(default_factory=dict)
+    vms: Mapping[str, tuple[NodeVm, ...]] = field(default_factory=dict)
+    role_assignments: tuple[RoleAssignment, ...] = ()
+    identities: frozenset[str] = frozenset()  # user-assigned identity ids (lower)
+    requests: int = 0  # Resource Graph queries and pages it took
+
+    def clusters_in(self, subscription_id: str) -> list[Cluster]:
+        return [c for c in self.clusters if _subscription(c.id) == subscription_id.lower()]
+
+    def registries_in(self, subscription_id: str) -> list[Registry]:
+        return [r for r in self.registries if _subscription(r.id) == subscription_id.lower()]
+
+    def assignments_for_principal(
+        self, subscription_id: str, principal_id: str
+    ) -> list[RoleAssignment]:
+        """As ARM lists a principal's assignments for a subscription: at it, under it, above it."""
+        sub = subscription_id.lower()
+        above = set(self.subscriptions.get(sub, ()))
+        return [
+            a
+            for a in self.role_assignments
+            if a.principal_id.lower() == principal_id.lower()
+            and (_subscription(a.scope) == sub or _scope(a.scope) in above)
+        ]
+
+    def assignments_at(self, scope: str) -> list[RoleAssignment]:
+        """As ARM's ``atScope()`` lists them: at ``scope`` and inherited from the scopes above."""
+        wanted = _scope(scope)
+        above = set(self.subscriptions.get(_subscription(scope), ()))
+        return [
+            a
+            for a in self.role_assignments
+            if _scope(a.scope) in above
+            or wanted == _scope(a.scope)
+            or wanted.startswith(_scope(a.scope).rstrip("/") + "/")
+        ]
+
+
+def load_inventory(
+    factory: ClientFactory,
+    subscription_ids: Iterable[str],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Inventory:
+    """The inventory of ``subscription_ids``; :class:`InventoryUnavailable` if it cannot be had."""
+    runner = _Runner(factory.resource_graph(), sorted({s.lower() for s in subscription_ids}), sleep)
+    subscriptions = {
+        str(row["subscriptionId"]).lower(): tuple(
+            [
+                f"/providers/microsoft.management/managementgroups/{g['name'].lower()}"
+                for g in row.get("chain") or ()
+            ]
+            + ["/"]
+        )
+        for row in runner.rows(SUBSCRIPTIONS_QUERY)
+    }
+    visible = sorted(subscriptions)
+    runner.subscriptions = visible
+    if not visible:
+        return Inventory(subscriptions={}, requests=runner.requests)
+    clusters, registries, identities = _resources(runner.rows(RESOURCES_QUERY))
+    scale_sets, vms = _nodes(runner.rows(NODES_QUERY))
+    assignments = tuple(_role_assignment(row) for row in runner.rows(ASSIGNMENTS_QUERY))
+    return Inventory(
+        subscriptions=subscriptions,
+        clusters=clusters,
+        registries=registries,
+        scale_sets=scale_sets,
+        vms=vms,
+        role_assignments=assignments,
+        identities=identities,
+        requests=runner.requests,
+    )
+
+
+class _Runner:
+    """Runs one query to its last page, within Resource Graph's quota."""
+
+    def __init__(
+        self, client: ResourceGraphClient, subscriptions: list[str], sleep: Callable[[float], None]
+    ) -> None:
+        self.client = client
+        self.subscriptions = subscriptions
+        self.sleep = sleep
+        self.requests = 0
+        self._wait = 0.0  # until the quota resets, when none is left
+
+    def rows(self, query: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(self.subscriptions), MAX_SUBSCRIPTIONS):
+            chunk = self.subscriptions[start : start + MAX_SUBSCRIPTIONS]
+            token: str | None = None
+            while True:
+                data, token = self._page(query, chunk, token)
+                found.extend(data)
+                if not token:
+                    break
+        return found
+
+    def _page(
+        self, query: str, subscriptions: list[str], token: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        from azure.core.exceptions import AzureError
+        from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
+
+        if self._wait > 0:
+            log.info("Resource Graph quota spent: waiting %.0f s for it to reset", self._wait)
+            self.sleep(self._wait)
+            self._wait = 0.0
+        request = QueryRequest(
+            subscriptions=subscriptions,
+            query=query,
+            options=QueryRequestOptions(
+                top=PAGE_SIZE, skip_token=token, result_format="objectArray"
+            ),
+        )
+        self.requests += 1
+        try:
+            with translated("/providers/Microsoft.ResourceGraph", doing="query Resource Graph at"):
+                answer: Any = self.client.resources(
+                    request, cls=lambda pipeline, body, _: (body, pipeline.http_response.headers)
+                )
+                response, headers = answer
+        except (ReadError, TransientError) as exc:
+            raise InventoryUnavailable(f"Resource Graph failed: {exc}") from exc
+        except AzureError as exc:  # a 400: the query was refused
+            code = getattr(getattr(exc, "error", None), "code", None) or type(exc).__name__
+            raise InventoryUnavailable(f"Resource Graph refused a query ({code})") from exc
+        self._pace(headers)
+        data = response.data if isinstance(response.data, list) else []
+        next_token = response.skip_token or None
+        if _truthy(response.result_truncated) and not next_token:
+            # Every query here projects id, so this is a result Resource Graph cut short.
+            raise InventoryUnavailable("Resource Graph truncated the result")
+        return [row for row in data if isinstance(row, dict)], next_token
+
+    def _pace(self, headers: Mapping[str, str]) -> None:
+        remaining = headers.get("x-ms-user-quota-remaining")
+        resets = headers.get("x-ms-user-quota-resets-after")
+        if remaining is not None and resets and remaining.strip() == "0":
+            self._wait = _seconds(resets)
+
+
+# -- rows to the readers' types ------------------------------------------------------------------
+
+
+def _resources(
+    rows: list[dict[str, Any]],
+) -> tuple[tuple[Cluster, ...], tuple[Registry, ...], frozenset[str]]:
+    from azure.mgmt.containerregistry.models import Registry as RegistryModel
+    from azure.mgmt.containerservice.models import ManagedCluster
+
+    clusters, registries, identities = [], [], set()
+    for row in rows:
+        kind = str(row.get("type", "")).lower()
+        if kind == CLUSTER:
+            clusters.append(_cluster(ManagedCluster(row)))
+        elif kind == REGISTRY:
+            registries.append(_registry(RegistryModel(row)))
+        elif kind == IDENTITY:
+            identities.add(str(row["id"]).lower())
+    order = lambda item: item.id.lower()  # noqa: E731  (ARM lists in id order too)
+    return (
+        tuple(sorted(clusters, key=order)),
+        tuple(sorted(registries, key=order)),
+        frozenset(identities),
+    )
+
+
+def _nodes(
+    rows: list[dict[str, Any]],
+) -> tuple[dict[str, tuple[ScaleSet, ...]], dict[str, tuple[NodeVm, ...]]]:
+    from azure.mgmt.compute.models import VirtualMachine, VirtualMachineScaleSet
+
+    scale_sets: dict[str, list[ScaleSet]] = {}
+    vms: dict[str, list[NodeVm]] = {}
+    for row in sorted(rows, key=lambda r: str(r.get("id", "")).lower()):
+        cluster = str(row.get("cluster", "")).lower()
+        body = {k: v for k, v in row.items() if k != "cluster"}
+        if str(row.get("type", "")).lower() == VMSS:
+            scale_sets.setdefault(cluster, []).append(_scale_set(VirtualMachineScaleSet(body)))
+        else:
+            vms.setdefault(cluster, []).append(NodeVm(**_identities_of(VirtualMachine(body))))
+    return (
+        {k: tuple(v) for k, v in scale_sets.items()},
+        {k: tuple(v) for k, v in vms.items()},
+    )
+
+
+def _role_assignment(row: dict[str, Any]) -> RoleAssignment:
+    from azure.mgmt.authorization.v2022_04_01.models import RoleAssignment as Model
+
+    return _assignment(Model.deserialize(row))
+
+
+def _subscription(resource_id: str) -> str:
+    parts = resource_id.lower().split("/")
+    return parts[2] if len(parts) > 2 and parts[1] == "subscriptions" else ""
+
+
+def _scope(scope: str) -> str:
+    return scope.lower().rstrip("/") or "/"
+
+
+def _truthy(value: Any) -> bool:
+    """``resultTruncated`` is a string ("true"/"false") on the wire; some versions send a bool."""
+    return str(value).strip().lower() == "true"
+
+
+def _seconds(timespan: str) -> float:
+    """``hh:mm:ss`` (Resource Graph's resets-after) in seconds; 1 s when it cannot be read."""
+    try:
+        hours, minutes, seconds = (float(p) for p in timespan.strip().split(":"))
+    except ValueError:
+        return 1.0
+    return hours * 3600 + minutes * 60 + seconds
+
+
+# -- seeding the estate's reads ------------------------------------------------------------------
+
+
+class InventoryReader:
+    """Serves a sweep's discovery reads from the inventory (see the module docstring)."""
+
+    factory: ClientFactory
+    cache: RunCache
+
+    def use_inventory(self, subscription_ids: Iterable[str]) -> bool:
+        wanted = sorted({s.lower() for s in subscription_ids})
+        try:
+            inventory = load_inventory(self.factory, wanted)
+        except ReadError as exc:
+            log.warning(
+                "Resource Graph inventory unavailable, discovering through ARM: %s", exc.reason
+            )
+            return False
+        seed(self.cache, inventory, wanted)
+        log.info(
+            "inventory from Resource Graph: %d clusters, %d registries, %d role assignments in "
+            "%d requests",
+            len(inventory.clusters),
+            len(inventory.registries),
+            len(inventory.role_assignments),
+            inventory.requests,
+        )
+        return True
+
+    def forget_inventory(self, cluster_id: str) -> bool:
+        return self.cache.forget(cluster_id)
+
+
+def seed(cache: RunCache, inventory: Inventory, subscription_ids: Iterable[str]) -> None:
+    """Answer the readers' discovery reads from ``inventory`` for the visible subscriptions."""
+    everyone = frozenset(c.id.lower() for c in inventory.clusters)
+    for sub in subscription_ids:
+        if sub not in inventory.subscriptions:
+            continue  # not readable through Resource Graph: ARM answers, and says why
+        cache.seed(ClusterReader.list_clusters, sub, value=inventory.clusters_in(sub))
+        cache.seed(RegistryReader.list_registries, sub, value=inventory.registries_in(sub))
+    for registry in inventory.registries:
+        cache.seed(RegistryReader.get_registry, registry.id, value=registry, tags=everyone)
+        assignments = inventory.assignments_at(registry.id)
+        cache.seed(
+            RbacReader.list_role_assignments_for_scope,
+            registry.id,
+            value=assignments,
+            tags=everyone,
+        )
+    for cluster in inventory.clusters:
+        mine = frozenset({cluster.id})
+        key = cluster.id.lower()
+        cache.seed(ClusterReader.get_cluster, cluster.id, value=cluster, tags=mine)
+        cache.seed(
+            ClusterReader.list_node_pool_scale_sets,
+            cluster,
+            value=list(inventory.scale_sets.get(key, ())),
+            tags=mine,
+        )
+        cache.seed(
+            ClusterReader.list_node_vms, cluster, value=list(inventory.vms.get(key, ())), tags=mine
+        )
+        for identity in _identities(cluster, inventory):
+            cache.seed(ClusterReader.identity_exists, identity, value=True, tags=mine)
+        principal = cluster.kubelet_identity.object_id if cluster.kubelet_identity else ""
+        if principal:
+            sub = _subscription(cluster.id)
+            cache.seed(
+                RbacReader.list_role_assignments_for_principal,
+                sub,
+                principal,
+                value=inventory.assignments_for_principal(sub, principal),
+                tags=mine,
+            )
+
+
+def _identities(cluster: Cluster, inventory: Inventory) -> list[str]:
+    """User-assigned identities of the cluster that Resource Graph lists (only "exists" is
+    seeded: one it does not list yet may be new, and ARM says whether it is gone)."""
+    key = cluster.id.lower()
+    ids = {cluster.kubelet_identity.resource_id} if cluster.kubelet_identity else set()
+    for host in (*inventory.scale_sets.get(key, ()), *inventory.vms.get(key, ())):
+        ids.update(host.user_assigned_identities)
+    return [i for i in sorted(ids) if i and i.lower() in inventory.identities]
