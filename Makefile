@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 AZURITE_VERSION := 3.35.0
 AZURITE := .azurite/node_modules/.bin/azurite
 
-.PHONY: deps lint test chaos demo bench clean browser
+.PHONY: deps lint test chaos demo bench clean browser coldstart
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ demo: deps browser
 
 bench: deps
 	$(PY) -m scripts.bench
+
+# Cold start: `import function_app` and what telemetry adds to the first invocation (medians).
+coldstart: deps
+	$(PY) -m scripts.coldstart
 
 clean:
 	rm -rf $(VENV) .azurite .mypy_cache .ruff_cache

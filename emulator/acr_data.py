@@ -12,7 +12,8 @@ A real registry answers at ``https://<loginServer>/...``; the emulator serves ea
 - ``GET /v2/<name>/tags/list?n=&last=``: ``{"name", "tags"}``, paged with a ``Link`` header whose
   path starts at ``/v2/`` exactly as ACR sends it (clients resolve it against the registry root).
 - ``GET /oauth2/token?service=&scope=``: a docker login: Basic with the admin user and one of its
-  passwords, a service principal's appId and secret, or ``00000000-0000-0000-0000-000000000000``
+  passwords, a repository-scoped token and one of its passwords (granted what its scope map
+  allows on each repository), a service principal's appId and secret, or ``00000000-0000-0000-0000-000000000000``
   and an ACR refresh token; anonymous only when the registry has ``anonymousPullEnabled``.
 - ``POST /oauth2/exchange``: an emulator-issued AAD access token (ARM audience) for an ACR refresh
   token; ``POST /oauth2/token``: a refresh token (or username/password) for an access token.
@@ -46,6 +47,7 @@ from urllib.parse import urlencode
 from werkzeug.wrappers import Request, Response
 
 from emulator.providers.containerregistry import REGISTRY, new_password
+from emulator.providers.registry_tokens import find_token, token_allows, token_principal
 from emulator.state import Json, State
 
 if TYPE_CHECKING:
@@ -622,6 +624,9 @@ class AcrDataPlane:
         if username == NULL_GUID:
             claims = self._token_claims(password, login_server, "refresh")
             return dict(claims["_principal"]) if claims else None
+        if find_token(self.state, registry["id"], username) is not None:
+            # A repository-scoped token: its name and a current password of an enabled token.
+            return token_principal(self.state, registry, username, password)
         if _service_principal_secret_valid(self.state, username, password):
             return {"kind": "sp", "sub": username}
         return None
@@ -645,6 +650,10 @@ class AcrDataPlane:
                 allowed = actions & {"pull"}
             elif kind == "aad" and self.state.is_denied(registry["id"]):
                 allowed = frozenset()
+            elif kind == "token":
+                # What the token's scope map allows on this repository, and nothing else: a
+                # token without content/read gets a token with an empty access list.
+                allowed = actions & token_allows(self.state, principal["token"], name)
             else:
                 allowed = actions & _READER_ACTIONS
             if allowed:

@@ -441,9 +441,13 @@ def registries_by_host(state: State) -> dict[str, Json]:
     }
 
 
-def credentials_valid(state: State, host: str, username: str, password: str) -> bool:
-    """Would the registry at ``host`` accept these credentials (admin user or an SP secret)?"""
+def credentials_valid(
+    state: State, host: str, username: str, password: str, repository: str | None = None
+) -> bool:
+    """Would the registry at ``host`` let these credentials pull (admin user, a token whose
+    scope map has ``content/read`` on ``repository``, or an SP secret)?"""
     from emulator.providers.graph import graph_secret_valid
+    from emulator.providers.registry_tokens import find_token, token_allows, token_principal
 
     registry = registries_by_host(state).get(host.lower())
     if registry is None:
@@ -451,6 +455,11 @@ def credentials_valid(state: State, host: str, username: str, password: str) -> 
     if username.lower() == registry["name"].lower():
         current = [p["value"] for p in state.registry_passwords.get(registry["id"].lower(), [])]
         return bool(registry["properties"].get("adminUserEnabled")) and password in current
+    if find_token(state, registry["id"], username) is not None:
+        principal = token_principal(state, registry, username, password)
+        if principal is None:
+            return False
+        return repository is None or "pull" in token_allows(state, principal["token"], repository)
     return graph_secret_valid(state, username, password, datetime.now(UTC))
 
 
@@ -486,7 +495,10 @@ def _pod_pulls_with_valid_secret(state: State, api: ClusterApi, pod: Json, image
         if secret is None:
             continue
         creds = docker_auths(secret).get(host)
-        if creds and credentials_valid(state, host, *creds):
+        repository = (
+            image.split("/", 1)[1].split("@", 1)[0].rsplit(":", 1)[0] if "/" in image else None
+        )
+        if creds and credentials_valid(state, host, *creds, repository=repository):
             return True
     return False
 

@@ -104,7 +104,8 @@ def load(state: State, source: str | Path | dict[str, Any]) -> dict[str, Any]:
             for section, build in GROUP_SECTIONS.items():
                 if group.get(section):
                     build(state, sub_id, group["name"], location, group[section])
-    for hooks, resource, resource_spec in built:
+    # Registries first: pull secrets in clusters are built from their tokens and passwords.
+    for hooks, resource, resource_spec in sorted(built, key=lambda b: b[0] is not REGISTRY_HOOKS):
         for hook in hooks:
             hook(state, resource, resource_spec)
     for loaded in LOADED_HOOKS:
@@ -214,6 +215,8 @@ def add_cluster(state: State, sub_id: str, group: str, location: str, spec: dict
             "maxPods": 110,
             "type": "VirtualMachineScaleSets",
             "enableAutoScaling": False,
+            # AKS's default for pools created on Kubernetes 1.28 and later (a GET shows it).
+            "upgradeSettings": {"maxSurge": "10%"},
             "provisioningState": "Succeeded",
             "powerState": {"code": "Running"},
             "orchestratorVersion": spec.get("kubernetesVersion", "1.30.5"),
@@ -287,11 +290,29 @@ def add_cluster(state: State, sub_id: str, group: str, location: str, spec: dict
                 "objectId": kubelet["properties"]["principalId"],
             }
         }
-        body["identity"] = {
-            "type": "SystemAssigned",
-            "principalId": guid(rid, "principal"),
-            "tenantId": state.tenant_id,
-        }
+        control_plane = str(spec.get("controlPlaneIdentity", "SystemAssigned"))
+        if control_plane == "UserAssigned":
+            # az aks create --assign-identity <id>: a user-assigned control plane identity.
+            own = add_identity(state, sub_id, group, location, f"{name}-identity")
+            body["identity"] = {
+                "type": "UserAssigned",
+                "userAssignedIdentities": {
+                    own["id"]: {
+                        "principalId": own["properties"]["principalId"],
+                        "clientId": own["properties"]["clientId"],
+                    }
+                },
+            }
+        elif control_plane == "SystemAssigned":
+            body["identity"] = {
+                "type": "SystemAssigned",
+                "principalId": guid(rid, "principal"),
+                "tenantId": state.tenant_id,
+            }
+        else:
+            raise ValueError(
+                f"cluster {name!r}: controlPlaneIdentity must be SystemAssigned or UserAssigned"
+            )
     state.put(body)
     for pool in pools:
         suffix = str(int(hashlib.sha256(f"{rid}/{pool['name']}".encode()).hexdigest(), 16))[:8]

@@ -50,6 +50,7 @@ KINDS: dict[str, tuple[frozenset[str], dict[str, str]]] = {
                 "kubernetesVersion",
                 "nodeResourceGroup",
                 "provisioningState",
+                "controlPlaneIdentity",
                 "servicePrincipal",
                 "attachedRegistries",
                 "namespaces",
@@ -116,12 +117,17 @@ KINDS: dict[str, tuple[frozenset[str], dict[str, str]]] = {
                 "publicNetworkAccess",
                 "roleAssignmentMode",
                 "repositories",
-                "tokens",
-                "scopeMaps",
             }
         ),
-        {"networkRuleSet": "networkRuleSet", "privateEndpoint": "privateEndpoint"},
+        {
+            "networkRuleSet": "networkRuleSet",
+            "privateEndpoint": "privateEndpoint",
+            "tokens": "token",
+            "scopeMaps": "scopeMap",
+        },
     ),
+    "token": (frozenset({"name", "scopeMap", "status", "passwords", "expiryDays"}), {}),
+    "scopeMap": (frozenset({"name", "actions", "description"}), {}),
     "networkRuleSet": (frozenset({"defaultAction", "ipRules"}), {}),
     "privateEndpoint": (
         frozenset({"vnet", "subnet", "dnsZone", "name", "zoneGroup", "resourceGroup"}),

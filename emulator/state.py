@@ -117,13 +117,7 @@ class State:
         self.retry_after = 0
         # Scale sets an AKS reconcile leaves alone (as it would one under a ReadOnly lock).
         self.reconcile_skips: set[str] = set()
-        # Secrets live beside the resources, never inside them, as in Azure.
-        self.registry_passwords: dict[str, list[Json]] = {}
-        # Microsoft Graph applications by appId: the Graph shape plus "_secrets" {keyId: secretText}.
-        self.graph_applications: dict[str, Json] = {}
-        # Entra ID replication: a new secret is accepted only this many seconds after addPassword.
-        self.secret_propagation_seconds = 0.0
-        self.secret_ready_at: dict[str, float] = {}  # keyId -> epoch seconds
+        self._init_credentials()
         self.page_size = 50
         # Azure Resource Graph (emulator/resource_graph.py): rows per page when the request names
         # no $top, and the per-principal quota (15 queries per 5-second window, as in Azure) that
@@ -183,6 +177,24 @@ class State:
         self.function_hosts: dict[str, Any] = {}
 
     # -- resources -------------------------------------------------------------------------
+
+    def _init_credentials(self) -> None:
+        """Credentials and who may use them (kept apart from __init__'s other state)."""
+        # Secrets live beside the resources, never inside them, as in Azure.
+        self.registry_passwords: dict[str, list[Json]] = {}
+        # ACR token passwords by token id (lower): {slot: {"value", "creationTime", "expiry"?}}.
+        self.token_passwords: dict[str, dict[str, Json]] = {}
+        # Results of long-running POSTs answered through Location (generateCredentials).
+        self.operation_results: dict[str, Json] = {}
+        # Microsoft Graph applications by appId: the Graph shape plus "_secrets" {keyId: secretText}.
+        self.graph_applications: dict[str, Json] = {}
+        # Entra ID replication: a new secret is accepted only this many seconds after addPassword.
+        self.secret_propagation_seconds = 0.0
+        self.secret_ready_at: dict[str, float] = {}  # keyId -> epoch seconds
+        # Role assignment lists through a subscription show built-in role ids in that
+        # subscription's form (as ARM does); True shows the tenant form instead, as the REST
+        # examples do, so tests can serve both forms the product must read.
+        self.role_ids_listed_in_tenant_form = False
 
     def get(self, resource_id: str) -> Json | None:
         with self.lock:

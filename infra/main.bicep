@@ -59,6 +59,9 @@ param enablePullFailureAlert bool = false
 @description('Log Analytics workspaces the clusters\' Container Insights writes to (for the pull-failure alert).')
 param alertWorkspaceIds array = []
 
+@description('E-mail addresses told when a remediation fails or Event Grid dead-letters events (the operations alerts); none: the alerts show in Azure Monitor only.')
+param alertEmails array = []
+
 @description('Event Grid allows one system topic per source: for a scope subscription that already has one, its {"<subscription id>": {"resourceGroup": "...", "name": "..."}} (the app subscribes to it instead of creating one).')
 param existingArmTopics object = {}
 
@@ -158,6 +161,7 @@ module armEvents 'modules/subscription-events.bicep' = [for subscriptionId in sc
     tags: tags
     functionAppId: app.outputs.functionAppId
     identityId: identity.outputs.id
+    workspaceId: app.outputs.workspaceId
     deadLetterStorageId: app.outputs.storageAccountId
     deadLetterContainerName: app.outputs.deadLetterContainerName
   }
@@ -171,6 +175,7 @@ module registryEvents 'modules/registry-events.bicep' = [for registryId in regis
     tags: tags
     functionAppId: app.outputs.functionAppId
     identityId: identity.outputs.id
+    workspaceId: app.outputs.workspaceId
     deadLetterStorageId: app.outputs.storageAccountId
     deadLetterContainerName: app.outputs.deadLetterContainerName
   }
@@ -189,6 +194,21 @@ module pullFailureAlert 'modules/pull-failure-alert.bicep' = if (deployPullFailu
     tags: tags
     functionAppName: app.outputs.functionAppName
     workspaceIds: alertWorkspaceIds
+  }
+}
+
+// What operators look at: the workbook over the app's metrics and Event Grid's dead letters, and
+// alerts on failed remediations and dead-lettered events (README "Metrics and traces").
+module operations 'modules/operations-dashboard.bicep' = {
+  name: '${prefix}-operations'
+  scope: group
+  params: {
+    location: location
+    namePrefix: prefix
+    tags: tags
+    appInsightsId: app.outputs.appInsightsId
+    workspaceId: app.outputs.workspaceId
+    alertEmails: alertEmails
   }
 }
 

@@ -5,6 +5,9 @@
 2. Respond under an `enforce` policy: fix and verify what may be fixed, ticket the rest.
 3. Event Grid: a kubelet identity removed from node pools, delivered to the indexed function.
 4. A timeline: a stream of Event Grid events and timer ticks against the sample estate.
+5. Telemetry: the OpenTelemetry metrics and traces all of the above emitted (in memory here).
+6. The fleet report: one HTML file (``demo-output/fleet-report.html``) and its screenshot in
+   headless Chromium (``demo-output/fleet-report.png``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import os
 import sys
 import textwrap
 from collections import Counter
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -24,6 +28,9 @@ from emulator.azurite import Azurite
 from emulator.events import arm_event
 from emulator.server import Emulator
 from emulator.tickets import github_issues
+
+if TYPE_CHECKING:
+    from scripts.telemetry_capture import Capture
 
 PROD = "9a3c1b2e-5d4f-4e6a-8b7c-1d2e3f4a5b6c"
 VMSS_WRITE = "Microsoft.Compute/virtualMachineScaleSets/write"
@@ -287,7 +294,82 @@ def timeline(emulator: Emulator, capture: OutcomeCapture, functions: dict[str, A
     return ok
 
 
+def _output() -> Path:
+    """Where the demo writes its report, screenshot and telemetry (DEMO_OUTPUT)."""
+    output = Path(os.environ.get("DEMO_OUTPUT", "demo-output"))
+    output.mkdir(parents=True, exist_ok=True)
+    return output
+
+
+def telemetry(captured: Capture) -> bool:
+    from shared.telemetry import CORRELATION_ATTRIBUTE, METRICS
+
+    say("== 5. Telemetry: what steps 1-4 emitted (OpenTelemetry, read from an in-memory reader)")
+    by_name = captured.by_name()
+    for name in METRICS:
+        points = by_name.get(name, [])
+        total = sum(p.count if METRICS[name].kind == "histogram" else p.value for p in points)
+        dims = sorted({k for p in points for k in p.attributes})
+        say(
+            f"{name:<34} {int(total):>5} {'recordings' if METRICS[name].kind == 'histogram' else 'counted'}  ({', '.join(dims) or '-'})",
+            2,
+        )
+    spans = captured.spans()
+    traces = {s.context.trace_id for s in spans}
+    kinds = Counter(s.name.split(" ", 1)[0] for s in spans)
+    say(
+        f"{len(traces)} traces, {len(spans)} spans: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())),
+        2,
+    )
+    correlated = {
+        s.attributes.get(CORRELATION_ATTRIBUTE) for s in spans if s.name.startswith("invocation ")
+    }
+    say(f"every invocation span carries its correlation id: {None not in correlated}", 2)
+    dump = _output() / "telemetry.json"
+    dump.write_text(json.dumps(captured.to_dict(), indent=1, sort_keys=True), encoding="utf-8")
+    say(f"all of it in {dump}", 2)
+    say()
+    emitted = {name for name, points in by_name.items() if points}
+    return {
+        "acrpull.findings",
+        "acrpull.actions",
+        "acrpull.eventgrid.lag",
+    } <= emitted and None not in correlated
+
+
+def report() -> bool:
+    from scripts.browser import NoBrowser, visit
+    from shared.report.build import build_report
+    from shared.report.render import render_html
+
+    say("== 6. The fleet report: every pair in scope, diagnosed now, and the audit log's actions")
+    fleet = build_report("diagnosis", days=1)
+    page, picture = _output() / "fleet-report.html", _output() / "fleet-report.png"
+    page.write_text(render_html(fleet), encoding="utf-8")
+    failing = sum(1 for c in fleet.clusters if c.state == "failing")
+    say(
+        f"{page}: {len(fleet.clusters)} clusters ({failing} failing), {len(fleet.credentials)} credentials on the timeline, {len(fleet.actions)} actions ({page.stat().st_size // 1024} KiB)",
+        2,
+    )
+    try:
+        seen = visit(page, screenshot=picture)
+    except NoBrowser as exc:
+        say(f"no screenshot: {exc}", 2)
+        return False
+    outside = [url for url in seen.requests if not url.startswith("file:")]
+    say(
+        f"{picture}: rendered by headless Chromium, {len(seen.console_errors)} console errors, {len(outside)} requests outside the file",
+        2,
+    )
+    say()
+    return not seen.console_errors and not seen.page_errors and not outside
+
+
 def main() -> int:
+    from scripts.telemetry_capture import Capture
+
+    captured = Capture()
     capture = OutcomeCapture()
     logging.getLogger("shared.runtime").addHandler(capture)
     logging.getLogger("shared.runtime").setLevel(logging.INFO)
@@ -315,6 +397,8 @@ def main() -> int:
             event_grid(emulator, capture, functions),
             timeline(emulator, capture, functions),
         ]
+        results += [telemetry(captured), report()]
+    captured.close()
     say(
         "demo finished: "
         + ("every step behaved as expected" if all(results) else "SOMETHING DID NOT BEHAVE")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
+from shared import telemetry
 from shared.azure.event_names import event_types
 from shared.checks import CHECKS, Finding, Status, Target, get_check
 from shared.config import Settings
@@ -35,6 +36,12 @@ VMSS_WRITE = "Microsoft.Compute/virtualMachineScaleSets/write"
 REGISTRY_CREDENTIALS = "Microsoft.ContainerRegistry/registries/regenerateCredential/action"
 ROLE_ASSIGNMENT_DELETE = "Microsoft.Authorization/roleAssignments/delete"
 REGISTRY_WRITE = "Microsoft.ContainerRegistry/registries/write"
+# Token pull secrets break when a password is generated again, a token is disabled or its scope
+# map loses a repository (az acr token credential generate / token update / scope-map update).
+# Operation names, not secrets (S105).
+TOKEN_CREDENTIALS = "Microsoft.ContainerRegistry/registries/generateCredentials/action"  # noqa: S105
+TOKEN_WRITE = "Microsoft.ContainerRegistry/registries/tokens/write"  # noqa: S105 (an operation)
+SCOPE_MAP_WRITE = "Microsoft.ContainerRegistry/registries/scopeMaps/write"
 CLUSTER_WRITE = "Microsoft.ContainerService/managedClusters/write"
 POOL_WRITE = "Microsoft.ContainerService/managedClusters/agentPools/write"
 DNS_LINK_DELETE = "Microsoft.Network/privateDnsZones/virtualNetworkLinks/delete"
@@ -46,6 +53,9 @@ OPERATION_CAUSES: dict[str, tuple[str, ...]] = {
     REGISTRY_CREDENTIALS: ("pull-secret-admin-stale",),
     ROLE_ASSIGNMENT_DELETE: ("acrpull-missing", "sp-mismatch"),
     REGISTRY_WRITE: ("firewall-ip-not-allowed", "private-dns-link-missing"),
+    TOKEN_CREDENTIALS: ("pull-secret-token-invalid",),
+    TOKEN_WRITE: ("pull-secret-token-invalid",),
+    SCOPE_MAP_WRITE: ("pull-secret-token-invalid",),
     CLUSTER_WRITE: ALL,
     # A new or changed node pool (arm64, Windows) is where arch and OS mismatches are born.
     POOL_WRITE: ("arch-mismatch", "os-mismatch"),
@@ -99,8 +109,10 @@ class Engine:
         """Run checks concurrently (bounded); the estate's run cache makes shared reads happen once."""
         causes = cause_ids or ALL
         workers = max(1, min(self.settings.max_concurrency, len(causes)))
+        # Each check's span is a child of the invocation's: threads do not inherit the context.
+        run = telemetry.in_context(lambda cause: get_check(cause).run(target, self.estate))
         with ThreadPoolExecutor(workers, thread_name_prefix="check") as pool:
-            found = list(pool.map(lambda cause: get_check(cause).run(target, self.estate), causes))
+            found = list(pool.map(run, causes))
         if any(f.status is Status.FAIL for f in found) and self.estate.forget_inventory(
             target.cluster.id
         ):
@@ -197,6 +209,9 @@ class Engine:
             POOL_WRITE: self._pool_written,
             REGISTRY_CREDENTIALS: self._registry_changed,
             REGISTRY_WRITE: self._registry_changed,
+            TOKEN_CREDENTIALS: self._registry_changed,
+            TOKEN_WRITE: self._registry_changed,
+            SCOPE_MAP_WRITE: self._registry_changed,
             DNS_LINK_DELETE: self._private_path_changed,
             PEERING_DELETE: self._private_path_changed,
         }
@@ -236,6 +251,8 @@ class Engine:
         return work or f"{cluster.name} runs no image from a registry in scope"
 
     def _registry_changed(self, registry: ResourceId, causes: tuple[str, ...]) -> list[Work] | str:
+        # A token or scope map event names the child (.../tokens/<name>): its registry matters.
+        registry = replace(registry, child="")
         pairs = self.pairs().clusters_using(str(registry))
         return [_work(p, causes) for p in pairs] or f"no cluster in scope uses {registry.name}"
 

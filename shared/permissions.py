@@ -153,7 +153,11 @@ _PLACED = {
     "Microsoft.ContainerService/managedClusters/write": "clusterOperator",
     "Microsoft.ContainerService/managedClusters/resetServicePrincipalProfile/action": "clusterOperator",
     "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action": "identityAssigner",
+    # replace-kubelet-identity creates the new kubelet identity in the node resource group.
+    "Microsoft.ManagedIdentity/userAssignedIdentities/write": "identityAssigner",
     "Microsoft.ContainerRegistry/registries/write": "networkOperator",
+    # refresh-pull-secret: a new token password (the registry, at subscription scope).
+    "Microsoft.ContainerRegistry/registries/generateCredentials/action": "networkOperator",
     "Microsoft.Network/privateDnsZones/virtualNetworkLinks/write": "networkOperator",
     "Microsoft.Network/virtualNetworks/join/action": "networkOperator",
     "Microsoft.Authorization/roleAssignments/write": "pullRoleAssigner",

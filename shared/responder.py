@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from shared import telemetry
 from shared.checks import Finding, Status, Target, get_check
 from shared.config import Settings
 from shared.errors import Busy
@@ -131,7 +132,11 @@ class Responder:
         if decision.kind is DecisionKind.PLAN:
             self._publish(EventKind.ACTION_PLANNED, plan, finding.resource_id)
             return self._ticket(Handled(finding, decision, plan), decision.reason)
-        return self._act(Handled(finding, decision, plan), target)
+        action_id, cluster = str(finding.action_id), target.cluster.name
+        with telemetry.remediation(action_id, finding.cause_id, cluster) as said:
+            acted = self._act(Handled(finding, decision, plan), target)
+            said(_remediation_outcome(acted))
+        return acted
 
     def _decide(self, finding: Finding, target: Target) -> Decision:
         decision = decide(
@@ -356,6 +361,17 @@ class Responder:
     def _publish(self, kind: EventKind, data: Any, subject: str | None = None) -> None:
         resource = subject or str(getattr(data, "resource_id", ""))
         self.publisher.publish(kind, resource, data, correlation_id=self.correlation_id)
+
+
+def _remediation_outcome(handled: Handled) -> str:
+    """How a fix ended, for the time-to-remediate metric: remediated (verified), not-needed
+    (the re-check passed), or the action's status (failed, in-progress, deferred, applied)."""
+    if handled.action is None:
+        return "not-needed"
+    verified = handled.verification is not None and handled.verification.status is Status.PASS
+    return (
+        "remediated" if handled.action.status == "applied" and verified else handled.action.status
+    )
 
 
 __all__ = ["Handled", "Responder", "TicketService"]

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from shared import telemetry
 from shared.azure.estate import ArmEstate
 from shared.azure.factory import ClientFactory
 from shared.azure.tables import TableStateStore
@@ -89,7 +90,8 @@ def engine(
             store=store,
             tickets=router,
             publisher=publisher,
-            correlation_id=str(uuid.uuid4()),
+            # The invocation's: its trace, outcome events and audit rows share it.
+            correlation_id=telemetry.correlation_id(),
             clock=_utcnow,
             recurrence_comments=source not in QUIET_SOURCES,
             owner=owner,
@@ -99,6 +101,7 @@ def engine(
     return Engine(settings, estate, store=store, responder=responder, owner=owner, memory=memory)
 
 
+@telemetry.invoked("arm_events", event=True)
 def handle_resource_event(
     payload: Mapping[str, Any], *, source: str = "arm_events"
 ) -> list[Outcome]:
@@ -129,6 +132,7 @@ def _retry_logged() -> Iterator[None]:
 
 def log_outcome(outcome: Outcome) -> None:
     log.info("outcome %s", json.dumps(outcome.to_dict(), sort_keys=True))
+    telemetry.outcome(outcome)
 
 
 def reset_clients() -> None:
@@ -150,6 +154,7 @@ class HttpProblem(Exception):
         self.status = status
 
 
+@telemetry.invoked("diagnose")
 def diagnose_request(params: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
     """Run every check for the pair named in the query string or a JSON body: (status, report)."""
     try:
@@ -207,6 +212,7 @@ DEFAULT_SWEEP_BUDGET = 300.0
 HTTP_BUDGET = 60.0
 
 
+@telemetry.invoked("registry_events", event=True)
 def handle_registry_event(
     payload: Mapping[str, Any], *, source: str = "registry_events"
 ) -> list[Outcome]:
@@ -256,6 +262,7 @@ def _sweeps(source: str, *, budget: float | None = None) -> Sweeps:
     return Sweeps(current, load_policy(current.settings.policy_path), budget=Budget(seconds))
 
 
+@telemetry.invoked("sweep")
 def run_sweep(kind: str, *, source: str) -> list[str]:
     """Run one timer sweep (``drift``, ``pull-failures`` or ``expiry``); the hand-over messages."""
     sweeps = _sweeps(source)
@@ -265,9 +272,21 @@ def run_sweep(kind: str, *, source: str) -> list[str]:
     for outcome in report.outcomes:
         log_outcome(outcome)
     log.info("sweep %s", json.dumps(report.summary(), sort_keys=True))
+    _sweep_metrics(report)
     return list(report.handed_over)
 
 
+def _sweep_metrics(report: SweepReport) -> None:
+    handed = len(report.handed_over)
+    telemetry.sweep(
+        report.sweep,
+        known=report.planned,
+        checked=max(0, report.planned - handed),
+        handed_over=handed,
+    )
+
+
+@telemetry.invoked("sweep_handover")
 def handle_handover(body: str | bytes, *, source: str = "sweep_handover") -> list[Outcome]:
     """One hand-over message from the queue; a bad one is logged and dropped, transient raises."""
     from shared.sweeps import parse_handover
@@ -286,6 +305,7 @@ def handle_handover(body: str | bytes, *, source: str = "sweep_handover") -> lis
     return [outcome]
 
 
+@telemetry.invoked("alert_webhook")
 def alert_request(
     body: bytes, *, source: str = "alert_webhook"
 ) -> tuple[int, dict[str, Any], list[str]]:
@@ -336,6 +356,7 @@ def alert_request(
     report = reports[0]
     for outcome in report.outcomes:
         log_outcome(outcome)
+    _sweep_metrics(report)
     result = report.summary()
     return (
         202,
@@ -348,6 +369,7 @@ def alert_request(
     )
 
 
+@telemetry.invoked("retention_sweep")
 def run_retention() -> dict[str, Any]:
     """Prune old event claims, action records and audit rows within the sweep budget."""
     from shared.retention import Retention, prune

@@ -12,7 +12,9 @@
   GUID usernames of image pull secrets) -> days left of each app's newest secret -> at each
   policy window (``expiryWindows``, and "expired") one ticket per app, with a comment each time
   the app crosses into the next window, and ``rotate-sp-secret`` where the policy says ``auto``
-  (through the responder, as for any finding). Crossing a window is claimed once in the state
+  (through the responder, as for any finding). Likewise the registries' repository-scoped tokens
+  that pull secrets are built from: one ticket per token at each window of its first password to
+  expire (:mod:`shared.token_expiry`). Crossing a window is claimed once in the state
   store (``Engine.once``), keyed by app, newest secret and window, so a daily sweep does not
   comment the same window twice.
 
@@ -37,6 +39,7 @@ from typing import Any
 
 from shared.alerts import Alert
 from shared.checks import CHECKS, Finding, Status, Target
+from shared.checks.pull_secret_token_invalid import maybe_token, token_secrets
 from shared.classify import classify
 from shared.engine import Engine, RetryLater
 from shared.errors import Forbidden, NotFound, ReadError, TransientError
@@ -45,7 +48,7 @@ from shared.models import Cluster
 from shared.outcome import Outcome, Verdict
 from shared.pairs import PairFinder
 from shared.policy import Policy
-from shared.ports.kubernetes import image_registry_host
+from shared.ports.kubernetes import PullSecret, image_registry_host
 from shared.ports.rbac import Application, PasswordCredential
 from shared.ports.registries import Registry
 from shared.registry_hosts import look_alike
@@ -53,6 +56,7 @@ from shared.remediations import REMEDIATIONS
 from shared.resource_id import ResourceId
 from shared.rotation_mark import rotation_started
 from shared.signals import MAX_FIELD_LENGTH, BadSignal
+from shared.token_expiry import TokenUse, all_expired, expiry_finding, first_to_expire
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +156,7 @@ class AppUse:
         }
 
 
-Task = PairTask | AppUse
+Task = PairTask | AppUse | TokenUse
 
 
 @dataclass
@@ -161,6 +165,7 @@ class SweepReport:
     signal_id: str
     outcomes: list[Outcome] = field(default_factory=list)
     handed_over: list[str] = field(default_factory=list)  # queue messages
+    planned: int = 0  # tasks this run knew of (checked + handed over): coverage's denominator
     notes: list[str] = field(default_factory=list)  # what was left out, and why
 
     def summary(self) -> dict[str, Any]:
@@ -344,21 +349,28 @@ class Sweeps:
 
     def expiry(self, signal_id: str) -> SweepReport:
         report = SweepReport("expiry", signal_id)
-        self._run(list(self._app_uses(report)), report)
+        in_clusters = self._pull_secrets(report)
+        tasks: list[Task] = [*self._app_uses(in_clusters), *self._token_uses(in_clusters, report)]
+        self._run(tasks, report)
         return report
 
-    def _app_uses(self, report: SweepReport) -> list[AppUse]:
+    def _pull_secrets(self, report: SweepReport) -> list[tuple[Cluster, list[PullSecret]]]:
+        found: list[tuple[Cluster, list[PullSecret]]] = []
+        for cluster in self._clusters(report):
+            try:
+                found.append((cluster, self.estate.list_pull_secrets(cluster)))
+            except ReadError as exc:
+                report.notes.append(f"{cluster.name}: pull secrets not readable ({exc.reason})")
+                found.append((cluster, []))
+        return found
+
+    def _app_uses(self, in_clusters: list[tuple[Cluster, list[PullSecret]]]) -> list[AppUse]:
         sp: dict[str, list[Cluster]] = {}
         secrets: dict[str, list[tuple[Cluster, str]]] = {}
-        for cluster in self._clusters(report):
+        for cluster, entries in in_clusters:
             client = cluster.service_principal_client_id
             if client and GUID.match(client):
                 sp.setdefault(client.lower(), []).append(cluster)
-            try:
-                entries = self.estate.list_pull_secrets(cluster)
-            except ReadError as exc:
-                report.notes.append(f"{cluster.name}: pull secrets not readable ({exc.reason})")
-                continue
             for entry in entries:
                 if GUID.match(entry.username):
                     where = f"{entry.ref} ({entry.registry_host})"
@@ -367,6 +379,73 @@ class Sweeps:
             AppUse(app, tuple(sp.get(app, ())), tuple(secrets.get(app, ())))
             for app in sorted(set(sp) | set(secrets))
         ]
+
+    def _token_uses(
+        self, in_clusters: list[tuple[Cluster, list[PullSecret]]], report: SweepReport
+    ) -> list[TokenUse]:
+        """Tokens that pull secrets are built from; a registry's tokens are listed only when a
+        secret for it could be a token's (not its admin user, not a service principal)."""
+        if not any(GUID.match(e.username) is None for _, entries in in_clusters for e in entries):
+            return []
+        registries = self._registries_by_host(report)
+        uses: dict[str, TokenUse] = {}
+        listed: dict[str, list[Any]] = {}
+        for cluster, entries in in_clusters:
+            for entry in entries:
+                registry = registries.get(entry.registry_host)
+                if registry is None or not maybe_token(entry, registry):
+                    continue
+                if registry.id.lower() not in listed:
+                    try:
+                        listed[registry.id.lower()] = self.estate.list_registry_tokens(registry.id)
+                    except ReadError as exc:
+                        report.notes.append(f"tokens of {registry.name}: {exc.reason}")
+                        listed[registry.id.lower()] = []
+                for _, token in token_secrets([entry], registry, listed[registry.id.lower()]):
+                    use = uses.get(token.id.lower()) or TokenUse(registry, token.id, token.name, ())
+                    uses[token.id.lower()] = TokenUse(
+                        registry,
+                        token.id,
+                        token.name,
+                        (*use.pull_secrets, (cluster, entry.ref)),
+                    )
+        return [uses[key] for key in sorted(uses)]
+
+    def _token_expiry(self, use: TokenUse, signal_id: str) -> Outcome:
+        home = use.home
+        try:
+            tokens = self.estate.list_registry_tokens(use.registry.id)
+        except (NotFound, Forbidden) as exc:
+            reason = f"tokens of {use.registry.name} cannot be read: {exc.reason}"
+            return Outcome(signal_id, Verdict.UNKNOWN, reason, home.id)
+        token = next((t for t in tokens if t.id.lower() == use.token_id.lower()), None)
+        if token is None:
+            reason = f"token {use.token_name} of {use.registry.name} no longer exists"
+            return Outcome(signal_id, Verdict.IGNORED, reason, home.id)
+        now = self.clock()
+        scope = self.policy.scope_for(home)
+        slot = first_to_expire(token, now)
+        days = slot.days_left(now) if slot else None
+        if all_expired(token, now):
+            window: int | None = 0
+        else:
+            window = scope.expiry_window(days) if days is not None else None
+        label = window_label(window)
+        finding = expiry_finding(
+            use, token, now=now, window=window, windows=scope.expiry_windows, label=label
+        )
+        target = Target(home, use.registry.id)
+        if finding.status is not Status.FAIL:
+            return self.engine.respond(signal_id, target, (finding,))  # closes an open ticket
+        expiry = slot.expiry.isoformat() if slot and slot.expiry else "none"
+        crossing = f"expiry:{use.token_id.lower()}:{slot.name if slot else 'all'}:{expiry}:{label}"
+        outcomes = self.engine.once(
+            crossing, lambda: [self.engine.respond(signal_id, target, (finding,))]
+        )
+        if outcomes[0].verdict is Verdict.IGNORED:
+            reason = f"token {use.token_name} was already notified for the {label} window"
+            return Outcome(signal_id, Verdict.IGNORED, reason, home.id, (finding,))
+        return outcomes[0]
 
     def _expiry(self, use: AppUse, signal_id: str) -> Outcome:
         home = use.home
@@ -483,6 +562,8 @@ class Sweeps:
 
     def _task_of(self, message: Mapping[str, Any]) -> Task | str:
         try:
+            if message["sweep"] == "expiry" and "token" in message:
+                return self._token_task(message)
             if message["sweep"] == "expiry":
                 clusters = tuple(self.estate.get_cluster(c) for c in message["clusters"])
                 homes = {c.id.lower(): c for c in clusters}
@@ -501,9 +582,25 @@ class Sweeps:
         target = Target(cluster, message.get("registry"), message.get("image"))
         return PairTask(str(message["sweep"]), target, tuple(message["causes"]))
 
+    def _token_task(self, message: Mapping[str, Any]) -> Task | str:
+        token_id = str(message["token"])
+        registry = self.estate.get_registry(token_id[: token_id.lower().rfind("/tokens/")])
+        homes: dict[str, Cluster] = {}
+        secrets = []
+        for entry in message["pullSecrets"]:
+            cluster_id = str(entry["cluster"])
+            cluster = homes.get(cluster_id.lower()) or self.estate.get_cluster(cluster_id)
+            homes[cluster.id.lower()] = cluster
+            secrets.append((cluster, str(entry["ref"])))
+        if not secrets:
+            return f"token {token_id} is used nowhere"
+        name = token_id.rsplit("/", 1)[-1]
+        return TokenUse(registry, token_id, name, tuple(secrets))
+
     # running ----------------------------------------------------------------------------------
 
     def _run(self, tasks: list[Task], report: SweepReport) -> None:
+        report.planned += len(tasks)
         for index, task in enumerate(tasks):
             if self.budget.spent():
                 rest = tasks[index:]
@@ -531,6 +628,8 @@ class Sweeps:
     def _one(self, task: Task, signal_id: str) -> Outcome:
         if isinstance(task, AppUse):
             return self._expiry(task, signal_id)
+        if isinstance(task, TokenUse):
+            return self._token_expiry(task, signal_id)
         return self.engine.diagnose_and_respond(signal_id, task.target, task.causes)
 
     def _clusters(self, report: SweepReport) -> list[Cluster]:
@@ -643,7 +742,10 @@ def _expiry_commands(use: AppUse) -> tuple[str, ...]:
 def _unique(tasks: list[Task]) -> list[Task]:
     seen: dict[object, Task] = {}
     for task in tasks:
-        key = task.key if isinstance(task, PairTask) else ("app", task.app_id)
+        if isinstance(task, TokenUse):
+            key: object = ("token", task.token_id.lower())
+        else:
+            key = task.key if isinstance(task, PairTask) else ("app", task.app_id)
         seen.setdefault(key, task)
     return list(seen.values())
 
@@ -671,7 +773,31 @@ def parse_handover(body: str | bytes, *, in_scope: Callable[[str], bool]) -> dic
     return message
 
 
+def _check_token_message(message: Mapping[str, Any], in_scope: Callable[[str], bool]) -> None:
+    token = _resource(message.get("token"), "token")
+    if token.full_type.lower() != "microsoft.containerregistry/registries" or (
+        "/tokens/" not in str(message["token"]).lower()
+    ):
+        raise BadSignal("the hand-over message's token is not a registry token id")
+    if not in_scope(token.subscription_id):
+        raise BadSignal(f"subscription {token.subscription_id} is outside the configured scope")
+    _check_secret_entries(message.get("pullSecrets"), in_scope)
+
+
+def _check_secret_entries(secrets: Any, in_scope: Callable[[str], bool]) -> None:
+    if not isinstance(secrets, list) or len(secrets) > MAX_LISTED:
+        raise BadSignal("the hand-over message needs a pullSecrets list (at most 100)")
+    for entry in secrets:
+        if not isinstance(entry, dict):
+            raise BadSignal("a pull secret entry is not an object")
+        _cluster_id(entry.get("cluster"), in_scope)
+        _short(entry.get("ref"), "pull secret ref", 600)
+
+
 def _check_expiry_message(message: Mapping[str, Any], in_scope: Callable[[str], bool]) -> None:
+    if "token" in message:
+        _check_token_message(message, in_scope)
+        return
     app = message.get("app")
     if not isinstance(app, str) or not GUID.match(app):
         raise BadSignal("the hand-over message's app is not an appId")

@@ -1,5 +1,5 @@
 """Scenario builders per domain; importing this package registers their sections and hooks."""
 
-from emulator.builders import kubernetes, network, rbac, registry_data
+from emulator.builders import kubernetes, network, rbac, registry_data, tokens
 
-__all__ = ["kubernetes", "network", "rbac", "registry_data"]
+__all__ = ["kubernetes", "network", "rbac", "registry_data", "tokens"]

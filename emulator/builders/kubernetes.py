@@ -29,7 +29,8 @@ Cluster spec keys (all optional)::
 
 Workloads without ``nodeSelector`` or ``pool`` land on Linux amd64 nodes. ``from: admin`` uses the
 registry's current admin password (``admin:password2``: its second slot; the admin user must be
-enabled); ``from: sp:<appId>`` uses a
+enabled); ``from: token:<name>`` a repository-scoped token's ``password1`` (``token:<name>:password2``
+its second; see :mod:`emulator.builders.tokens`); ``from: sp:<appId>`` uses a
 valid secret of that application (created, with a secret, when the scenario has no such app).
 
 Breaks: ``pull-secret-admin-stale`` (the admin password in the secret was regenerated),
@@ -126,10 +127,14 @@ def add_pull_secret(state: State, api: k8s.ClusterApi, spec: dict[str, Any]) -> 
     elif source.startswith("sp:"):
         username = source[3:]
         password = usable_secret(state, username)
+    elif source.startswith("token:"):
+        from emulator.builders.tokens import token_password
+
+        username, password = token_password(state, registry, source)
     else:
         raise ValueError(
-            f"pull secret {spec['name']!r}: from must be 'admin', 'admin:password2' or "
-            f"'sp:<appId>', not {source!r}"
+            f"pull secret {spec['name']!r}: from must be 'admin', 'admin:password2', "
+            f"'sp:<appId>' or 'token:<name>[:password2]', not {source!r}"
         )
     namespace = str(spec.get("namespace", "default"))
     k8s.ensure_namespace(api, namespace)

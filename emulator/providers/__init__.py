@@ -9,9 +9,15 @@ if TYPE_CHECKING:
 
 
 def register_all(emulator: Emulator) -> None:
-    from emulator.providers import compute, containerregistry, containerservice, msi
+    from emulator.providers import (
+        compute,
+        containerregistry,
+        containerservice,
+        msi,
+        registry_tokens,
+    )
 
-    for provider in (containerservice, compute, msi, containerregistry):
+    for provider in (containerservice, compute, msi, containerregistry, registry_tokens):
         provider.register(emulator)
 
     from emulator.providers import authorization, graph, management

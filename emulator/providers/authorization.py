@@ -51,6 +51,7 @@ REPOSITORY_CONTRIBUTOR = "2efddaa5-3f1f-4df3-97df-af3f13818f4c"
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
 OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+MANAGED_IDENTITY_OPERATOR = "f1a07417-d97a-45cb-824c-7a7467783830"
 
 _REPO = "Microsoft.ContainerRegistry/registries/repositories"
 
@@ -175,6 +176,22 @@ BUILT_IN_ROLES: dict[str, Json] = {
                 "Microsoft.Compute/galleries/share/action",
                 "Microsoft.Purview/consents/write",
                 "Microsoft.Purview/consents/delete",
+            ],
+        ),
+        _builtin(
+            MANAGED_IDENTITY_OPERATOR,
+            "Managed Identity Operator",
+            "Read and Assign User Assigned Identity",
+            "2017-12-14T19:52:04.3924594Z",
+            "2021-11-11T20:13:38.9699620Z",
+            actions=[
+                "Microsoft.ManagedIdentity/userAssignedIdentities/*/read",
+                "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action",
+                "Microsoft.Authorization/*/read",
+                "Microsoft.Insights/alertRules/*",
+                "Microsoft.Resources/subscriptions/resourceGroups/read",
+                "Microsoft.Resources/deployments/*",
+                "Microsoft.Support/*",
             ],
         ),
         _builtin(
@@ -651,8 +668,29 @@ def _list_assignments(state: State, arm: ArmRequest) -> list[Json]:
             continue
         if principal and props["principalId"].lower() != principal.lower():
             continue
-        found.append(assignment)
+        subscription_id = "" if state.role_ids_listed_in_tenant_form else arm.subscription_id
+        found.append(listed_in(subscription_id, assignment))
     return found
+
+
+def listed_in(subscription_id: str, assignment: Json) -> Json:
+    """An assignment as a list made through ``subscription_id`` shows it.
+
+    ARM lists built-in roles in the subscription form of the subscription in the request path,
+    management-group assignments included (a captured ``roleAssignments`` list in
+    Azure/azure-cli#27509 shows ``/subscriptions/{sub}/providers/.../roleDefinitions/{guid}`` on
+    an assignment whose scope is a management group). That is the id ``roleDefinitions`` lists
+    at the same scope, which is how ``az role assignment list`` fills in ``roleDefinitionName``.
+    A list at a management group or the root (no subscription) keeps the tenant form, and so
+    do the PUT answer and a GET by id, as the RoleAssignments examples show.
+    """
+    role_id = assignment["properties"]["roleDefinitionId"]
+    match = DEFINITION_ID.match(role_id)
+    if not subscription_id or match is None or match["guid"].lower() not in BUILT_IN_ROLES:
+        return assignment
+    rendered = {**assignment, "properties": dict(assignment["properties"])}
+    rendered["properties"]["roleDefinitionId"] = definition_id(subscription_id, match["guid"])
+    return rendered
 
 
 # -- deny assignments ----------------------------------------------------------------------

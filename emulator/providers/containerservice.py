@@ -167,7 +167,61 @@ def _merge_put(state: State, resource_id: str, body: Json, existing: Json | None
             "LocationNotAllowed",
             "Changing property 'location' is not allowed.",
         )
+    _check_kubelet_identity_change(state, existing, merged)
     return merged
+
+
+def _kubelet_id(cluster: Json | None) -> str:
+    profile = ((cluster or {}).get("properties") or {}).get("identityProfile") or {}
+    return str((profile.get("kubeletidentity") or {}).get("resourceId") or "").lower()
+
+
+def _check_kubelet_identity_change(state: State, existing: Json | None, merged: Json) -> None:
+    """``az aks update --assign-kubelet-identity``: AKS takes a new kubelet identity only from a
+    cluster whose control plane identity is user-assigned and may assign it (Managed Identity
+    Operator, or Contributor/Owner, on the kubelet identity or above); the error codes and the
+    permission message are AKS's (CustomKubeletIdentity*)."""
+    wanted = _kubelet_id(merged)
+    if existing is None or not wanted or wanted == _kubelet_id(existing):
+        return
+    identity = merged.get("identity") or {}
+    users = list((identity.get("userAssignedIdentities") or {}).values())
+    if str(identity.get("type", "")).lower() != "userassigned" or not users:
+        raise ArmError(
+            400,
+            "CustomKubeletIdentityOnlySupportedOnUserAssignedMSICluster",
+            "Custom kubelet identity is only supported on clusters using a user-assigned "
+            "managed identity for the control plane.",
+        )
+    kubelet = merged["properties"]["identityProfile"]["kubeletidentity"]["resourceId"]
+    if state.get(kubelet) is None:
+        raise ArmError(
+            400,
+            "CustomKubeletIdentityPropertyError",
+            f"The kubelet identity '{kubelet}' was not found.",
+        )
+    from emulator.providers import authorization as authz
+
+    allowed = {authz.MANAGED_IDENTITY_OPERATOR, authz.CONTRIBUTOR, authz.OWNER}
+    control_plane = str(users[0].get("principalId", "")).lower()
+    for assignment in authz.assignments(state):
+        props = assignment["properties"]
+        role = props["roleDefinitionId"].rsplit("/", 1)[-1].lower()
+        if (
+            props["principalId"].lower() == control_plane
+            and role in allowed
+            and authz.within(state, kubelet, props["scope"])
+        ):
+            return
+    raise ArmError(
+        400,
+        "CustomKubeletIdentityMissingPermissionError",
+        "The cluster using user-assigned managed identity must be granted 'Managed Identity "
+        "Operator' role to assign kubelet identity. You can run 'az role assignment create "
+        "--assignee <control-plane-identity-principal-id> --role 'Managed Identity Operator' "
+        "--scope <kubelet-identity-resource-id>' to grant the permission. See "
+        "https://learn.microsoft.com/azure/aks/use-managed-identity#add-role-assignment",
+    )
 
 
 def _merge_pools(existing: Json | None, pools: list[Json]) -> list[Json]:

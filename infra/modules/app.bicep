@@ -508,3 +508,4 @@ output storageAccountId string = storage.id
 output deadLetterContainerName string = deadLetterContainerName
 output keyVaultName string = vault.name
 output workspaceId string = workspace.id
+output appInsightsId string = appInsights.id

@@ -91,13 +91,15 @@ resource identityAssigner 'Microsoft.Authorization/roleDefinitions@2022-04-01' =
   name: guid(subscription().id, namePrefix, 'acr-pull-remediator-identity-assigner')
   properties: {
     roleName: '${namePrefix} ACR Pull Remediator identity assigner ${roleNameSuffix}'
-    description: 'Lets a cluster reconcile name the kubelet identities of its node resource group; assigned per node resource group.'
+    description: 'Lets a cluster reconcile name the kubelet identities of its node resource group, and replace-kubelet-identity create one there; assigned per node resource group.'
     type: 'CustomRole'
     permissions: [
       {
         actions: [
-          // reconcile-cluster: the kubelet identity in the PUT body
+          // reconcile-cluster, replace-kubelet-identity: the kubelet identity in the PUT body
           'Microsoft.ManagedIdentity/userAssignedIdentities/assign/action'
+          // replace-kubelet-identity: create the new kubelet identity beside the deleted one
+          'Microsoft.ManagedIdentity/userAssignedIdentities/write'
         ]
         notActions: []
         dataActions: []
@@ -113,13 +115,15 @@ resource networkOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01' = 
   name: guid(subscription().id, namePrefix, 'acr-pull-remediator-network-operator')
   properties: {
     roleName: '${namePrefix} ACR Pull Remediator network operator ${roleNameSuffix}'
-    description: 'Adds cluster egress IPs to registry firewalls and links cluster VNets to the registry private DNS zone.'
+    description: 'Adds cluster egress IPs to registry firewalls, generates ACR token passwords for pull secrets, and links cluster VNets to the registry private DNS zone.'
     type: 'CustomRole'
     permissions: [
       {
         actions: [
           // allow-egress-ip: PATCH the registry's networkRuleSet
           'Microsoft.ContainerRegistry/registries/write'
+          // refresh-pull-secret: a new password for a token pull secret (az acr token credential generate)
+          'Microsoft.ContainerRegistry/registries/generateCredentials/action'
           // link-private-dns-zone: create the privatelink.azurecr.io virtual network link
           'Microsoft.Network/privateDnsZones/virtualNetworkLinks/write'
           // link-private-dns-zone: linking a zone to a VNet needs join on that VNet

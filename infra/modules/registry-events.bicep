@@ -20,6 +20,9 @@ param deadLetterStorageId string
 @description('Blob container for dead letters.')
 param deadLetterContainerName string
 
+@description('Log Analytics workspace for the topic\'s platform metrics (DeadLetteredCount) and delivery failure logs: the operations workbook and the dead-letter alert read them. Empty: none.')
+param workspaceId string = ''
+
 resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' existing = {
   name: registryName
 }
@@ -76,5 +79,13 @@ resource registryEvents 'Microsoft.EventGrid/systemTopics/eventSubscriptions@202
         }
       }
     }
+  }
+}
+
+module diagnostics 'eventgrid-diagnostics.bicep' = if (!empty(workspaceId)) {
+  name: 'acr-events-topic-diagnostics-${registryName}'
+  params: {
+    topicName: topic.name
+    workspaceId: workspaceId
   }
 }

@@ -26,6 +26,9 @@ param deadLetterStorageId string
 @description('Blob container for dead letters.')
 param deadLetterContainerName string
 
+@description('Log Analytics workspace for the topic\'s platform metrics (DeadLetteredCount) and delivery failure logs: the operations workbook and the dead-letter alert read them. Empty: none.')
+param workspaceId string = ''
+
 var reuse = !empty(existingTopic)
 
 resource group 'Microsoft.Resources/resourceGroups@2024-03-01' = if (!reuse) {
@@ -47,5 +50,6 @@ module topic 'subscription-topic.bicep' = {
     identityId: identityId
     deadLetterStorageId: deadLetterStorageId
     deadLetterContainerName: deadLetterContainerName
+    workspaceId: workspaceId
   }
 }

@@ -19,6 +19,9 @@ param deadLetterContainerName string
 @description('Name of the subscription\'s existing system topic in this resource group, or empty to create one. An existing topic must carry the app\'s identity (dead letters are written with it).')
 param existingTopicName string = ''
 
+@description('Log Analytics workspace for the topic\'s platform metrics (DeadLetteredCount) and delivery failure logs: the operations workbook and the dead-letter alert read them. Empty: none.')
+param workspaceId string = ''
+
 // Mirrors shared.engine.HANDLED_OPERATIONS (tests/infra/test_bicep_contract.py compares them):
 // the operations whose success events may break pulls (DESIGN.md section 5). At most 25 values.
 var handledOperations = [
@@ -30,6 +33,9 @@ var handledOperations = [
   'Microsoft.ContainerService/managedClusters/agentPools/write'
   'Microsoft.Network/privateDnsZones/virtualNetworkLinks/delete'
   'Microsoft.Network/virtualNetworks/virtualNetworkPeerings/delete'
+  'Microsoft.ContainerRegistry/registries/generateCredentials/action'
+  'Microsoft.ContainerRegistry/registries/tokens/write'
+  'Microsoft.ContainerRegistry/registries/scopeMaps/write'
 ]
 
 var topicName = empty(existingTopicName) ? 'arm-events-${uniqueString(subscription().id, functionAppId)}' : existingTopicName
@@ -101,5 +107,16 @@ resource armEvents 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-
         }
       }
     }
+  }
+}
+
+module diagnostics 'eventgrid-diagnostics.bicep' = if (!empty(workspaceId)) {
+  name: 'arm-events-topic-diagnostics'
+  dependsOn: [
+    newTopic
+  ]
+  params: {
+    topicName: topicName
+    workspaceId: workspaceId
   }
 }

@@ -12,6 +12,9 @@ BUSY_CODES = frozenset(
     {"operationnotallowed", "anotheroperationinprogress", "conflictingoperationinprogress"}
 )
 
+# ARM's 401 for a token issued for another resource (Graph, Key Vault, another cloud's ARM).
+WRONG_AUDIENCE = "InvalidAuthenticationTokenAudience"
+
 
 @contextmanager
 def translated(resource_id: str, *, doing: str) -> Iterator[None]:
@@ -28,8 +31,18 @@ def translated(resource_id: str, *, doing: str) -> Iterator[None]:
     except ResourceNotFoundError as exc:
         raise NotFound(f"{resource_id} was not found", resource_id=resource_id) from exc
     except ClientAuthenticationError as exc:
+        code = getattr(exc.error, "code", None) or ""
+        if code.lower() == WRONG_AUDIENCE.lower():
+            # Not a missing role: the token was minted for another service or cloud.
+            raise Forbidden(
+                f"Azure refused the app's token to {doing} {resource_id} ({WRONG_AUDIENCE}): "
+                "it was issued for another audience; AZURE_CLOUD (or ARM_ENDPOINT and "
+                "GRAPH_ENDPOINT for a custom cloud) must name the cloud the app runs in",
+                resource_id=resource_id,
+            ) from exc
         raise Forbidden(
-            f"the app's identity is not authorized for {doing} on {resource_id}",
+            f"the app's identity is not authorized for {doing} on {resource_id}"
+            + (f" ({code})" if code else ""),
             resource_id=resource_id,
         ) from exc
     except HttpResponseError as exc:

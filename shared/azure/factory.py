@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
+from shared import telemetry
 from shared.config import Settings
 from shared.errors import ConfigurationError
 
@@ -54,6 +55,8 @@ class ClientFactory:
         options: dict[str, Any] = {
             "retry_total": self.settings.retry_total,
             "retry_backoff_factor": self.settings.retry_backoff,
+            # CustomHookPolicy sits after the retry policy: every attempt is counted, 429s too.
+            "raw_response_hook": telemetry.http_response("arm"),
         }
         if self.settings.ca_bundle:
             options["connection_verify"] = self.settings.ca_bundle
@@ -166,6 +169,7 @@ class ClientFactory:
         from azure.core import PipelineClient
         from azure.core.pipeline.policies import (
             BearerTokenCredentialPolicy,
+            CustomHookPolicy,
             HeadersPolicy,
             HttpLoggingPolicy,
             RetryPolicy,
@@ -192,6 +196,11 @@ class ClientFactory:
                             retry_backoff_factor=self.settings.retry_backoff,
                         ),
                         BearerTokenCredentialPolicy(credential, scope),
+                        CustomHookPolicy(
+                            raw_response_hook=telemetry.http_response(
+                                "graph" if name == "graph" else "arm"
+                            )
+                        ),
                         HttpLoggingPolicy(),
                     ],
                     transport=RequestsTransport(**verify),

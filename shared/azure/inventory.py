@@ -18,7 +18,9 @@
 
 **Queries** (each paged at 1000 rows; every one projects ``id``, without which Resource Graph
 cannot page and truncates): the visible subscriptions with their management-group chains
-(``resourcecontainers``); clusters, registries and user-assigned identities (``resources``); the
+(``resourcecontainers``); clusters, registries, user-assigned identities and the network resources
+the checks read (virtual networks, route tables, public IPs, private DNS zones and their links;
+``resources``); the
 node scale sets and VMs of every cluster's node resource group, joined to their cluster in the
 query; and every role assignment (``authorizationresources``).
 
@@ -40,9 +42,11 @@ read                                           source in a sweep
 ``list_role_assignments_for_principal``        Resource Graph (pairs by ``--attach-acr``)
 ``list_role_assignments_for_scope``            Resource Graph (acrpull-missing)
 deny assignments, role definitions             ARM (not in ``authorizationresources`` here)
-virtual networks, subnets, route tables,       ARM (firewall-*, private-dns-link-missing,
-private endpoints, DNS zones, public IPs        vnet-peering-missing; read only for private or
-                                               routed clusters)
+``get_cluster_network``, virtual networks      Resource Graph (firewall-*, private-dns-link-
+(and their subnets, peerings), route tables,   missing, vnet-peering-missing)
+public IPs, private DNS zones and their links
+private endpoints, NAT gateways, public IP     ARM (a private endpoint's DNS zone groups are
+prefixes, AKS's load balancer                  not in Resource Graph)
 Monitor metrics, registry credentials,         ARM / data planes: Resource Graph does not hold
 kubeconfig, Kubernetes, ACR data, Graph        them
 =============================================  ================================================
@@ -56,6 +60,7 @@ since Resource Graph last saw the estate is found by the next sweep, as events f
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -66,10 +71,25 @@ from shared.azure.cache import RunCache
 from shared.azure.clusters import ClusterReader, _cluster, _identities_of, _scale_set
 from shared.azure.errors import translated
 from shared.azure.factory import ClientFactory
+from shared.azure.network import (
+    NetworkReader,
+    _vnet,
+    cluster_network_of,
+    dns_zone_of,
+    public_ip_of,
+    route_table_of,
+)
 from shared.azure.rbac import RbacReader, _assignment
 from shared.azure.registries import RegistryReader, _registry
 from shared.errors import ReadError, TransientError
 from shared.models import Cluster, NodeVm, ScaleSet
+from shared.ports.network import (
+    ClusterNetwork,
+    PrivateDnsZone,
+    PublicIp,
+    RouteTable,
+    VirtualNetwork,
+)
 from shared.ports.rbac import RoleAssignment
 from shared.ports.registries import Registry
 
@@ -85,6 +105,12 @@ REGISTRY = "microsoft.containerregistry/registries"
 IDENTITY = "microsoft.managedidentity/userassignedidentities"
 VMSS = "microsoft.compute/virtualmachinescalesets"
 VM = "microsoft.compute/virtualmachines"
+VNET = "microsoft.network/virtualnetworks"
+ROUTE_TABLE = "microsoft.network/routetables"
+PUBLIC_IP = "microsoft.network/publicipaddresses"
+DNS_ZONE = "microsoft.network/privatednszones"
+DNS_LINK = "microsoft.network/privatednszones/virtualnetworklinks"
+INVENTORIED = (CLUSTER, REGISTRY, IDENTITY, VNET, ROUTE_TABLE, PUBLIC_IP, DNS_ZONE, DNS_LINK)
 POOL_TAG = "aks-managed-poolName"
 
 SUBSCRIPTIONS_QUERY = (
@@ -92,7 +118,7 @@ SUBSCRIPTIONS_QUERY = (
     "| project id, subscriptionId, chain = properties.managementGroupAncestorsChain"
 )
 RESOURCES_QUERY = (
-    f"resources | where type in~ ('{CLUSTER}', '{REGISTRY}', '{IDENTITY}') "
+    f"resources | where type in~ ({', '.join(repr(t) for t in INVENTORIED)}) "
     "| project id, name, type, location, resourceGroup, subscriptionId, sku, tags, "
     "identity, properties"
 )
@@ -131,6 +157,11 @@ class Inventory:
     vms: Mapping[str, tuple[NodeVm, ...]] = field(default_factory=dict)
     role_assignments: tuple[RoleAssignment, ...] = ()
     identities: frozenset[str] = frozenset()  # user-assigned identity ids (lower)
+    networks: Mapping[str, ClusterNetwork] = field(default_factory=dict)  # by cluster id (lower)
+    vnets: tuple[VirtualNetwork, ...] = ()
+    route_tables: tuple[RouteTable, ...] = ()
+    public_ips: tuple[PublicIp, ...] = ()
+    dns_zones: tuple[PrivateDnsZone, ...] = ()
     requests: int = 0  # Resource Graph queries and pages it took
 
     def clusters_in(self, subscription_id: str) -> list[Cluster]:
@@ -187,17 +218,22 @@ def load_inventory(
     runner.subscriptions = visible
     if not visible:
         return Inventory(subscriptions={}, requests=runner.requests)
-    clusters, registries, identities = _resources(runner.rows(RESOURCES_QUERY))
+    found = _resources(runner.rows(RESOURCES_QUERY))
     scale_sets, vms = _nodes(runner.rows(NODES_QUERY))
     assignments = tuple(_role_assignment(row) for row in runner.rows(ASSIGNMENTS_QUERY))
     return Inventory(
         subscriptions=subscriptions,
-        clusters=clusters,
-        registries=registries,
+        clusters=found.clusters,
+        registries=found.registries,
         scale_sets=scale_sets,
         vms=vms,
         role_assignments=assignments,
-        identities=identities,
+        identities=found.identities,
+        networks=found.networks,
+        vnets=found.vnets,
+        route_tables=found.route_tables,
+        public_ips=found.public_ips,
+        dns_zones=found.dns_zones,
         requests=runner.requests,
     )
 
@@ -273,27 +309,75 @@ class _Runner:
 # -- rows to the readers' types ------------------------------------------------------------------
 
 
-def _resources(
-    rows: list[dict[str, Any]],
-) -> tuple[tuple[Cluster, ...], tuple[Registry, ...], frozenset[str]]:
+@dataclass(frozen=True)
+class _Resources:
+    clusters: tuple[Cluster, ...]
+    registries: tuple[Registry, ...]
+    identities: frozenset[str]
+    networks: dict[str, ClusterNetwork]
+    vnets: tuple[VirtualNetwork, ...]
+    route_tables: tuple[RouteTable, ...]
+    public_ips: tuple[PublicIp, ...]
+    dns_zones: tuple[PrivateDnsZone, ...]
+
+
+def _resources(rows: list[dict[str, Any]]) -> _Resources:
+    """The rows of RESOURCES_QUERY in the readers' types, by the readers' own converters."""
     from azure.mgmt.containerregistry.models import Registry as RegistryModel
     from azure.mgmt.containerservice.models import ManagedCluster
+    from azure.mgmt.network.models import PublicIPAddress
+    from azure.mgmt.network.models import RouteTable as RouteTableModel
+    from azure.mgmt.network.models import VirtualNetwork as VirtualNetworkModel
+    from azure.mgmt.privatedns.models import PrivateZone, VirtualNetworkLink
 
-    clusters, registries, identities = [], [], set()
-    for row in rows:
-        kind = str(row.get("type", "")).lower()
-        if kind == CLUSTER:
-            clusters.append(_cluster(ManagedCluster(row)))
-        elif kind == REGISTRY:
-            registries.append(_registry(RegistryModel(row)))
-        elif kind == IDENTITY:
-            identities.add(str(row["id"]).lower())
-    order = lambda item: item.id.lower()  # noqa: E731  (ARM lists in id order too)
-    return (
-        tuple(sorted(clusters, key=order)),
-        tuple(sorted(registries, key=order)),
-        frozenset(identities),
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for row in sorted(rows, key=lambda r: str(r.get("id", "")).lower()):  # ARM lists in id order
+        by_type.setdefault(str(row.get("type", "")).lower(), []).append(row)
+    vnets = tuple(_vnet(VirtualNetworkModel(r)) for r in by_type.get(VNET, ()))
+    in_group: dict[tuple[str, str], list[VirtualNetwork]] = {}
+    for vnet in vnets:
+        in_group.setdefault(_group(vnet.id), []).append(vnet)
+    clusters, networks = [], {}
+    for row in by_type.get(CLUSTER, ()):
+        model = ManagedCluster(row)
+        cluster = _cluster(model)
+        group = (_subscription(cluster.id), cluster.node_resource_group.lower())
+        clusters.append(cluster)
+        networks[cluster.id.lower()] = cluster_network_of(
+            cluster, model, functools.partial(_vnets_in, in_group, group)
+        )
+    links: dict[str, list[Any]] = {}
+    for row in by_type.get(DNS_LINK, ()):
+        zone_id = str(row["id"]).lower().split("/virtualnetworklinks/", 1)[0]
+        links.setdefault(zone_id, []).append(VirtualNetworkLink(row))
+    return _Resources(
+        clusters=tuple(clusters),
+        registries=tuple(_registry(RegistryModel(r)) for r in by_type.get(REGISTRY, ())),
+        identities=frozenset(str(r["id"]).lower() for r in by_type.get(IDENTITY, ())),
+        networks=networks,
+        vnets=vnets,
+        route_tables=tuple(
+            route_table_of(RouteTableModel(r), r["id"]) for r in by_type.get(ROUTE_TABLE, ())
+        ),
+        public_ips=tuple(
+            public_ip_of(PublicIPAddress(r), r["id"]) for r in by_type.get(PUBLIC_IP, ())
+        ),
+        dns_zones=tuple(
+            dns_zone_of(PrivateZone(r), links.get(str(r["id"]).lower(), []), r["id"])
+            for r in by_type.get(DNS_ZONE, ())
+        ),
     )
+
+
+def _vnets_in(
+    in_group: dict[tuple[str, str], list[VirtualNetwork]], group: tuple[str, str]
+) -> list[VirtualNetwork]:
+    return list(in_group.get(group, ()))
+
+
+def _group(resource_id: str) -> tuple[str, str]:
+    parts = resource_id.lower().split("/")
+    return (parts[2], parts[4]) if len(parts) > 4 else ("", "")
 
 
 def _nodes(
@@ -386,6 +470,7 @@ def seed(cache: RunCache, inventory: Inventory, subscription_ids: Iterable[str])
             continue  # not readable through Resource Graph: ARM answers, and says why
         cache.seed(ClusterReader.list_clusters, sub, value=inventory.clusters_in(sub))
         cache.seed(RegistryReader.list_registries, sub, value=inventory.registries_in(sub))
+    _seed_network(cache, inventory, subscription_ids, everyone)
     for registry in inventory.registries:
         cache.seed(RegistryReader.get_registry, registry.id, value=registry, tags=everyone)
         assignments = inventory.assignments_at(registry.id)
@@ -396,30 +481,59 @@ def seed(cache: RunCache, inventory: Inventory, subscription_ids: Iterable[str])
             tags=everyone,
         )
     for cluster in inventory.clusters:
-        mine = frozenset({cluster.id})
-        key = cluster.id.lower()
-        cache.seed(ClusterReader.get_cluster, cluster.id, value=cluster, tags=mine)
+        _seed_cluster(cache, inventory, cluster)
+
+
+def _seed_network(
+    cache: RunCache, inventory: Inventory, subscription_ids: Iterable[str], everyone: frozenset[str]
+) -> None:
+    for vnet in inventory.vnets:
+        cache.seed(NetworkReader.get_virtual_network, vnet.id, value=vnet, tags=everyone)
+    for table in inventory.route_tables:
+        cache.seed(NetworkReader.get_route_table, table.id, value=table, tags=everyone)
+    for address in inventory.public_ips:
+        cache.seed(NetworkReader.get_public_ip, address.id, value=address, tags=everyone)
+    for zone in inventory.dns_zones:
+        cache.seed(NetworkReader.get_private_dns_zone, zone.id, value=zone, tags=everyone)
+    for sub in subscription_ids:
+        if sub in inventory.subscriptions:
+            zones = [(z.id, z.name) for z in inventory.dns_zones if _subscription(z.id) == sub]
+            cache.seed(NetworkReader.list_private_dns_zone_ids, sub, value=zones, tags=everyone)
+
+
+def _seed_cluster(cache: RunCache, inventory: Inventory, cluster: Cluster) -> None:
+    """The reads about one cluster, tagged with it (forgotten when it is found failing)."""
+    mine = frozenset({cluster.id})
+    key = cluster.id.lower()
+    cache.seed(ClusterReader.get_cluster, cluster.id, value=cluster, tags=mine)
+    if key in inventory.networks:
+        network = inventory.networks[key]
+        cache.seed(NetworkReader.get_cluster_network, cluster, value=network, tags=mine)
+        if network.managed_vnet:
+            sub, group = _subscription(cluster.id), cluster.node_resource_group
+            vnets = [v for v in inventory.vnets if _group(v.id) == (sub, group.lower())]
+            cache.seed(NetworkReader.list_virtual_networks, sub, group, value=vnets, tags=mine)
+    cache.seed(
+        ClusterReader.list_node_pool_scale_sets,
+        cluster,
+        value=list(inventory.scale_sets.get(key, ())),
+        tags=mine,
+    )
+    cache.seed(
+        ClusterReader.list_node_vms, cluster, value=list(inventory.vms.get(key, ())), tags=mine
+    )
+    for identity in _identities(cluster, inventory):
+        cache.seed(ClusterReader.identity_exists, identity, value=True, tags=mine)
+    principal = cluster.kubelet_identity.object_id if cluster.kubelet_identity else ""
+    if principal:
+        sub = _subscription(cluster.id)
         cache.seed(
-            ClusterReader.list_node_pool_scale_sets,
-            cluster,
-            value=list(inventory.scale_sets.get(key, ())),
+            RbacReader.list_role_assignments_for_principal,
+            sub,
+            principal,
+            value=inventory.assignments_for_principal(sub, principal),
             tags=mine,
         )
-        cache.seed(
-            ClusterReader.list_node_vms, cluster, value=list(inventory.vms.get(key, ())), tags=mine
-        )
-        for identity in _identities(cluster, inventory):
-            cache.seed(ClusterReader.identity_exists, identity, value=True, tags=mine)
-        principal = cluster.kubelet_identity.object_id if cluster.kubelet_identity else ""
-        if principal:
-            sub = _subscription(cluster.id)
-            cache.seed(
-                RbacReader.list_role_assignments_for_principal,
-                sub,
-                principal,
-                value=inventory.assignments_for_principal(sub, principal),
-                tags=mine,
-            )
 
 
 def _identities(cluster: Cluster, inventory: Inventory) -> list[str]:

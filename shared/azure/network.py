@@ -7,6 +7,7 @@ carries no network profile or node subnets.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from shared.azure.cache import RunCache, cached
@@ -87,11 +88,7 @@ class NetworkReader:
         with translated(zone_id, doing="read private DNS zone"):
             zone = client.private_zones.get(rid.resource_group, rid.name)
             links = list(client.virtual_network_links.list(rid.resource_group, rid.name))
-        return PrivateDnsZone(
-            id=str(ResourceId.parse(zone.id or zone_id)),
-            name=zone.name or rid.name,
-            links=tuple(_link(x) for x in links),
-        )
+        return dns_zone_of(zone, links, zone_id)
 
     @cached
     def list_private_dns_zone_ids(self, subscription_id: str) -> list[tuple[str, str]]:
@@ -119,19 +116,7 @@ class NetworkReader:
         client = self.factory.network(rid.subscription_id)
         with translated(route_table_id, doing="read route table"):
             model = client.route_tables.get(rid.resource_group, rid.name)
-        return RouteTable(
-            id=model.id or route_table_id,
-            name=model.name or rid.name,
-            routes=tuple(
-                Route(
-                    name=r.name or "",
-                    address_prefix=r.address_prefix or "",
-                    next_hop_type=_text(r.next_hop_type),
-                    next_hop_ip=r.next_hop_ip_address,
-                )
-                for r in model.routes or ()
-            ),
-        )
+        return route_table_of(model, route_table_id)
 
     @cached
     def get_public_ip(self, public_ip_id: str) -> PublicIp:
@@ -139,9 +124,7 @@ class NetworkReader:
         client = self.factory.network(rid.subscription_id)
         with translated(public_ip_id, doing="read public IP address"):
             model = client.public_ip_addresses.get(rid.resource_group, rid.name)
-        return PublicIp(
-            id=model.id or public_ip_id, name=model.name or rid.name, address=model.ip_address
-        )
+        return public_ip_of(model, public_ip_id)
 
     @cached
     def get_public_ip_prefix(self, prefix_id: str) -> str | None:
@@ -161,40 +144,10 @@ class NetworkReader:
         client = self.factory.container_service(rid.subscription_id)
         with translated(cluster.id, doing="read managed cluster"):
             mc = client.managed_clusters.get(rid.resource_group, rid.name)
-        subnet_ids = tuple(
-            dict.fromkeys(
-                p.vnet_subnet_id for p in mc.agent_pool_profiles or () if p.vnet_subnet_id
-            )
-        )
-        managed = not subnet_ids
-        if managed:
-            # AKS created the VNet (aks-vnet-*) in the node resource group.
-            vnets = self.list_virtual_networks(rid.subscription_id, cluster.node_resource_group)
-            subnet_ids = tuple(s.id for v in vnets for s in v.subnets)
-        profile = mc.network_profile
-        lb = profile.load_balancer_profile if profile else None
-        nat = profile.nat_gateway_profile if profile else None
-        # effectiveOutboundIPs holds public IP *and* public IP prefix ids (a cluster created
-        # with --load-balancer-outbound-ip-prefixes lists the prefixes there): split them by type.
-        lb_ips, lb_prefixes = _by_type(
-            _ids(lb.effective_outbound_i_ps if lb else None),
-            _ids(lb.outbound_i_ps.public_i_ps if lb and lb.outbound_i_ps else None),
-            _ids(
-                lb.outbound_ip_prefixes.public_ip_prefixes
-                if lb and lb.outbound_ip_prefixes
-                else None
-            ),
-        )
-        nat_ips, nat_prefixes = _by_type(_ids(nat.effective_outbound_i_ps if nat else None))
-        return ClusterNetwork(
-            cluster_id=cluster.id,
-            subnet_ids=subnet_ids,
-            outbound_type=_text(profile.outbound_type) if profile else "",
-            managed_vnet=managed,
-            lb_outbound_ip_ids=lb_ips,
-            lb_outbound_prefix_ids=lb_prefixes,
-            nat_outbound_ip_ids=nat_ips,
-            nat_outbound_prefix_ids=nat_prefixes,
+        return cluster_network_of(
+            cluster,
+            mc,
+            lambda: self.list_virtual_networks(rid.subscription_id, cluster.node_resource_group),
         )
 
     @cached
@@ -373,6 +326,76 @@ class NetworkReader:
             self.cache.clear()
         assert rejected is not None
         raise rejected
+
+
+def cluster_network_of(
+    cluster: Cluster, mc: Any, managed_vnets: Callable[[], list[VirtualNetwork]]
+) -> ClusterNetwork:
+    """The cluster's network from its ARM shape (``managed_vnets``: the VNets AKS made, read
+    only when no pool names a subnet). Shared by ARM reads and the Resource Graph inventory."""
+    subnet_ids = tuple(
+        dict.fromkeys(p.vnet_subnet_id for p in mc.agent_pool_profiles or () if p.vnet_subnet_id)
+    )
+    managed = not subnet_ids
+    if managed:
+        # AKS created the VNet (aks-vnet-*) in the node resource group.
+        vnets = managed_vnets()
+        subnet_ids = tuple(s.id for v in vnets for s in v.subnets)
+    profile = mc.network_profile
+    lb = profile.load_balancer_profile if profile else None
+    nat = profile.nat_gateway_profile if profile else None
+    # effectiveOutboundIPs holds public IP *and* public IP prefix ids (a cluster created
+    # with --load-balancer-outbound-ip-prefixes lists the prefixes there): split them by type.
+    lb_ips, lb_prefixes = _by_type(
+        _ids(lb.effective_outbound_i_ps if lb else None),
+        _ids(lb.outbound_i_ps.public_i_ps if lb and lb.outbound_i_ps else None),
+        _ids(
+            lb.outbound_ip_prefixes.public_ip_prefixes if lb and lb.outbound_ip_prefixes else None
+        ),
+    )
+    nat_ips, nat_prefixes = _by_type(_ids(nat.effective_outbound_i_ps if nat else None))
+    return ClusterNetwork(
+        cluster_id=cluster.id,
+        subnet_ids=subnet_ids,
+        outbound_type=_text(profile.outbound_type) if profile else "",
+        managed_vnet=managed,
+        lb_outbound_ip_ids=lb_ips,
+        lb_outbound_prefix_ids=lb_prefixes,
+        nat_outbound_ip_ids=nat_ips,
+        nat_outbound_prefix_ids=nat_prefixes,
+    )
+
+
+def route_table_of(model: Any, fallback_id: str = "") -> RouteTable:
+    return RouteTable(
+        id=model.id or fallback_id,
+        name=model.name or fallback_id.rsplit("/", 1)[-1],
+        routes=tuple(
+            Route(
+                name=r.name or "",
+                address_prefix=r.address_prefix or "",
+                next_hop_type=_text(r.next_hop_type),
+                next_hop_ip=r.next_hop_ip_address,
+            )
+            for r in model.routes or ()
+        ),
+    )
+
+
+def public_ip_of(model: Any, fallback_id: str = "") -> PublicIp:
+    return PublicIp(
+        id=model.id or fallback_id,
+        name=model.name or fallback_id.rsplit("/", 1)[-1],
+        address=model.ip_address,
+    )
+
+
+def dns_zone_of(zone: Any, links: list[Any], fallback_id: str = "") -> PrivateDnsZone:
+    return PrivateDnsZone(
+        id=str(ResourceId.parse(zone.id or fallback_id)),
+        name=zone.name or fallback_id.rsplit("/", 1)[-1],
+        links=tuple(_link(x) for x in links),
+    )
 
 
 def _ids(refs: Any) -> tuple[str, ...]:

@@ -1,7 +1,7 @@
 """One module per cause in the troubleshooting guide; :data:`CHECKS` maps cause id to check.
 
 The order is the guide's: family 1a (authorization) first, then 1b, 2, 3, 4, 5 and 6
-(``registry-throttled`` is beyond the guide).
+(``pull-secret-token-invalid`` and ``registry-throttled`` are beyond the guide).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from shared.checks.private_dns_link_missing import PrivateDnsLinkMissing
 from shared.checks.pull_qps_exceeded import PullQpsExceeded
 from shared.checks.pull_secret_admin_stale import PullSecretAdminStale
 from shared.checks.pull_secret_sp_invalid import PullSecretSpInvalid
+from shared.checks.pull_secret_token_invalid import PullSecretTokenInvalid
 from shared.checks.registry_throttled import RegistryThrottled
 from shared.checks.sp_mismatch import SpMismatch
 from shared.checks.sp_secret_expired import SpSecretExpired
@@ -32,6 +33,7 @@ CHECKS: dict[str, Check] = {
         KubeletIdentityDetached(),
         PullSecretSpInvalid(),
         PullSecretAdminStale(),
+        PullSecretTokenInvalid(),
         ArchMismatch(),
         ImageNotFound(),
         PrivateDnsLinkMissing(),

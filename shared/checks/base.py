@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from shared import telemetry
 from shared.errors import ReadError
 from shared.models import Cluster
 from shared.ports import Estate
@@ -73,6 +74,14 @@ class Check(ABC):
 
     def run(self, target: Target, estate: Estate) -> Finding:
         """Evaluate the check; a resource it cannot read makes it UNKNOWN, never an exception."""
+        attributes = {"acrpull.cause": self.meta.id, "acrpull.cluster": target.cluster.name}
+        with telemetry.span(f"check {self.meta.id}", **attributes) as span:
+            finding = self._run(target, estate)
+            if span is not None:
+                span.set_attribute("acrpull.status", finding.status.value)
+            return finding
+
+    def _run(self, target: Target, estate: Estate) -> Finding:
         try:
             return self.evaluate(target, estate)
         except ReadError as exc:

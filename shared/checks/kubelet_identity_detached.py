@@ -60,6 +60,8 @@ class KubeletIdentityDetached(Check):
             )
         names = ", ".join(m.rsplit("/", 1)[-1] for m in missing)
         if not estate.identity_exists(kubelet.resource_id):
+            # replace-kubelet-identity needs a user-assigned control plane (AKS's rule).
+            replaceable = cluster.control_plane_identity_type == "UserAssigned"
             finding = self.finding(
                 Status.FAIL,
                 f"The kubelet identity of {cluster.name} was deleted, so it is missing from "
@@ -73,7 +75,8 @@ class KubeletIdentityDetached(Check):
                     "identityDeleted": True,
                     "controlPlaneIdentity": cluster.control_plane_identity_type or None,
                 },
-                fixable=False,
+                action_id="replace-kubelet-identity",
+                fixable=replaceable,
             )
             return replace(finding, commands=replacement_commands(target))
         return self.finding(

@@ -181,9 +181,19 @@ def _options(
             f"az acr artifact-streaming update --name {registry.name} --repository {repository} "
             "--enable-streaming true"
         )
-    commands.append(
-        f"az aks nodepool update --cluster-name {cluster.name} --resource-group "
-        f"{ResourceId.parse(cluster.id).resource_group} --name <node pool> "
-        "--enable-artifact-streaming"
-    )
+    for pool in _streaming_pools(cluster, events):
+        commands.append(
+            f"az aks nodepool update --cluster-name {cluster.name} --resource-group "
+            f"{ResourceId.parse(cluster.id).resource_group} --name {pool} "
+            "--enable-artifact-streaming"
+        )
     return tuple(commands)
+
+
+def _streaming_pools(cluster: Cluster, events: list[KubeEvent]) -> list[str]:
+    """The Linux node pools (artifact streaming is Linux only) whose nodes were throttled, told
+    from AKS node names (``aks-<pool>-<id>-vmss<n>``); every Linux pool when none can be told."""
+    linux = [p.name for p in cluster.node_pools if p.os_type.lower() != "windows"]
+    nodes = {e.node.lower() for e in events if e.node}
+    hit = [p for p in linux if any(n.startswith(f"aks-{p.lower()}-") for n in nodes)]
+    return hit or linux

@@ -10,10 +10,12 @@ from typing import Any
 
 MODES = ("dry-run", "enforce")
 SETTINGS = ("auto", "ticket", "off")
-# Action ids and their safe defaults: workload changes (pull policy, node selector) are off.
+# Action ids and their safe defaults: workload changes (pull policy, node selector) and replacing a
+# deleted kubelet identity (other grants may have named the old one) are off.
 DEFAULT_ACTIONS: dict[str, str] = {
     "attach-acr": "ticket",
     "reconcile-cluster": "ticket",
+    "replace-kubelet-identity": "off",
     "rotate-sp-secret": "ticket",
     "refresh-pull-secret": "ticket",
     "allow-egress-ip": "ticket",

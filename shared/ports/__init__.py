@@ -9,19 +9,23 @@ from __future__ import annotations
 from typing import Protocol
 
 from shared.ports.clusters import ClusterPort
+from shared.ports.identities import IdentityPort
 from shared.ports.inventory import InventoryPort
 from shared.ports.kubernetes import KubernetesPort
 from shared.ports.network import NetworkPort
 from shared.ports.rbac import RbacPort
 from shared.ports.registries import RegistryPort
 from shared.ports.registry_data import RegistryDataPort
+from shared.ports.registry_tokens import RegistryTokenPort
 
 
 class Estate(
     ClusterPort,
+    IdentityPort,
     RbacPort,
     NetworkPort,
     RegistryPort,
+    RegistryTokenPort,
     RegistryDataPort,
     KubernetesPort,
     InventoryPort,

@@ -13,6 +13,7 @@ from shared.remediations.base import ActionRecord, Plan, Remediation
 from shared.remediations.link_private_dns_zone import LinkPrivateDnsZone
 from shared.remediations.reconcile_cluster import ReconcileCluster
 from shared.remediations.refresh_pull_secret import RefreshPullSecret
+from shared.remediations.replace_kubelet_identity import ReplaceKubeletIdentity
 from shared.remediations.rotate_sp_secret import RotateSpSecret
 from shared.remediations.set_os_node_selector import SetOsNodeSelector
 from shared.remediations.set_pull_policy_if_not_present import SetPullPolicyIfNotPresent
@@ -23,8 +24,9 @@ def build_remediations(settings: Settings | None = None) -> dict[str, Remediatio
     fixes: tuple[Remediation, ...] = (
         AttachAcr(),
         ReconcileCluster(),
+        ReplaceKubeletIdentity(),
         RotateSpSecret(subscription_ids=subscriptions),
-        RefreshPullSecret(),
+        RefreshPullSecret(subscription_ids=subscriptions),
         AllowEgressIp(),
         LinkPrivateDnsZone(),
         SetPullPolicyIfNotPresent(),

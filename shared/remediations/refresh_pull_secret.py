@@ -1,6 +1,7 @@
 """refresh-pull-secret: write the registry's current credentials into the pull secrets that use it.
 
-Fixes pull-secret-admin-stale and pull-secret-sp-invalid (guide, cause 1a, solutions 5 and 6).
+Fixes pull-secret-admin-stale and pull-secret-sp-invalid (guide, cause 1a, solutions 5 and 6),
+and pull-secret-token-invalid (beyond the guide; :mod:`shared.remediations.token_passwords`).
 Every dockerconfigjson (and legacy dockercfg) secret in every namespace with an entry for the
 registry's login server is looked at; only that entry changes, the secret's other registries are
 kept, and ``auth`` is rewritten as base64(user:pass):
@@ -13,7 +14,10 @@ kept, and ``auth`` is rewritten as base64(user:pass):
 - a service principal entry (username = appId) can only get a NEW secret of that application,
   which this action cannot mint: the caller hands it over through :class:`SpPasswords` (as
   rotate-sp-secret, which issues the secret, can). Without one, an entry the registry rejects
-  makes the action fail with "needs rotate-sp-secret"; an entry the registry accepts is kept.
+  makes the action fail with "needs rotate-sp-secret"; an entry the registry accepts is kept;
+- a repository-scoped token entry (username = one of the registry's tokens) that the registry
+  rejects gets a new password of the slot it held, from ``generateCredentials``, written into every
+  secret of that token in the clusters in scope that the registry no longer accepts.
 
 A finding of one cause only touches entries of its kind. Secrets already current are not
 written (no PATCH). After writing, a token request to the registry with the written credentials
@@ -25,28 +29,36 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol
 
 from shared.checks.base import Finding, Target
 from shared.checks.pull_secret_admin_stale import slot_used
 from shared.checks.pull_secret_sp_invalid import GUID, PROBE_REPOSITORY
+from shared.checks.pull_secret_token_invalid import maybe_token, token_secrets
 from shared.errors import ReadError, WriteRejected
 from shared.models import Cluster
 from shared.ports import Estate
 from shared.ports.kubernetes import SECRETS_READ, USER_CREDENTIAL, PullSecret
 from shared.ports.rbac import NewPassword
 from shared.ports.registries import Registry, RegistryCredentials
+from shared.ports.registry_tokens import RegistryToken
 from shared.remediations.base import ActionRecord, Plan, Remediation
+from shared.remediations.token_passwords import TokenRefresh, token_plan_parts
 from shared.resource_id import ResourceId
 
 log = logging.getLogger(__name__)
 
 ACTION_ID = "refresh-pull-secret"
 NEEDS_ROTATION = "needs rotate-sp-secret"
-_ADMIN, _SP = "admin", "sp"
-_KINDS_BY_CAUSE = {"pull-secret-admin-stale": {_ADMIN}, "pull-secret-sp-invalid": {_SP}}
+_ADMIN, _SP, _TOKEN = "admin", "sp", "token"
+_KINDS_BY_CAUSE = {
+    "pull-secret-admin-stale": {_ADMIN},
+    "pull-secret-sp-invalid": {_SP},
+    "pull-secret-token-invalid": {_TOKEN},
+}
 
 
 class SpPasswords(Protocol):
@@ -176,15 +188,37 @@ class _Run:
             return None
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 class RefreshPullSecret(Remediation):
     id = ACTION_ID
     permissions = (
         "Microsoft.ContainerRegistry/registries/read",
         "Microsoft.ContainerRegistry/registries/listCredentials/action",
+        "Microsoft.ContainerRegistry/registries/tokens/read",
+        "Microsoft.ContainerRegistry/registries/generateCredentials/action",
         USER_CREDENTIAL,
         SECRETS_READ,
         "Microsoft.ContainerService/managedClusters/secrets/write",
     )
+
+    def __init__(
+        self, *, subscription_ids: Iterable[str] = (), clock: Callable[[], datetime] = _utcnow
+    ) -> None:
+        """``subscription_ids``: where else to look for pull secrets of a token whose password
+        this action generates again (the target's subscription is always included)."""
+        self.subscription_ids = tuple(subscription_ids)
+        self.clock = clock
+
+    def blast_radius(self, finding: Finding, target: Target, estate: Estate) -> tuple[str, ...]:
+        """The tokens whose password this run may generate again: one instance at a time may,
+        or two clusters' runs could each invalidate the other's new value."""
+        if finding.cause_id != "pull-secret-token-invalid":
+            return ()
+        rows = [r for r in finding.evidence.get("secrets") or () if isinstance(r, Mapping)]
+        return tuple(sorted({str(r["tokenId"]) for r in rows if r.get("regenerate")}))
 
     # -- plan ------------------------------------------------------------------------------
 
@@ -192,6 +226,12 @@ class RefreshPullSecret(Remediation):
         cluster = target.cluster
         acr = ResourceId.parse(target.registry_id).name if target.registry_id else "<acr>"
         rows = [r for r in finding.evidence.get("secrets") or () if isinstance(r, Mapping)]
+        if finding.cause_id == "pull-secret-token-invalid":
+            login = [
+                f"az aks get-credentials -g {cluster.resource.resource_group} -n {cluster.name}"
+            ]
+            commands, summary, warnings = token_plan_parts(rows, acr)
+            return Plan(self.id, summary, (*login, *commands), tuple(warnings))
         bad = [r for r in rows if not r.get("passwordMatchesCurrent", r.get("tokenAccepted", True))]
         rows = bad or rows
         admin = [r for r in rows if "appId" not in r]
@@ -273,7 +313,45 @@ class RefreshPullSecret(Remediation):
         ]
         for entries in by_secret.values():
             run.refresh(entries)
+        if _TOKEN in kinds:
+            self._refresh_tokens(run, [e for es in by_secret.values() for e in es], timeout)
         return self._record(registry, cluster, run)
+
+    def _refresh_tokens(self, run: _Run, entries: list[PullSecret], timeout: float) -> None:
+        candidates = [e for e in entries if maybe_token(e, run.registry)]
+        if not candidates:
+            return
+        try:
+            tokens = run.estate.list_registry_tokens(run.registry.id)
+        except ReadError as exc:
+            run.problems.append(f"could not list the tokens of {run.registry.name}: {exc.reason}")
+            return
+        by_token: dict[str, tuple[RegistryToken, list[PullSecret]]] = {}
+        for entry, token in token_secrets(candidates, run.registry, tokens):
+            by_token.setdefault(token.id.lower(), (token, []))[1].append(entry)
+        refresh = TokenRefresh(
+            run.registry,
+            run.estate,
+            lambda: self._clusters(run.cluster, run.estate),
+            timeout,
+            self.clock,
+        )
+        for token, token_entries in by_token.values():
+            refresh.refresh(token, token_entries)
+        run.written += refresh.written
+        run.current += refresh.current
+        run.problems += refresh.problems
+
+    def _clusters(self, target: Cluster, estate: Estate) -> list[Cluster]:
+        """The target, then every other cluster in the subscriptions in scope."""
+        subscriptions = dict.fromkeys(
+            s.lower() for s in (target.resource.subscription_id, *self.subscription_ids)
+        )
+        found = {target.id.lower(): target}
+        for subscription_id in subscriptions:
+            for cluster in estate.list_clusters(subscription_id):
+                found.setdefault(cluster.id.lower(), cluster)
+        return list(found.values())
 
     def _record(self, registry: Registry, cluster: Cluster, outcome: _Run) -> ActionRecord:
         parts: list[str] = []

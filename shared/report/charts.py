@@ -57,7 +57,8 @@ def expiry_timeline(
         show_minor_x_labels=False,
         x_labels_major_count=6,
         xrange=_padded([c.expires for c in dated if c.expires] + [now]),
-        y_labels=[{"label": label, "value": i} for i, label in enumerate(labels)]
+        # The first to end on top, as in the table below.
+        y_labels=[{"label": label, "value": len(labels) - 1 - i} for i, label in enumerate(labels)]
         or [{"label": "", "value": 0}],
         range=(-0.5, max(len(dated), 1) - 0.5),
         legend_at_bottom=True,
@@ -73,7 +74,7 @@ def expiry_timeline(
         assert credential.expires is not None
         left = (credential.expires - now).total_seconds() / 86400
         key = "expired" if left < 0 else ("within 30 days" if left <= soon_days else "later")
-        series[key].append((credential.expires, row))
+        series[key].append((credential.expires, len(dated) - 1 - row))
     for name, points in series.items():
         chart.add(name, points)
     if dated:

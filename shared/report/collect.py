@@ -126,7 +126,7 @@ def credentials_of(clusters: Iterable[ClusterSummary]) -> tuple[Credential, ...]
     for cluster in clusters:
         for pair in cluster.pairs:
             for finding in pair.findings:
-                for credential in _credentials(finding.evidence, owner=None, kind=SP_SECRET):
+                for credential in credentials_in(finding.evidence):
                     key = (credential.owner.lower(), credential.name, str(credential.expires))
                     entry = found.setdefault(key, (credential, set()))
                     entry[1].add(cluster.name)
@@ -139,6 +139,11 @@ def credentials_of(clusters: Iterable[ClusterSummary]) -> tuple[Credential, ...]
             key=lambda c: (c.expires is None, c.expires or datetime.max, c.owner),
         )
     )
+
+
+def credentials_in(evidence: Mapping[str, Any]) -> Iterator[Credential]:
+    """The credentials with an end date that one finding's evidence names."""
+    return _credentials(evidence, owner=None, kind=SP_SECRET)
 
 
 def _credentials(value: Any, *, owner: str | None, kind: str) -> Iterator[Credential]:

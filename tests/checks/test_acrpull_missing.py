@@ -248,6 +248,7 @@ def test_grant_inherited_from_a_management_group_passes(
     # Old main: ValueError "not a subscription-level scope" on the tenant-form role id.
     spec = with_management_group(estate_spec(), [{"role": "AcrPull", "principal": "kubelet:aks1"}])
     scenario.load(emulator.state, spec)
+    emulator.state.role_ids_listed_in_tenant_form = True  # the examples' form, not only ARM's
     finding = run(emulator)
     assert finding.status is Status.PASS, finding.summary
     [grant] = finding.evidence["granting"]
@@ -293,6 +294,7 @@ def test_unreadable_role_is_unknown_with_the_reason(
 ) -> None:
     # Old main raised instead: the tenant-form id named no subscription.
     scenario.load(emulator.state, estate_spec(cluster={"attachedRegistries": ["acr1"]}))
+    emulator.state.role_ids_listed_in_tenant_form = True
     emulator.deny("/providers/Microsoft.Authorization/roleDefinitions")
     finding = run(emulator)
     assert finding.status is Status.UNKNOWN, finding.summary

@@ -94,7 +94,12 @@ def test_throttled_pulls_fail_with_sku_metrics_burst_and_the_options(
         "az acr artifact-streaming update --name acrshopweu --repository batch/etl "
         "--enable-streaming true"
     ) in commands
-    assert commands[-1].startswith("az aks nodepool update --cluster-name aks-shop-weu ")
+    # Artifact streaming on the pool whose nodes were throttled, by name (Linux pools only).
+    assert commands[-1] == (
+        "az aks nodepool update --cluster-name aks-shop-weu --resource-group rg-aks-shop "
+        "--name system --enable-artifact-streaming"
+    )
+    assert not any("<" in c for c in commands)
 
 
 def test_lower_sku_adds_the_upgrade_and_its_limit(
@@ -203,3 +208,23 @@ def _get_metrics(emulator: Emulator, env: dict[str, str], names: str) -> Any:
             params={"api-version": "2023-10-01", "metricnames": names, "aggregation": "Total"},
         )
     )
+
+
+def test_artifact_streaming_is_offered_on_linux_pools_only() -> None:
+    from shared.checks.registry_throttled import _streaming_pools
+    from shared.models import Cluster, NodePool
+    from shared.ports.kubernetes import KubeEvent
+
+    pools = tuple(
+        NodePool(name, "Standard_D4s_v5", os, "User", 1)
+        for name, os in (("system", "Linux"), ("win", "Windows"), ("gpu", "Linux"))
+    )
+    cluster = Cluster("/subscriptions/s/resourceGroups/rg", "c", "w", "mc", pools, None, None, "")
+
+    def on(node: str) -> KubeEvent:
+        return KubeEvent("ns", "e", "Pod", "p", "Failed", "429", "Warning", 1, None, node)
+
+    # No node told: every Linux pool; a Windows node's pool is never offered.
+    assert _streaming_pools(cluster, []) == ["system", "gpu"]
+    assert _streaming_pools(cluster, [on("akswin000001")]) == ["system", "gpu"]
+    assert _streaming_pools(cluster, [on("aks-gpu-12345678-vmss000003")]) == ["gpu"]

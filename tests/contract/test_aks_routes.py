@@ -13,7 +13,7 @@ from emulator.server import Emulator
 from shared.azure.factory import ClientFactory
 from shared.config import Settings
 from tests.conftest import PROD_SUB
-from tests.support.contract import assert_round_trips
+from tests.support.contract import assert_round_trips, shape_gaps, wire_get
 
 
 @pytest.fixture
@@ -167,6 +167,28 @@ def test_agent_pool_get_is_the_pool_the_list_returns(factory: ClientFactory) -> 
         assert_round_trips(AgentPool, pool.as_dict())
     with pytest.raises(ResourceNotFoundError):
         pools.get("rg-aks-prod", "aks-prod-weu", "nosuch")
+
+
+def test_agent_pool_get_has_the_shape_of_the_rest_example(
+    factory: ClientFactory, emulator: Emulator, cluster: dict[str, Any]
+) -> None:
+    """The pool an agentPools/write event names, as the wire carries it, has every key of
+    AgentPoolsGet.json with the same kind of value (eTag aside: the emulator keeps no pool etag)."""
+    import json
+    from pathlib import Path
+
+    spec = json.loads(
+        (
+            Path(__file__).parent / "examples/containerservice/2026-08-01/AgentPoolsGet.json"
+        ).read_text(encoding="utf-8")
+    )
+    expected = spec["responses"]["200"]["body"]
+    expected["properties"].pop("eTag")
+    for name in ("system", "arm", "win"):
+        served = wire_get(
+            emulator, f"{cluster['id']}/agentPools/{name}", spec["parameters"]["api-version"]
+        )
+        assert shape_gaps(expected, served) == [], name
 
 
 def test_scale_sets_list_and_get(

@@ -16,7 +16,7 @@ from emulator.server import Emulator
 from shared.azure.factory import ClientFactory
 from shared.config import Settings
 from tests.conftest import PROD_SUB
-from tests.support.contract import assert_round_trips
+from tests.support.contract import assert_round_trips, shape_gaps, wire_get
 
 ZONE = "privatelink.azurecr.io"
 HUB = f"/subscriptions/{PROD_SUB}/resourceGroups/rg-net-hub/providers/Microsoft.Network"
@@ -486,30 +486,6 @@ def test_denied_scope_is_a_403(public: ClientFactory, emulator: Emulator) -> Non
 NETWORK_EXAMPLES = Path(__file__).parent / "examples" / "network" / "2025-07-01"
 
 
-def shape_gaps(example: Any, served: Any, where: str = "") -> list[str]:
-    """Where ``served`` lacks a key the example has, or holds another kind of value there
-    (lists are compared by their first item; the example's values themselves do not matter)."""
-    if isinstance(example, dict):
-        if not isinstance(served, dict):
-            return [f"{where or '/'}: {type(served).__name__}, not an object"]
-        return [
-            gap
-            for key, value in example.items()
-            for gap in (
-                shape_gaps(value, served[key], f"{where}/{key}")
-                if key in served
-                else [f"{where}/{key}: missing"]
-            )
-        ]
-    if isinstance(example, list):
-        if not isinstance(served, list):
-            return [f"{where}: {type(served).__name__}, not a list"]
-        return shape_gaps(example[0], served[0], f"{where}/0") if example and served else []
-    kinds = (bool, int, float, str)
-    kind = next((k for k in kinds if isinstance(example, k)), type(example))
-    return [] if isinstance(served, kind) else [f"{where}: {served!r} is not a {kind.__name__}"]
-
-
 @pytest.mark.parametrize(
     ("example", "resource"),
     [
@@ -533,21 +509,15 @@ def test_egress_resources_have_the_shape_of_the_rest_examples(
 ) -> None:
     """What the wire carries (not the SDK's reading of it) has every key of the specification's
     example, with the same kind of value; nothing the SDK models lack (round trip)."""
-    import requests
     from azure.mgmt.network.models import NatGateway, PublicIPPrefix, RouteTable
 
     spec = json.loads((NETWORK_EXAMPLES / example).read_text(encoding="utf-8"))
     expected = spec["responses"]["200"]["body"]
-    token = emulator.state.issue_token(emulator.base_url)
-    response = requests.get(
-        f"{emulator.base_url}/subscriptions/{PROD_SUB}/resourceGroups/{resource}",
-        params={"api-version": spec["parameters"]["api-version"]},
-        headers={"Authorization": f"Bearer {token}"},
-        verify=emulator.ca_path,
-        timeout=10,
+    served = wire_get(
+        emulator,
+        f"/subscriptions/{PROD_SUB}/resourceGroups/{resource}",
+        spec["parameters"]["api-version"],
     )
-    assert response.status_code == 200, response.text
-    served = response.json()
     # etag is optional in the examples (NatGatewayGet has none); the rest must all be there.
     assert shape_gaps(expected, served) == []
     assert served["type"].lower() == expected["type"].lower()

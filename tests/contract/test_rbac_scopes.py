@@ -224,3 +224,28 @@ def test_custom_role_assigned_at_a_management_group_keeps_its_group_form(
     assert client.role_definitions.get_by_id(body["properties"]["roleDefinitionId"]).role_name == (
         "Image Puller"
     )
+
+
+def test_lists_through_a_subscription_name_its_role_ids_as_role_definitions_do(
+    client: AuthorizationManagementClient, emulator: Emulator
+) -> None:
+    # `az role assignment list` joins assignments to `roleDefinitions.list(scope)` by exact id;
+    # with the tenant form in the list every roleDefinitionName came out null. ARM lists built-in
+    # roles in the subscription form of the request (a captured list in Azure/azure-cli#27509
+    # shows it on a management-group assignment too); a PUT still answers the tenant form.
+    at_mg = create(client, MG_ID)
+    at_registry = create(client, REGISTRY_ID)
+    assert at_registry["properties"]["roleDefinitionId"] == TENANT_FORM
+    definitions = {d.id: d.role_name for d in client.role_definitions.list(REGISTRY_ID)}
+    listed = list(client.role_assignments.list_for_scope(REGISTRY_ID))
+    assert {a.name for a in listed} >= {at_mg["name"], at_registry["name"]}
+    for assignment in listed:
+        assert assignment.role_definition_id == SUB_FORM
+        assert definitions[assignment.role_definition_id] == "AcrPull"
+    # A list made at the management group itself names no subscription: the tenant form.
+    [mine] = client.role_assignments.list_for_scope(MG_ID, filter="atScope()")
+    assert mine.role_definition_id == TENANT_FORM
+    # Scenarios can serve the examples' tenant form in lists too (the product reads both).
+    emulator.state.role_ids_listed_in_tenant_form = True
+    listed = list(client.role_assignments.list_for_scope(REGISTRY_ID))
+    assert {a.role_definition_id for a in listed} == {TENANT_FORM}

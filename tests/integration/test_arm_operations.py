@@ -17,6 +17,7 @@ from emulator.events import as_cloud_event
 from emulator.server import Emulator
 from emulator.tickets import github_issues
 from shared import engine
+from tests.checks import test_pull_secret_token_invalid as tokens
 from tests.support.events import arm_event
 from tests.support.triggers import deliver_event, ticket_policy
 
@@ -164,6 +165,38 @@ CASES = [
         ),
         "vnet-peering-missing",
         "aks-spoke-weu",
+    ),
+    # Token pull secrets: a password generated again, a token disabled, a scope map narrowed.
+    Case(
+        engine.TOKEN_CREDENTIALS,
+        ACTION,
+        tokens.estate_spec,
+        {"cause": "pull-secret-token-invalid", "cluster": tokens.CLUSTER},
+        lambda emu: scenario.find_registry(emu.state, tokens.REGISTRY)["id"],
+        "pull-secret-token-invalid",
+        tokens.CLUSTER,
+    ),
+    Case(
+        engine.TOKEN_WRITE,
+        WRITE,
+        tokens.estate_spec,
+        {"cause": "pull-secret-token-invalid", "cluster": tokens.CLUSTER, "mode": "disabled"},
+        lambda emu: (
+            scenario.find_registry(emu.state, tokens.REGISTRY)["id"] + f"/tokens/{tokens.TOKEN}"
+        ),
+        "pull-secret-token-invalid",
+        tokens.CLUSTER,
+    ),
+    Case(
+        engine.SCOPE_MAP_WRITE,
+        WRITE,
+        tokens.estate_spec,
+        {"cause": "pull-secret-token-invalid", "cluster": tokens.CLUSTER, "mode": "scope"},
+        lambda emu: (
+            scenario.find_registry(emu.state, tokens.REGISTRY)["id"] + "/scopeMaps/shop-pull"
+        ),
+        "pull-secret-token-invalid",
+        tokens.CLUSTER,
     ),
 ]
 

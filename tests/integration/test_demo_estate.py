@@ -21,6 +21,7 @@ from shared.azure.factory import ClientFactory
 from shared.checks import CHECKS, Finding, Status, Target
 from shared.config import Settings
 from shared.engine import Engine
+from shared.errors import Forbidden
 from shared.root_cause import path_order
 from tests.conftest import PROD_SUB, SANDBOX_SUB
 
@@ -53,7 +54,7 @@ def statuses(findings: dict[str, Finding], status: Status) -> dict[str, str]:
 
 def test_the_demo_names_every_cause_once_in_the_guides_order() -> None:
     assert list(PAIRS) == list(CHECKS)
-    assert len(DEMO["pairs"]) == len(CHECKS) == 15
+    assert len(DEMO["pairs"]) == len(CHECKS) == 16
     broken = [b["cause"] for b in DEMO["breaks"]]
     assert sorted(broken) == sorted(CHECKS)
     clusters = [pair["cluster"] for pair in DEMO["pairs"]] + [DEMO["healthy"]["cluster"]]
@@ -169,3 +170,39 @@ def test_every_token_the_product_asks_for_has_its_clouds_audience(demo: Emulator
     # registry's answer to that secret, so only ARM and Graph must have refused nothing.
     refused = [(e.service, e.path) for e in demo.journal() if e.status == 401]
     assert [r for r in refused if r[0] in ("arm", "graph")] == [], refused
+
+
+class GraphTokensOnly:
+    """azure-identity's credential asked for Microsoft Graph whatever the scope: what a wrong
+    cloud setting (a sovereign or custom cloud's ARM audience mistaken) does to every request."""
+
+    def __init__(self, graph_scope: str) -> None:
+        from azure.identity import ManagedIdentityCredential
+
+        self.inner = ManagedIdentityCredential()
+        self.graph_scope = graph_scope
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        return self.inner.get_token(self.graph_scope, **kwargs)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_token_for_the_wrong_audience_is_named_as_such(demo: Emulator) -> None:
+    """ARM answers 401 InvalidAuthenticationTokenAudience; the product's error (which checks
+    report as UNKNOWN with its text) names the code and the settings to check, not a role."""
+    settings = Settings.from_env(os.environ)
+    credential = GraphTokensOnly(settings.cloud.graph_scope)
+    factory = ClientFactory(settings, credential=credential)  # a TokenCredential by protocol
+    cluster_id = scenario.find_cluster(demo.state, DEMO["healthy"]["cluster"])["id"]
+    try:
+        with pytest.raises(Forbidden) as refused:
+            ArmEstate(factory).get_cluster(cluster_id)
+    finally:
+        factory.close()
+        credential.close()
+    message = str(refused.value)
+    assert "InvalidAuthenticationTokenAudience" in message and "AZURE_CLOUD" in message
+    assert "not authorized" not in message
+    assert [(e.service, e.status) for e in demo.journal("arm")][-1] == ("arm", 401)

@@ -80,6 +80,20 @@ def test_drift_via_inventory_gives_the_verdicts_of_arm_discovery(
     )
 
 
+def test_on_the_demo_estate_private_networks_included_the_verdicts_are_the_same(
+    emulator: Emulator, app_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scenario.load(emulator.state, "demo")
+    monkeypatch.setenv("SCOPE_SUBSCRIPTION_IDS", ",".join(emulator.state.subscriptions))
+
+    arm = drift(emulator, monkeypatch, "off")
+    graph = drift(emulator, monkeypatch, "on")
+
+    assert graph["verdicts"] == arm["verdicts"]
+    assert len({v for _, v, _ in arm["verdicts"]}) > 1  # healthy and broken pairs alike
+    assert len(graph["arm_reads"]) < len(arm["arm_reads"])
+
+
 def test_a_resource_graph_failure_falls_back_to_arm_discovery(
     emulator: Emulator,
     sample: dict[str, Any],

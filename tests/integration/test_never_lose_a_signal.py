@@ -285,3 +285,36 @@ def test_a_pair_is_forgotten_when_its_registry_is_gone(
     emulator.state.delete(registry["id"])
     run_timer(functions, "drift_sweep", caplog)
     assert store().list_pairs() == []
+
+
+# -- a ticket system that refuses for good ---------------------------------------------------------
+
+
+def test_a_ticket_system_refusing_for_good_is_reported_and_the_drift_sweep_tries_again(
+    emulator: Emulator,
+    sample: dict[str, Any],
+    ticket_policy: Path,
+    functions: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A revoked token (401) will not heal by redelivery: the event is done, the outcome and the
+    audit log say the ticket was not opened and why, and the drift sweep, which finds the problem
+    again every run, opens it once the token works."""
+    scenario.apply_break(emulator.state, {"cause": "acrpull-missing", "cluster": CLUSTER})
+    refusal = emulator.inject(r"^/github/", status=401)
+    outcomes = deliver_event(functions, "arm_events", deleted_event(emulator, "evt-401"), caplog)
+
+    [outcome] = [o for o in outcomes if o["cluster"].endswith(f"/{CLUSTER}")]
+    assert outcome["verdict"] == "needs-attention"
+    [failed] = [f for f in outcome["findings"] if f["status"] == "FAIL"]
+    assert failed["cause"] == "acrpull-missing"
+    assert "ticket not opened: GitHub rejected the credential" in outcome["reason"]
+    assert "GitHub rejected the credential" in caplog.text
+    assert store().start_event("evt-401", 60).state is ClaimState.DONE  # retrying cannot help
+    assert refusal.hits > 0
+
+    emulator.release_faults()
+    emulator.state.faults.clear()
+    run_timer(functions, "drift_sweep", caplog)
+    titles = [i["title"] for i in github_issues(emulator.state)]
+    assert titles == [f"[acr-pull] acrpull-missing on {CLUSTER}"]

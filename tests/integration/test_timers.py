@@ -377,6 +377,7 @@ def test_pull_failure_scan_classifies_and_diagnoses_failing_pods(
         "kubelet-identity-detached",
         "pull-secret-sp-invalid",
         "pull-secret-admin-stale",
+        "pull-secret-token-invalid",
     }
     failed = [f for f in outcome["findings"] if f["status"] == "FAIL"]
     assert [f["cause"] for f in failed] == ["pull-secret-admin-stale"]

@@ -317,6 +317,8 @@ def test_permissions_are_the_exact_rbac_actions() -> None:
     assert RefreshPullSecret.permissions == (
         "Microsoft.ContainerRegistry/registries/read",
         "Microsoft.ContainerRegistry/registries/listCredentials/action",
+        "Microsoft.ContainerRegistry/registries/tokens/read",
+        "Microsoft.ContainerRegistry/registries/generateCredentials/action",
         "Microsoft.ContainerService/managedClusters/listClusterUserCredential/action",
         "Microsoft.ContainerService/managedClusters/secrets/read",
         "Microsoft.ContainerService/managedClusters/secrets/write",

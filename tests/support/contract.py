@@ -70,3 +70,43 @@ def _missing(original: Any, round_trip: Any, path: str) -> list[str]:
 def assert_round_trips(model_cls: type, data: Any) -> None:
     lost = unknown_fields(model_cls, data)
     assert not lost, f"{model_cls.__name__} does not know {lost}"
+
+
+def shape_gaps(example: Any, served: Any, where: str = "") -> list[str]:
+    """Where ``served`` lacks a key the example has, or holds another kind of value there
+    (lists are compared by their first item; the example's values themselves do not matter)."""
+    if isinstance(example, dict):
+        if not isinstance(served, dict):
+            return [f"{where or '/'}: {type(served).__name__}, not an object"]
+        return [
+            gap
+            for key, value in example.items()
+            for gap in (
+                shape_gaps(value, served[key], f"{where}/{key}")
+                if key in served
+                else [f"{where}/{key}: missing"]
+            )
+        ]
+    if isinstance(example, list):
+        if not isinstance(served, list):
+            return [f"{where}: {type(served).__name__}, not a list"]
+        return shape_gaps(example[0], served[0], f"{where}/0") if example and served else []
+    kinds = (bool, int, float, str)
+    kind = next((k for k in kinds if isinstance(example, k)), type(example))
+    return [] if isinstance(served, kind) else [f"{where}: {served!r} is not a {kind.__name__}"]
+
+
+def wire_get(emulator: Any, path: str, api_version: str) -> Any:
+    """``GET path`` on the emulator's ARM with a token of its audience: the JSON on the wire, as
+    opposed to what an SDK model makes of it (which drops and renames keys)."""
+    import requests
+
+    response = requests.get(
+        f"{emulator.base_url}{path}",
+        params={"api-version": api_version},
+        headers={"Authorization": f"Bearer {emulator.state.issue_token(emulator.base_url)}"},
+        verify=emulator.ca_path,
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()

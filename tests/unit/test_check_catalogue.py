@@ -1,4 +1,4 @@
-"""The catalogue matches DESIGN.md section 4: 15 causes, their families and fixes."""
+"""The catalogue matches DESIGN.md section 4: 16 causes, their families and fixes."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ EXPECTED = {
     "kubelet-identity-detached": ("1a", "reconcile-cluster"),
     "pull-secret-sp-invalid": ("1a", "refresh-pull-secret"),
     "pull-secret-admin-stale": ("1a", "refresh-pull-secret"),
+    "pull-secret-token-invalid": ("1a", "refresh-pull-secret"),
     "arch-mismatch": ("1b", None),
     "image-not-found": ("2", None),
     "private-dns-link-missing": ("3", "link-private-dns-zone"),

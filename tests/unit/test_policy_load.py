@@ -35,7 +35,9 @@ def test_an_empty_file_is_the_safe_default() -> None:
     assert dict(scope.actions) == DEFAULT_ACTIONS
     assert scope.actions["set-os-node-selector"] == "off"
     assert scope.actions["set-pull-policy-if-not-present"] == "off"
-    assert {v for k, v in scope.actions.items() if not k.startswith("set-")} == {"ticket"}
+    assert scope.actions["replace-kubelet-identity"] == "off"
+    off = ("set-", "replace-kubelet-identity")
+    assert {v for k, v in scope.actions.items() if not k.startswith(off)} == {"ticket"}
     assert scope.rate_limit_per_hour == 3
     assert scope.cooldown == timedelta(minutes=30)
     assert scope.expiry_windows == (30, 14, 7, 1)
