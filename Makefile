@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 AZURITE_VERSION := 3.35.0
 AZURITE := .azurite/node_modules/.bin/azurite
 
-.PHONY: deps lint test chaos demo bench clean browser coldstart
+.PHONY: deps lint test chaos demo bench bench-fleet clean browser coldstart
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ demo: deps browser
 
 bench: deps
 	$(PY) -m scripts.bench
+
+# The fleet bench: SIZES="100 1000 3000" WORKERS=4 (scripts/bench_fleet.py --help for the rest).
+SIZES ?= 100 1000
+WORKERS ?= 4
+bench-fleet: deps
+	$(PY) -m scripts.bench_fleet $(SIZES) --workers $(WORKERS)
 
 # Cold start: `import function_app` and what telemetry adds to the first invocation (medians).
 coldstart: deps

@@ -150,11 +150,8 @@ class AcrDataPlane:
         return request.path.split("/", 3)[2].lower()
 
     def _registry(self, login_server: str) -> Json | None:
-        for resource in self.state.iter_resources():
-            if (
-                resource["type"] == REGISTRY
-                and resource["properties"].get("loginServer", "").lower() == login_server
-            ):
+        for resource in self.state.typed(REGISTRY):
+            if resource["properties"].get("loginServer", "").lower() == login_server:
                 return resource
         return None
 

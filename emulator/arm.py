@@ -41,11 +41,22 @@ class ArmError(Exception):
         self.status = status
         self.code = code
         self.message = message
+        self.headers: dict[str, str] = {}
 
     def response(self, headers: dict[str, str] | None = None) -> Response:
         return json_response(
-            {"error": {"code": self.code, "message": self.message}}, self.status, headers
+            {"error": {"code": self.code, "message": self.message}},
+            self.status,
+            {**self.headers, **(headers or {})},
         )
+
+    def throttled(self, kind: str, seconds: float) -> ArmError:
+        """This error as ARM's 429: Retry-After and an empty bucket's remaining count."""
+        from emulator.throttling import retry_after
+
+        self.headers["Retry-After"] = retry_after(seconds)
+        self.headers[f"x-ms-ratelimit-remaining-subscription-{kind}"] = "0"
+        return self
 
 
 @dataclass
@@ -279,9 +290,10 @@ class Arm:
             parent = arm.resource_id
             if self.state.get(parent) is None:
                 raise self.not_found(arm)
-            items = self.state.children(parent, arm.type_name)
+            items = self.state.children(parent, arm.type_name, copy=False)
         else:
-            items = self.state.children(arm.scope, arm.type_name)
+            # Serialized, never changed: no copy of a long list for each of its pages.
+            items = self.state.children(arm.scope, arm.type_name, copy=False)
         return self.page(arm.request, items)
 
     def page(self, request: Request, items: list[Json]) -> Response:

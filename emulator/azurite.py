@@ -1,8 +1,11 @@
-"""Azurite's Table service for tests and the demo: a real Table Storage API on 127.0.0.1.
+"""Azurite's Table service (the state store) and Queue service (the host's queues, for the fleet
+bench) for tests and the demo: the real Storage APIs on 127.0.0.1.
 
 ``make deps`` installs it into ``.azurite/`` (``npm install --prefix .azurite azurite@3.35.0``).
-``AZURITE_TABLE_BIN`` overrides where ``azurite-table`` is looked for. Data lives in memory and
-is gone when the process stops; telemetry is disabled, so nothing leaves the machine.
+``AZURITE_TABLE_BIN`` / ``AZURITE_QUEUE_BIN`` override where ``azurite-table`` /
+``azurite-queue`` are looked for. Data lives in memory and is gone when the process stops;
+telemetry is disabled, so nothing leaves the machine. ``debug_log`` keeps Azurite's debug log
+(one line names each request's method: what the fleet bench counts).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_BINARY = ROOT / ".azurite" / "node_modules" / ".bin" / "azurite-table"
+BINARIES = ROOT / ".azurite" / "node_modules" / ".bin"
+DEFAULT_BINARY = BINARIES / "azurite-table"
+SERVICES = {"table": "Table", "queue": "Queue"}
 ACCOUNT = "devstoreaccount1"
 # The well-known development key every Azure Storage SDK and Azurite documents: public, not a secret.
 ACCOUNT_KEY = (
@@ -31,9 +36,24 @@ class AzuriteNotInstalled(RuntimeError):
 class Azurite:
     """``with Azurite() as azurite:`` starts ``azurite-table`` on a free port; exit stops it."""
 
-    def __init__(self, *, binary: str | Path | None = None, startup_timeout: float = 30.0) -> None:
-        self.binary = Path(binary or os.environ.get("AZURITE_TABLE_BIN") or DEFAULT_BINARY)
+    def __init__(
+        self,
+        *,
+        binary: str | Path | None = None,
+        startup_timeout: float = 30.0,
+        service: str = "table",
+        debug_log: Path | None = None,
+    ) -> None:
+        if service not in SERVICES:
+            raise ValueError(f"Azurite service {service!r} is not one of {sorted(SERVICES)}")
+        self.service = service
+        self.binary = Path(
+            binary
+            or os.environ.get(f"AZURITE_{service.upper()}_BIN")
+            or BINARIES / f"azurite-{service}"
+        )
         self.startup_timeout = startup_timeout
+        self.debug_log = debug_log
         self.port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
@@ -48,7 +68,7 @@ class Azurite:
     def connection_string(self) -> str:
         return (
             f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
-            f"TableEndpoint={self.endpoint};"
+            f"{SERVICES[self.service]}Endpoint={self.endpoint};"
         )
 
     def environment(self, *, table_prefix: str = "remediator") -> dict[str, str]:
@@ -83,15 +103,16 @@ class Azurite:
             self._process = subprocess.Popen(  # noqa: S603 (a fixed, project-local binary)
                 [
                     str(self.binary),
-                    "--tableHost",
+                    f"--{self.service}Host",
                     "127.0.0.1",
-                    "--tablePort",
+                    f"--{self.service}Port",
                     str(self.port),
                     "--inMemoryPersistence",
                     "--skipApiVersionCheck",
                     "--loose",
                     "--silent",
                     "--disableTelemetry",
+                    *(["--debug", str(self.debug_log)] if self.debug_log else []),
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,

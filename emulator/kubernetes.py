@@ -434,11 +434,7 @@ def no_such_host_message(image: str) -> str:
 
 
 def registries_by_host(state: State) -> dict[str, Json]:
-    return {
-        r["properties"].get("loginServer", "").lower(): r
-        for r in state.iter_resources()
-        if r.get("type", "").lower() == REGISTRY.lower()
-    }
+    return {r["properties"].get("loginServer", "").lower(): r for r in state.typed(REGISTRY)}
 
 
 def credentials_valid(

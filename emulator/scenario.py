@@ -7,6 +7,7 @@ matters to a test.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import uuid
 from collections.abc import Callable
@@ -503,16 +504,16 @@ def add_registry(
 
 
 def find_registry(state: State, name: str) -> Json:
-    for resource in state.iter_resources():
+    for resource in state.typed(REGISTRY, copy=False):
         if resource["type"] == REGISTRY and resource["name"].lower() == name.lower():
-            return resource
+            return copy.deepcopy(resource)
     raise KeyError(f"no registry named {name!r} in the scenario")
 
 
 def find_cluster(state: State, name: str) -> Json:
-    for resource in state.iter_resources():
+    for resource in state.typed(CLUSTER, copy=False):
         if resource["type"] == CLUSTER and resource["name"].lower() == name.lower():
-            return resource
+            return copy.deepcopy(resource)
     raise KeyError(f"no cluster named {name!r} in the scenario")
 
 

@@ -24,6 +24,7 @@ from werkzeug.wrappers import Request, Response
 from emulator.arm import Arm, ArmError, json_response
 from emulator.registry_proxy import RegistryProxy
 from emulator.state import Fault, JournalEntry, State
+from emulator.throttling import kind_of
 
 log = logging.getLogger(__name__)
 # Werkzeug logs every request at INFO; the journal already records them.
@@ -77,7 +78,14 @@ class Emulator:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         # Registry host names too: the registry proxy tunnels "<name>.azurecr.io" here.
         self.ca.issue_cert("127.0.0.1", "localhost", *REGISTRY_DOMAINS).configure_cert(context)
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, ssl_context=context)
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
+        # TLS as werkzeug would set it up, but the handshake happens in each request's thread
+        # (on its first read), not in the one thread that accepts: a fleet's hundreds of new
+        # connections at once must not queue behind each other's handshakes.
+        self._server.socket = context.wrap_socket(
+            self._server.socket, server_side=True, do_handshake_on_connect=False
+        )
+        self._server.ssl_context = context
         # A short poll interval: stop() waits up to one interval, once per test.
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
@@ -312,7 +320,33 @@ class Emulator:
                 f"'{audience}'. It should exactly match with one of the allowed audiences "
                 f"'{self.base_url}/'.",
             )
-        return self.arm.handle(request)
+        limited = self._arm_limit(request)
+        if limited is not None and not limited[0]:
+            raise ArmError(
+                429,
+                "TooManyRequests",
+                f"The request is throttled: the {limited[1]} limit of this principal in "
+                f"subscription '{limited[2]}' is reached. Retry after the 'Retry-After' seconds.",
+            ).throttled(limited[1], limited[3])
+        response = self.arm.handle(request)
+        if limited is not None:
+            response.headers[f"x-ms-ratelimit-remaining-subscription-{limited[1]}"] = str(
+                limited[4]
+            )
+        return response
+
+    def _arm_limit(self, request: Request) -> tuple[bool, str, str, float, int] | None:
+        """(allowed, kind, subscription, seconds to wait, remaining) when ARM's limits apply."""
+        buckets = self.state.arm_buckets
+        match = _SUBSCRIPTION.match(request.path)
+        if buckets is None or match is None:
+            return None
+        kind = kind_of(request.method)
+        allowed, remaining, wait = buckets.take(self.state.app_principal_id, match.group(1), kind)
+        return allowed, kind, match.group(1), wait, remaining
+
+
+_SUBSCRIPTION = re.compile(r"^/subscriptions/([^/]+)/", re.IGNORECASE)
 
 
 def _fault_response(fault: Fault) -> Response:

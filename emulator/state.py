@@ -81,8 +81,18 @@ class Operation:
     started: float = field(default_factory=time.time)
 
 
+def _copy(body: Json) -> Json:
+    return copy.deepcopy(body)
+
+
 class State:
     """Thread-safe store shared by every emulated service."""
+
+    # ARM's request limits (emulator.throttling.Buckets), enforced when set.
+    arm_buckets: Any = None
+    # Bumped by every change to resources and resource groups: Resource Graph's index
+    # (emulator/resource_graph.py) is rebuilt only when this moved, never per request.
+    version = 0
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
@@ -90,9 +100,9 @@ class State:
         self.subscriptions: dict[str, Json] = {}
         self.resource_groups: dict[str, Json] = {}
         self.resources: dict[str, Json] = {}
-        # Bumped by every change to resources and resource groups: Resource Graph's index
-        # (emulator/resource_graph.py) is rebuilt only when this moved, never per request.
-        self.version = 0
+        # The same bodies by type (lower) then id (lower): lists and scans of one type must not
+        # walk, sort or copy a fleet of 3,000 clusters' resources per request.
+        self._by_type: dict[str, dict[str, Json]] = {}
         self.journal: list[JournalEntry] = []
         self.faults: list[Fault] = []
         self.operations: dict[str, Operation] = {}
@@ -196,40 +206,69 @@ class State:
         # examples do, so tests can serve both forms the product must read.
         self.role_ids_listed_in_tenant_form = False
 
+    # Stored bodies are never changed in place (put stores a copy, get returns one), so readers
+    # that only serialize or filter may hold them without copying: see children(copy=False).
+
     def get(self, resource_id: str) -> Json | None:
         with self.lock:
             found = self.resources.get(resource_id.lower())
             return copy.deepcopy(found) if found is not None else None
 
     def put(self, resource: Json) -> Json:
+        key = resource["id"].lower()
+        stored = copy.deepcopy(resource)
         with self.lock:
-            self.resources[resource["id"].lower()] = copy.deepcopy(resource)
+            self._unindex(key)
+            self.resources[key] = stored
+            self._by_type.setdefault(str(stored.get("type", "")).lower(), {})[key] = stored
             self.version += 1
             return copy.deepcopy(resource)
 
     def delete(self, resource_id: str) -> bool:
+        key = resource_id.lower()
         with self.lock:
             self.version += 1
-            return self.resources.pop(resource_id.lower(), None) is not None
+            self._unindex(key)
+            return self.resources.pop(key, None) is not None
 
-    def children(self, parent_id: str, resource_type: str) -> list[Json]:
-        """Resources of ``resource_type`` directly under ``parent_id`` (a RG, sub or resource)."""
+    def _unindex(self, key: str) -> None:
+        old = self.resources.get(key)
+        if old is not None:
+            self._by_type.get(str(old.get("type", "")).lower(), {}).pop(key, None)
+
+    def children(self, parent_id: str, resource_type: str, *, copy: bool = True) -> list[Json]:
+        """Resources of ``resource_type`` under ``parent_id`` (a RG, sub or resource), by id.
+
+        ``copy=False`` returns the stored bodies themselves, for a reader that only serializes
+        (one ARM page of a long list is copied, not the whole list).
+        """
         prefix = parent_id.lower().rstrip("/") + "/"
-        wanted = resource_type.lower()
         with self.lock:
-            return [
-                copy.deepcopy(body)
-                for rid, body in sorted(self.resources.items())
-                if rid.startswith(prefix) and body.get("type", "").lower() == wanted
-            ]
+            typed = self._by_type.get(resource_type.lower(), {})
+            found = sorted((rid, body) for rid, body in typed.items() if rid.startswith(prefix))
+        return [_copy(body) if copy else body for _, body in found]
 
     def of_type(self, resource_type: str, subscription_id: str) -> list[Json]:
         return self.children(f"/subscriptions/{subscription_id}", resource_type)
 
-    def iter_resources(self) -> Iterator[Json]:
+    def typed(self, resource_type: str, *, copy: bool = True) -> list[Json]:
+        """Every resource of one type, anywhere: copies, or (``copy=False``) the stored bodies
+        for a reader that only looks."""
         with self.lock:
-            items = [copy.deepcopy(body) for body in self.resources.values()]
-        yield from items
+            found = list(self._by_type.get(resource_type.lower(), {}).values())
+        return [_copy(body) for body in found] if copy else found
+
+    def iter_resources(self) -> Iterator[Json]:
+        """A copy of every resource (callers may change what they get)."""
+        with self.lock:
+            items = list(self.resources.values())
+        for body in items:
+            yield _copy(body)
+
+    def scan(self) -> list[Json]:
+        """Every resource's stored body, not a copy: for readers that filter and never change."""
+        with self.lock:
+            return list(self.resources.values())
 
     def resource_group(self, subscription_id: str, name: str) -> Json | None:
         with self.lock:

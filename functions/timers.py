@@ -1,45 +1,52 @@
 """Timer triggers: schedules come from app settings (NCRONTAB), the work from shared.sweeps.
 
-A run that spends its budget (``SWEEP_BUDGET_SECONDS``) hands the rest over through the queue
-output binding, one message per task, for ``sweep_handover``.
+The drift and expiry timers are planners (shared.sweep_batches): they write one message per batch of
+clusters to the ``sweep-batches`` queue and return; ``sweep_batch`` checks the batches, as many
+instances as the queue's length calls for. The pull-failure scan still runs in the timer and
+hands what its budget (``SWEEP_BUDGET_SECONDS``) did not reach to ``sweep_handover``.
 """
 
 from __future__ import annotations
 
 import azure.functions as func
 
-from functions.handover import HANDOVER_CONNECTION, HANDOVER_QUEUE, HandOver
+from functions.handover import BATCH_QUEUE, HANDOVER_CONNECTION, HANDOVER_QUEUE, HandOver
 
 bp = func.Blueprint()
 
 
 @bp.function_name(name="expiry_sweep")
 @bp.timer_trigger(arg_name="timer", schedule="%EXPIRY_SWEEP_SCHEDULE%", use_monitor=True)
-@bp.queue_output(arg_name="handover", queue_name=HANDOVER_QUEUE, connection=HANDOVER_CONNECTION)
-def expiry_sweep(timer: func.TimerRequest, handover: func.Out[HandOver]) -> None:
-    _sweep("expiry", "expiry_sweep", handover)
+@bp.queue_output(arg_name="batches", queue_name=BATCH_QUEUE, connection=HANDOVER_CONNECTION)
+def expiry_sweep(timer: func.TimerRequest, batches: func.Out[HandOver]) -> None:
+    _plan("expiry", "expiry_sweep", batches)
 
 
 @bp.function_name(name="drift_sweep")
 @bp.timer_trigger(arg_name="timer", schedule="%DRIFT_SWEEP_SCHEDULE%", use_monitor=True)
-@bp.queue_output(arg_name="handover", queue_name=HANDOVER_QUEUE, connection=HANDOVER_CONNECTION)
-def drift_sweep(timer: func.TimerRequest, handover: func.Out[HandOver]) -> None:
-    _sweep("drift", "drift_sweep", handover)
+@bp.queue_output(arg_name="batches", queue_name=BATCH_QUEUE, connection=HANDOVER_CONNECTION)
+def drift_sweep(timer: func.TimerRequest, batches: func.Out[HandOver]) -> None:
+    _plan("drift", "drift_sweep", batches)
 
 
 @bp.function_name(name="pull_failure_scan")
 @bp.timer_trigger(arg_name="timer", schedule="%PULL_FAILURE_SCAN_SCHEDULE%", use_monitor=True)
 @bp.queue_output(arg_name="handover", queue_name=HANDOVER_QUEUE, connection=HANDOVER_CONNECTION)
 def pull_failure_scan(timer: func.TimerRequest, handover: func.Out[HandOver]) -> None:
-    _sweep("pull-failures", "pull_failure_scan", handover)
-
-
-def _sweep(kind: str, source: str, handover: func.Out[HandOver]) -> None:
     from shared.runtime import run_sweep
 
-    rest = run_sweep(kind, source=source)
+    rest = run_sweep("pull-failures", source="pull_failure_scan")
     if rest:
         handover.set(rest)
+
+
+def _plan(kind: str, source: str, batches: func.Out[HandOver]) -> None:
+    from shared.runtime import plan_sweep
+
+    planned: list[str] = []
+    plan_sweep(kind, source=source, emit=planned.append)
+    if planned:
+        batches.set(planned)
 
 
 @bp.function_name(name="retention_sweep")

@@ -200,7 +200,19 @@ def timeline(emulator: Emulator, capture: OutcomeCapture, functions: dict[str, A
     def tick(name: str) -> None:
         body = json.dumps({"IsPastDue": False, "ScheduleStatus": {}, "Schedule": {}})
         timer = TimerRequestConverter.decode(meta.Datum(body, "json"), trigger_metadata={})
-        functions[name].get_user_function()(timer, Captured())
+        planned = Captured()
+        functions[name].get_user_function()(timer, planned)
+        if name not in ("drift_sweep", "expiry_sweep"):
+            return
+        # A planner: the host runs sweep_batch for each batch it queued (and their follow-ups).
+        import azure.functions as func
+
+        pending = list(planned.value or [])
+        while pending:
+            again = Captured()
+            message = func.QueueMessage(body=pending.pop(0))
+            functions["sweep_batch"].get_user_function()(message, again, Captured())
+            pending += list(again.value or [])
 
     digest = push_image(state, registry["id"], "app", "v3", ["linux/amd64", "windows/amd64"])
     steps: list[tuple[str, Any]] = [

@@ -39,6 +39,9 @@ TRIGGERS = (
     "SWEEP_BUDGET_SECONDS",
 )
 
+# Fleet sweeps (shared.sweep_batches) and the kubeconfigs an instance keeps in memory.
+FLEET = ("FLEET_BATCH_SIZE", "FLEET_CLUSTER_CONCURRENCY", "KUBECONFIG_CACHE_SECONDS")
+
 # How long the state store keeps processed events, action records and audit rows (days).
 RETENTION = ("EVENT_RETENTION_DAYS", "ACTION_RETENTION_DAYS", "AUDIT_RETENTION_DAYS")
 
@@ -70,4 +73,4 @@ LOCAL_ONLY = (
     "CREDENTIAL_READS",
 )
 
-APP_SETTINGS = CORE + STATE + TICKETS + OUTCOMES + TRIGGERS + RETENTION + LOCAL_ONLY
+APP_SETTINGS = CORE + STATE + TICKETS + OUTCOMES + TRIGGERS + FLEET + RETENTION + LOCAL_ONLY

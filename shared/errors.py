@@ -57,6 +57,11 @@ class TransientError(RemediatorError):
     """Throttling or a server error that outlived the SDK's retries: the trigger should retry."""
 
 
+class Throttled(TransientError):
+    """Azure answered 429 more often than the retries allow: the unit of work is handed over
+    (to the queue, or Event Grid's redelivery), never reported as a finding."""
+
+
 class Busy(TransientError):
     """The resource is in the middle of another operation (AKS answers 409 OperationNotAllowed
     during an upgrade, a scale or another reconcile; 412 when it changed under our If-Match):

@@ -84,6 +84,11 @@ class PairFinder:
         self.memory = memory
         self._memory_cache: dict[str, dict[str, RememberedPair]] | None = None
 
+    def prime(self) -> None:
+        """Read the remembered pairs now (before threads share this finder)."""
+        if self.memory is not None:
+            self._remembered()
+
     def registries_of(self, cluster: Cluster) -> list[Pair]:
         registries: dict[str, Registry] = {}
         images: dict[str, list[str]] = {}

@@ -18,6 +18,7 @@ from shared import telemetry
 from shared.checks import Finding, Status, Target, get_check
 from shared.config import Settings
 from shared.errors import Busy
+from shared.open_tickets import OpenTickets
 from shared.outcome_events import EventKind, Publisher
 from shared.policy import Decision, DecisionKind, Policy, decide
 from shared.ports import Estate
@@ -79,6 +80,7 @@ class Responder:
         correlation_id: str,
         clock: Callable[[], datetime],
         recurrence_comments: bool = True,
+        open_tickets: OpenTickets | None = None,
         owner: str = "responder",
     ) -> None:
         self.settings = settings
@@ -94,6 +96,8 @@ class Responder:
         self.remediations = build_remediations(settings)
         # Sweeps see every open problem every run: they must not comment on its ticket each time.
         self.recurrence_comments = recurrence_comments
+        # Shared by the responders of one invocation: the open tickets, listed once.
+        self.open_tickets = open_tickets
 
     def respond(self, signal_id: str, target: Target, findings: Sequence[Finding]) -> list[Handled]:
         handled = []
@@ -304,6 +308,8 @@ class Responder:
         except TicketError as exc:
             log.warning("could not open a ticket for %s: %s", ticket.fingerprint, exc)
             return replace(handled, note=f"ticket not opened: {exc}")
+        if self.open_tickets is not None and ref.is_open:
+            self.open_tickets.opened(ticket.fingerprint)
         self._publish(
             EventKind.TICKET_OPENED if ref.is_new else EventKind.TICKET_UPDATED,
             ref,
@@ -315,6 +321,8 @@ class Responder:
         """Close the finding's open ticket, if any, now that the check passes."""
         finding = handled.finding
         key = fingerprint(finding.cause_id, finding.resource_id)
+        if self.open_tickets is not None and not self.open_tickets.may_be_open(key):
+            return handled
         existing = self.store.get_ticket(key)
         if existing is None or not existing.is_open:
             return handled

@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ from shared.checks import Target
 from shared.config import Settings
 from shared.engine import Engine, RetryLater
 from shared.errors import ConfigurationError, ReadError
+from shared.open_tickets import OpenTickets
 from shared.outcome import Outcome, Verdict
 from shared.outcome_events import outcome_publisher
 from shared.pairs import PairMemory
@@ -30,6 +31,7 @@ from shared.signals import BadSignal, parse_resource_event
 from shared.ticket_routes import TicketRouter
 
 if TYPE_CHECKING:
+    from shared.cluster_source import ClusterSource
     from shared.sweeps import SweepReport, Sweeps
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,7 @@ def engine(
     policy = load_policy(settings.policy_path)
     publisher = outcome_publisher(factory, source=source)
     router = TicketRouter(settings, store, env, _utcnow)
+    open_tickets = OpenTickets(store)  # listed once per invocation (a sweep's batch)
     owner = f"engine-{uuid.uuid4().hex[:12]}"
 
     def responder(signal_id: str) -> Responder:
@@ -94,6 +97,7 @@ def engine(
             correlation_id=telemetry.correlation_id(),
             clock=_utcnow,
             recurrence_comments=source not in QUIET_SOURCES,
+            open_tickets=open_tickets,
             owner=owner,
         )
 
@@ -136,13 +140,18 @@ def log_outcome(outcome: Outcome) -> None:
 
 
 def reset_clients() -> None:
-    """Close cached SDK clients (tests and settings changes)."""
+    """Close cached SDK clients and forget kept kubeconfigs and pacing (as a new instance)."""
+    from shared.azure.kubeconfigs import KUBECONFIGS
+    from shared.azure.pacing import reset_pacers
+
     with _lock:
         factories = list(_factories.values())
         _factories.clear()
         _stores.clear()
     for factory in factories:
         factory.close()
+    KUBECONFIGS.clear()
+    reset_pacers()
 
 
 MAX_BODY = 64 * 1024
@@ -274,6 +283,71 @@ def run_sweep(kind: str, *, source: str) -> list[str]:
     log.info("sweep %s", json.dumps(report.summary(), sort_keys=True))
     _sweep_metrics(report)
     return list(report.handed_over)
+
+
+@telemetry.invoked("sweep")
+def plan_sweep(kind: str, *, source: str, emit: Callable[[str], None]) -> None:
+    """A planner timer (``drift`` or ``expiry``): emit one batch message per batch of clusters."""
+    from shared.sweep_batches import Fleet, FleetSettings
+
+    sweeps = _sweeps(source)
+    signal_id = f"{kind}:{_utcnow():%Y%m%dT%H%M%SZ}:{uuid.uuid4().hex[:8]}"
+    fleet = Fleet(sweeps, _cluster_source(sweeps, sweeps.subscriptions), FleetSettings.from_env())
+    count = 0
+
+    def counted(message: str) -> None:
+        nonlocal count
+        count += 1
+        emit(message)
+
+    for outcome in fleet.plan(kind, signal_id, counted):
+        log_outcome(outcome)
+    log.info("plan %s", json.dumps({"sweep": kind, "signal": signal_id, "batches": count}))
+
+
+@telemetry.invoked("sweep_batch")
+def handle_batch(body: str | bytes) -> tuple[list[str], list[str]]:
+    """One batch message: check its clusters; (follow-up batches, hand-over messages).
+
+    A bad message is logged and dropped; an inventory that is still throttled raises, so the
+    queue delivers the message again."""
+    from shared.sweep_batches import Fleet, FleetSettings, parse_batch
+
+    current = Settings.from_env(os.environ)
+    try:
+        batch = parse_batch(body, in_scope=current.in_scope)
+    except BadSignal as exc:
+        log.warning("dropped a batch message: %s", exc)
+        log_outcome(Outcome("", Verdict.IGNORED, str(exc)))
+        return [], []
+    # The batch is its sweep's work: its tickets and events behave as the sweep's own.
+    sweeps = _sweeps(f"{batch.sweep}_sweep")
+    # Only a handed-over inventory is taken here; a batch brings its clusters with it.
+    wanted = (batch.subscription,) if batch.clusters is None else ()
+    fleet = Fleet(sweeps, _cluster_source(sweeps, wanted), FleetSettings.from_env())
+    report = fleet.work(batch)
+    for outcome in report.outcomes:
+        log_outcome(outcome)
+    log.info("batch %s", json.dumps(report.summary(), sort_keys=True))
+    return report.batches, report.handed_over
+
+
+def _cluster_source(sweeps: Sweeps, subscriptions: tuple[str, ...]) -> ClusterSource:
+    """The Resource Graph inventory of ``subscriptions`` (RESOURCE_GRAPH_INVENTORY on), else,
+    or when Resource Graph fails (logged), ARM's list of managed clusters."""
+    from shared.azure.inventory import load_inventory
+    from shared.cluster_source import ArmClusters
+    from shared.graph_clusters import GraphClusters
+
+    if subscriptions and sweeps.engine.settings.inventory:
+        try:
+            inventory = load_inventory(_factory(sweeps.engine.settings), subscriptions)
+        except ReadError as exc:
+            log.warning("Resource Graph inventory unavailable, planning from ARM: %s", exc.reason)
+        else:
+            log.info("planning from Resource Graph: %d requests", inventory.requests)
+            return GraphClusters(inventory)
+    return ArmClusters(sweeps.estate)
 
 
 def _sweep_metrics(report: SweepReport) -> None:

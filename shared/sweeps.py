@@ -31,7 +31,7 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
@@ -210,19 +210,23 @@ class Sweeps:
         report.outcomes.extend(self.engine.verify_pending())
         tasks: list[Task] = []
         for cluster in self._clusters(report):
-            pairs = self.finder.registries_of(cluster)
-            tasks += [
-                PairTask("drift", Target(cluster, p.registry.id, p.image), tuple(CHECKS))
-                for p in pairs
-            ] or [PairTask("drift", Target(cluster), CLUSTER_ONLY)]
-            # Each image on a mistyped login server: image-not-found names the typo.
-            tasks += [
-                PairTask("drift", Target(cluster, p.registry.id, image), ("image-not-found",))
-                for p in pairs
-                for image in p.mistyped
-            ]
+            tasks += self.drift_tasks(cluster)
         self._run(tasks, report)
         return report
+
+    def drift_tasks(self, cluster: Cluster) -> list[Task]:
+        """Every check of every pair of one cluster (its cluster-only checks when it has none)."""
+        pairs = self.finder.registries_of(cluster)
+        tasks: list[Task] = [
+            PairTask("drift", Target(cluster, p.registry.id, p.image), tuple(CHECKS)) for p in pairs
+        ] or [PairTask("drift", Target(cluster), CLUSTER_ONLY)]
+        # Each image on a mistyped login server: image-not-found names the typo.
+        tasks += [
+            PairTask("drift", Target(cluster, p.registry.id, image), ("image-not-found",))
+            for p in pairs
+            for image in p.mistyped
+        ]
+        return tasks
 
     # pull failures ----------------------------------------------------------------------------
 
@@ -349,14 +353,19 @@ class Sweeps:
 
     def expiry(self, signal_id: str) -> SweepReport:
         report = SweepReport("expiry", signal_id)
-        in_clusters = self._pull_secrets(report)
-        tasks: list[Task] = [*self._app_uses(in_clusters), *self._token_uses(in_clusters, report)]
-        self._run(tasks, report)
+        self._run(self.expiry_tasks(report, self._clusters(report)), report)
         return report
 
-    def _pull_secrets(self, report: SweepReport) -> list[tuple[Cluster, list[PullSecret]]]:
+    def expiry_tasks(self, report: SweepReport, clusters: list[Cluster]) -> list[Task]:
+        """The service principals and registry tokens these clusters use, and where."""
+        in_clusters = self._pull_secrets(report, clusters)
+        return [*self._app_uses(in_clusters), *self._token_uses(in_clusters, report)]
+
+    def _pull_secrets(
+        self, report: SweepReport, clusters: list[Cluster]
+    ) -> list[tuple[Cluster, list[PullSecret]]]:
         found: list[tuple[Cluster, list[PullSecret]]] = []
-        for cluster in self._clusters(report):
+        for cluster in clusters:
             try:
                 found.append((cluster, self.estate.list_pull_secrets(cluster)))
             except ReadError as exc:
@@ -599,7 +608,12 @@ class Sweeps:
 
     # running ----------------------------------------------------------------------------------
 
-    def _run(self, tasks: list[Task], report: SweepReport) -> None:
+    def run(self, tasks: Sequence[Task], report: SweepReport) -> None:
+        """Run tasks within the budget; what is left, failed transiently or deferred is handed
+        over (``report.handed_over``)."""
+        self._run(tasks, report)
+
+    def _run(self, tasks: Sequence[Task], report: SweepReport) -> None:
         report.planned += len(tasks)
         for index, task in enumerate(tasks):
             if self.budget.spent():

@@ -126,7 +126,7 @@ def find(
     return next(
         (
             r
-            for r in state.iter_resources()
+            for r in state.typed(rtype)
             if r.get("type") == rtype and r["name"].lower() == ref.lower()
         ),
         None,
@@ -497,7 +497,7 @@ def put_peering(
 def _refresh_peering_states(state: State) -> None:
     """Connected when both directions exist, Initiated otherwise, unless the scenario said."""
     explicit = _EXPLICIT.get(state, set())
-    peerings = [r for r in state.iter_resources() if r.get("type") == PEERING]
+    peerings = [r for r in state.typed(PEERING) if r.get("type") == PEERING]
     for peering in peerings:
         if peering["id"].lower() in explicit:
             continue
@@ -919,7 +919,7 @@ def _free_ips(state: State, subnet: Json, count: int) -> list[str]:
     """The next addresses after Azure's five reserved ones that no endpoint in the subnet holds."""
     taken = {
         ip
-        for r in state.iter_resources()
+        for r in state.typed(PRIVATE_ENDPOINT)
         if r.get("type") == PRIVATE_ENDPOINT
         and r["properties"]["subnet"]["id"].lower() == subnet["id"].lower()
         for ip in endpoint_ips(r)
@@ -1097,7 +1097,7 @@ def unlink_cluster_vnet(state: State, spec: dict[str, Any]) -> None:
     cluster = find_cluster(state, spec["cluster"])
     vnets = {v.lower() for v in cluster_vnet_ids(state, cluster)}
     zone_name = spec.get("zone", REGISTRY_ZONE).lower()
-    for link in [r for r in state.iter_resources() if r.get("type") == LINK]:
+    for link in [r for r in state.typed(LINK) if r.get("type") == LINK]:
         zone_id = parent_of(link["id"])
         if (
             zone_id.rsplit("/", 1)[-1].lower() == zone_name
@@ -1172,7 +1172,7 @@ def drop_peering(state: State, spec: dict[str, Any]) -> None:
     }
     mode = spec.get("mode", "deleted")
     explicit = _EXPLICIT.setdefault(state, set())
-    for peering in [r for r in state.iter_resources() if r.get("type") == PEERING]:
+    for peering in [r for r in state.typed(PEERING) if r.get("type") == PEERING]:
         local = parent_of(peering["id"]).lower()
         remote = peering["properties"]["remoteVirtualNetwork"]["id"].lower()
         pair = (local in remote_vnets and remote in {v.lower() for v in cluster_vnets}) or (

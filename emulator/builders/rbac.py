@@ -178,7 +178,7 @@ def _principal(state: State, ref: str) -> str:
         ensure_application(state, value)
         return graph.service_principal_id(state, value)
     if kind == "identity":
-        for resource in state.iter_resources():
+        for resource in state.typed(IDENTITY):
             if resource["type"] == IDENTITY and resource["name"].lower() == value.lower():
                 return str(resource["properties"]["principalId"])
         raise KeyError(f"no user-assigned identity named {value!r} in the scenario")

@@ -329,9 +329,7 @@ def within(state: State, child: str, parent: str) -> bool:
 
 
 def custom_roles(state: State) -> list[Json]:
-    return [
-        r for r in state.iter_resources() if r.get("type", "").lower() == ROLE_DEFINITION.lower()
-    ]
+    return [r for r in state.typed(ROLE_DEFINITION)]
 
 
 def find_definition(state: State, guid: str, scope: str) -> Json | None:
@@ -462,7 +460,7 @@ def principal_type(state: State, principal_id: str) -> str | None:
     for app in apps:
         if str(app.get("_servicePrincipal", {}).get("id", "")).lower() == wanted:
             return "ServicePrincipal"
-    for resource in state.iter_resources():
+    for resource in state.scan():
         ids = [(resource.get("identity") or {}).get("principalId")]
         if resource.get("type", "").lower() == IDENTITY.lower():
             ids.append(resource.get("properties", {}).get("principalId"))
@@ -485,9 +483,7 @@ def _principal_not_found(state: State, principal: str) -> ArmError:
 
 
 def assignments(state: State) -> list[Json]:
-    return [
-        r for r in state.iter_resources() if r.get("type", "").lower() == ROLE_ASSIGNMENT.lower()
-    ]
+    return [r for r in state.typed(ROLE_ASSIGNMENT)]
 
 
 def _check_scope(state: State, scope: str) -> None:
@@ -661,12 +657,14 @@ def _list_assignments(state: State, arm: ArmRequest) -> list[Json]:
     _check_scope(state, arm.scope)
     at_scope, principal = _parse_assignment_filter(arm.request.args.get("$filter"))
     found = []
-    for assignment in assignments(state):
+    # Stored bodies, filtered and serialized, never changed: a fleet's thousands of assignments
+    # are not copied for each list.
+    for assignment in state.typed(ROLE_ASSIGNMENT, copy=False):
         props = assignment["properties"]
+        if principal and props["principalId"].lower() != principal.lower():
+            continue
         above, below = _relation(state, arm.scope, props["scope"])
         if not (above or (below and not at_scope)):
-            continue
-        if principal and props["principalId"].lower() != principal.lower():
             continue
         subscription_id = "" if state.role_ids_listed_in_tenant_form else arm.subscription_id
         found.append(listed_in(subscription_id, assignment))
@@ -697,9 +695,7 @@ def listed_in(subscription_id: str, assignment: Json) -> Json:
 
 
 def deny_assignments(state: State) -> list[Json]:
-    return [
-        r for r in state.iter_resources() if r.get("type", "").lower() == DENY_ASSIGNMENT.lower()
-    ]
+    return [r for r in state.typed(DENY_ASSIGNMENT)]
 
 
 def new_deny_assignment(

@@ -206,7 +206,7 @@ def _public(body: Json) -> Json:
 
 def _identity_principals(state: State) -> Iterable[Json]:
     """Managed identities as Graph lists them (servicePrincipalType ManagedIdentity)."""
-    for resource in state.iter_resources():
+    for resource in state.scan():
         props = resource.get("properties") or {}
         identity = resource.get("identity") or {}
         if resource.get("type", "").lower() == "microsoft.managedidentity/userassignedidentities":

@@ -112,9 +112,8 @@ def sync_route_table(state: State, route_table_id: str) -> None:
     properties["routes"] = state.children(table["id"], ROUTE)
     properties["subnets"] = [
         {"id": s["id"]}
-        for s in state.iter_resources()
-        if s.get("type") == SUBNET
-        and _same(s.get("properties", {}).get("routeTable", {}).get("id", ""), table["id"])
+        for s in state.typed(SUBNET)
+        if _same(s.get("properties", {}).get("routeTable", {}).get("id", ""), table["id"])
     ]
     state.put(table)
 
@@ -140,9 +139,8 @@ def sync_zone(state: State, zone_id: str) -> None:
 def _links_of_vnet(state: State, vnet_id: str) -> list[Json]:
     return [
         r
-        for r in state.iter_resources()
-        if r.get("type") == LINK
-        and _same(r.get("properties", {}).get("virtualNetwork", {}).get("id", ""), vnet_id)
+        for r in state.typed(LINK)
+        if _same(r.get("properties", {}).get("virtualNetwork", {}).get("id", ""), vnet_id)
     ]
 
 

@@ -76,7 +76,7 @@ def list_resources(state: State, scope: str, raw_filter: str | None) -> list[Jso
     wanted = _filter(raw_filter)
     prefix = scope.lower().rstrip("/") + "/"
     found = []
-    for resource in state.iter_resources():
+    for resource in state.scan():
         rid, rtype = resource["id"].lower(), resource.get("type", "").lower()
         if not rid.startswith(prefix) or rtype.startswith(_HIDDEN) or rtype.count("/") != 1:
             continue

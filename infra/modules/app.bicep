@@ -141,6 +141,24 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
   }
 }
 
+// The host's queues: the planners' batches of clusters (sweep_batch) and the tasks a run handed
+// over (sweep_handover). The host would create them on first use; declaring them keeps them
+// (and their poison queues' names) visible in the deployment.
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource batchQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: 'sweep-batches'
+}
+
+resource handoverQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: 'sweep-handover'
+}
+
 resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: blobService
   name: deploymentContainerName
@@ -450,6 +468,20 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'SWEEP_BUDGET_SECONDS'
           value: '300'
+        }
+        // Fleet sweeps: clusters per sweep-batches message, and clusters one batch checks at once.
+        {
+          name: 'FLEET_BATCH_SIZE'
+          value: '20'
+        }
+        {
+          name: 'FLEET_CLUSTER_CONCURRENCY'
+          value: '4'
+        }
+        // How long an instance keeps a cluster's kubeconfig in memory (never persisted).
+        {
+          name: 'KUBECONFIG_CACHE_SECONDS'
+          value: '900'
         }
         {
           name: 'POLICY_PATH'

@@ -3,6 +3,12 @@
 Concurrent callers asking for the same key wait on one future instead of issuing a second
 request. Writes clear the cache so verification after a fix reads fresh state.
 
+An answer is kept, a failure is not: a :class:`~shared.errors.ReadError` (404, 403, a cluster
+API that cannot be reached) says something about the estate and every check may reuse it; any
+other exception (throttling, a 5xx, a dropped connection) is shared by the callers already
+waiting on it, and the next caller reads again: a read throttled once must not fail every pair
+of the run that needs it.
+
 The cache can also be *seeded* with what another source already knows (the Resource Graph
 inventory, :mod:`shared.azure.inventory`), each seed tagged with the clusters it concerns, so that
 what a check read from that copy can be forgotten (:meth:`RunCache.forget`) and read from ARM.
@@ -15,6 +21,8 @@ import threading
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from typing import Any, ParamSpec, Protocol, TypeVar
+
+from shared.errors import ReadError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -36,9 +44,18 @@ class RunCache:
             try:
                 future.set_result(load())
             except BaseException as exc:
+                if not isinstance(exc, ReadError):
+                    with self._lock:
+                        if self._futures.get(key) is future:
+                            del self._futures[key]
                 future.set_exception(exc)
         result: R = future.result()
         return result
+
+    def discard(self, key: Hashable) -> None:
+        """Drop one entry (a kept kubeconfig turned out stale): the next caller reads again."""
+        with self._lock:
+            self._futures.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:

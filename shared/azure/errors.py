@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from shared.errors import Busy, Forbidden, NotFound, TransientError, Unreachable
+from shared.errors import Busy, Forbidden, NotFound, Throttled, TransientError, Unreachable
 
 # 409 codes that mean "another operation is running", not "this conflicts": retry later.
 BUSY_CODES = frozenset(
@@ -57,7 +57,9 @@ def translated(resource_id: str, *, doing: str) -> Iterator[None]:
             raise NotFound(
                 f"{resource_id} was not found ({code})", resource_id=resource_id
             ) from exc
-        if status == 429 or status >= 500:
+        if status == 429:
+            raise Throttled(f"{doing} {resource_id} was throttled ({code})") from exc
+        if status >= 500:
             raise TransientError(f"{doing} {resource_id} failed with {status} {code}") from exc
         if (status == 409 and code.lower() in BUSY_CODES) or status == 412:
             raise Busy(

@@ -52,8 +52,11 @@ class ClientFactory:
             return self._credential
 
     def _transport_options(self) -> dict[str, Any]:
+        # retry_status defaults to 3 in azure-core whatever retry_total says: ARM_RETRY_TOTAL
+        # must mean the same number of attempts for a 429 or a 503 as for a dropped connection.
         options: dict[str, Any] = {
             "retry_total": self.settings.retry_total,
+            "retry_status": self.settings.retry_total,
             "retry_backoff_factor": self.settings.retry_backoff,
             # CustomHookPolicy sits after the retry policy: every attempt is counted, 429s too.
             "raw_response_hook": telemetry.http_response("arm"),
@@ -73,9 +76,16 @@ class ClientFactory:
                     base_url=self.settings.cloud.resource_manager,
                     credential_scopes=[self.settings.cloud.arm_scope],
                     polling_interval=self.settings.polling_interval,
+                    per_retry_policies=[self._pacing()],
                     **self._transport_options(),
                 )
             return self._clients[key]
+
+    def _pacing(self) -> Any:
+        """Every ARM request of this process paced by ARM's limits (shared.azure.pacing)."""
+        from shared.azure.pacing import pacing_policy, process_pacer
+
+        return pacing_policy(process_pacer(self.settings.managed_identity_client_id or "app"))
 
     def container_service(self, subscription_id: str) -> ContainerServiceClient:
         from azure.mgmt.containerservice import ContainerServiceClient
@@ -159,11 +169,14 @@ class ClientFactory:
         """ARM as plain JSON, for the few calls no SDK here covers (metrics, the deploy hooks'
         Microsoft.Web reads: azure-mgmt-web is not worth its size for three requests)."""
         return self._bearer_client(
-            "arm", self.settings.cloud.resource_manager, self.settings.cloud.arm_scope
+            "arm",
+            self.settings.cloud.resource_manager,
+            self.settings.cloud.arm_scope,
+            paced=True,
         )
 
     def _bearer_client(
-        self, name: str, base_url: str, scope: str
+        self, name: str, base_url: str, scope: str, *, paced: bool = False
     ) -> PipelineClient[HttpRequest, HttpResponse]:
         """One cached JSON client per service: retries as the SDKs do, a bearer token for scope."""
         from azure.core import PipelineClient
@@ -193,8 +206,10 @@ class ClientFactory:
                         UserAgentPolicy(sdk_moniker="acr-pull-remediator"),
                         RetryPolicy(
                             retry_total=self.settings.retry_total,
+                            retry_status=self.settings.retry_total,
                             retry_backoff_factor=self.settings.retry_backoff,
                         ),
+                        *([self._pacing()] if paced else []),
                         BearerTokenCredentialPolicy(credential, scope),
                         CustomHookPolicy(
                             raw_response_hook=telemetry.http_response(
@@ -237,6 +252,7 @@ class ClientFactory:
                         UserAgentPolicy(sdk_moniker="acr-pull-remediator"),
                         RetryPolicy(
                             retry_total=self.settings.retry_total,
+                            retry_status=self.settings.retry_total,
                             retry_backoff_factor=self.settings.retry_backoff,
                         ),
                         RedirectPolicy(),

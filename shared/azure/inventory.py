@@ -458,6 +458,11 @@ class InventoryReader:
         )
         return True
 
+    def seed_inventory(self, piece: Inventory) -> None:
+        from shared.graph_clusters import seed_slice
+
+        seed_slice(self.cache, piece)
+
     def forget_inventory(self, cluster_id: str) -> bool:
         return self.cache.forget(cluster_id)
 

@@ -20,10 +20,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
-from shared.azure.cache import RunCache, cached
+from shared.azure.cache import RunCache, cache_key, cached
 from shared.azure.errors import translated
 from shared.azure.factory import ClientFactory
-from shared.errors import Forbidden, NotFound, TransientError, Unreachable
+from shared.azure.kubeconfigs import KUBECONFIGS
+from shared.errors import Forbidden, NotFound, Throttled, TransientError, Unreachable
 from shared.models import Cluster
 from shared.permissions import withheld
 from shared.ports.kubernetes import (
@@ -275,17 +276,49 @@ class KubernetesReader:
         namespaced: bool = True,
         fields: dict[str, str] | None = None,
     ) -> list[Any]:
-        client = self._kube_client(cluster.id)
         where: dict[str, Any] = {"namespace": "*"} if namespaced else {}
-        with kube_errors(cluster, doing=f"list {plural} in"):
-            return list(client.list(resource, chunk_size=CHUNK, fields=fields, **where))
+        while True:
+            client, remembered = self._kube_connection(cluster.id)
+            try:
+                with kube_errors(cluster, doing=f"list {plural} in"):
+                    return list(client.list(resource, chunk_size=CHUNK, fields=fields, **where))
+            except (Forbidden, Unreachable):
+                if not remembered:
+                    raise
+                # The kept kubeconfig may be stale (rotated credentials, a moved API server):
+                # fetch a fresh one once before believing the answer.
+                KUBECONFIGS.drop(cluster.id)
+                self.cache.discard(cache_key("_kube_connection", (cluster.id,)))
+
+    def _kube_client(self, cluster_id: str) -> Any:
+        return self._kube_connection(cluster_id)[0]
 
     @cached
-    def _kube_client(self, cluster_id: str) -> Any:
-        # Dry-run holds no credential-listing action (shared.permissions): say so, ask nothing.
+    def _kube_connection(self, cluster_id: str) -> tuple[Any, bool]:
+        """(client, whether its kubeconfig was kept from an earlier invocation)."""
+        # Dry-run holds no credential-listing action (shared.permissions): say so, ask nothing,
+        # and use no kubeconfig kept from before.
         reason = withheld(self.factory.settings.access_mode, USER_CREDENTIAL)
         if reason:
             raise Forbidden(reason, resource_id=cluster_id)
+        config = KUBECONFIGS.get(cluster_id)
+        remembered = config is not None
+        if config is None:
+            config = self._fetch_kubeconfig(cluster_id)
+            KUBECONFIGS.put(cluster_id, config)
+        from lightkube import ConfigError
+
+        try:
+            return self.factory.kubernetes(config), remembered
+        except (ConfigError, KeyError, TypeError, ValueError) as exc:
+            KUBECONFIGS.drop(cluster_id)
+            raise Unreachable(
+                f"the kubeconfig ARM returned for {ResourceId.parse(cluster_id).name} is not "
+                f"usable ({type(exc).__name__})",
+                resource_id=cluster_id,
+            ) from exc
+
+    def _fetch_kubeconfig(self, cluster_id: str) -> dict[str, Any]:
         rid = ResourceId.parse(cluster_id)
         client = self.factory.container_service(rid.subscription_id)
         with translated(cluster_id, doing="list the user credentials of"):
@@ -296,15 +329,7 @@ class KubernetesReader:
         if _needs_entra_token(config):
             token = self.factory.credential.get_token(f"{AKS_AAD_SERVER_APP}/.default").token
             config = _with_token(config, token)
-        from lightkube import ConfigError
-
-        try:
-            return self.factory.kubernetes(config)
-        except (ConfigError, KeyError, TypeError, ValueError) as exc:
-            raise Unreachable(
-                f"the kubeconfig ARM returned for {rid.name} is not usable ({type(exc).__name__})",
-                resource_id=cluster_id,
-            ) from exc
+        return config
 
 
 @contextmanager
@@ -350,7 +375,9 @@ def _raise_status(
         raise Unreachable(
             f"{where} is not serving ({status} {reason})", resource_id=cluster.id
         ) from exc
-    if status == 429 or status >= 500:
+    if status == 429:
+        raise Throttled(f"{where} throttled the request to {doing} it") from exc
+    if status >= 500:
         raise TransientError(f"{where} failed to {doing} it with {status} {reason}") from exc
     raise exc
 

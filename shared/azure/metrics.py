@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from shared.azure.cache import RunCache, cached
 from shared.azure.errors import translated
 from shared.ports.registries import PullMinute, RegistryPullMetrics
 
@@ -17,7 +18,10 @@ PULL_METRICS = ("TotalPullCount", "SuccessfulPullCount")
 
 class MetricsReader:
     factory: ClientFactory
+    cache: RunCache
 
+    # Once per registry per run: every pair of a sweep's batch on that registry shares the hour.
+    @cached
     def get_registry_pull_metrics(self, registry_id: str, *, minutes: int) -> RegistryPullMetrics:
         from azure.core.exceptions import (
             ClientAuthenticationError,

@@ -26,7 +26,7 @@ import contextlib
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -244,7 +244,13 @@ class TableStateStore:
     def remember_pairs(self, pairs: Sequence[RememberedPair]) -> None:
         from azure.data.tables import UpdateMode
 
-        known = {(p.cluster_id.lower(), p.registry_id.lower()): p for p in self.list_pairs()}
+        # Only the partitions written (one per cluster): listing every pair for each write made a
+        # fleet's first sweep quadratic in Table traffic.
+        known = {
+            (p.cluster_id.lower(), p.registry_id.lower()): p
+            for cluster in sorted({p.cluster_id.lower() for p in pairs})
+            for p in self._pairs_of(cluster)
+        }
         for pair in pairs:
             before = known.get((pair.cluster_id.lower(), pair.registry_id.lower()))
             sources = pair.sources | (before.sources if before else frozenset())
@@ -264,16 +270,16 @@ class TableStateStore:
     def list_pairs(self) -> Sequence[RememberedPair]:
         with _storage("list remembered pairs"):
             rows = list(self._table(PAIRS).list_entities())
-        return [
-            RememberedPair(
-                cluster_id=row["ClusterId"],
-                registry_id=row["RegistryId"],
-                sources=frozenset(s for s in str(row.get("Sources", "")).split(",") if s),
-                first_seen=_as_utc(row["FirstSeen"]),
-                last_seen=_as_utc(row["LastSeen"]),
+        return _pairs(rows)
+
+    def _pairs_of(self, cluster_id: str) -> Sequence[RememberedPair]:
+        with _storage("read remembered pairs"):
+            rows = list(
+                self._table(PAIRS).query_entities(
+                    "PartitionKey eq @key", parameters={"key": resource_key(cluster_id)}
+                )
             )
-            for row in rows
-        ]
+        return _pairs(rows)
 
     def forget_pair(self, cluster_id: str, registry_id: str) -> None:
         with _storage("forget a pair"):
@@ -385,6 +391,14 @@ class TableStateStore:
             state=row["State"],
             occurrences=int(row.get("Occurrences", 1)),
         )
+
+    def list_open_tickets(self) -> frozenset[str]:
+        """The fingerprints of every open ticket: one query (a page per 1,000), for a batch."""
+        with _storage("list the open tickets"):
+            rows = self._table(TICKETS).query_entities(
+                "PartitionKey eq 'ticket' and State eq 'open'", select=["Fingerprint"]
+            )
+            return frozenset(str(row["Fingerprint"]) for row in rows if row.get("Fingerprint"))
 
     def put_ticket(self, fingerprint: str, ref: TicketRef) -> None:
         from azure.data.tables import UpdateMode
@@ -511,6 +525,19 @@ class TableStateStore:
         before = _aware(before)
         query = "PartitionKey lt @day or ( PartitionKey eq @day and When lt @before )"
         return self._prune(AUDIT, query, {"day": date_partition(before), "before": before}, limit)
+
+
+def _pairs(rows: Iterable[Mapping[str, Any]]) -> list[RememberedPair]:
+    return [
+        RememberedPair(
+            cluster_id=row["ClusterId"],
+            registry_id=row["RegistryId"],
+            sources=frozenset(s for s in str(row.get("Sources", "")).split(",") if s),
+            first_seen=_as_utc(row["FirstSeen"]),
+            last_seen=_as_utc(row["LastSeen"]),
+        )
+        for row in rows
+    ]
 
 
 def _claim_entity(

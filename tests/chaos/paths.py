@@ -18,7 +18,7 @@ from emulator.server import Emulator
 from shared.ports.rbac import ACR_PULL_ROLE_ID
 from tests.chaos.harness import ChaosPath, Delivery
 from tests.support.events import arm_event
-from tests.support.triggers import TICKET_POLICY, Captured, timer
+from tests.support.triggers import TICKET_POLICY, Captured, drain_batches, timer
 
 CLUSTER, REGISTRY = "aks-prod-weu", "acrprodweu"
 ROLE_ASSIGNMENT_DELETE = "Microsoft.Authorization/roleAssignments/delete"
@@ -208,11 +208,10 @@ LINK_PRIVATE_DNS_ZONE = ChaosPath(
 def _handed_over(emulator: Emulator, functions: dict[str, Any]) -> Delivery:
     scenario.load(emulator.state, "sample")
     scenario.apply_break(emulator.state, {"cause": "acrpull-missing", "cluster": CLUSTER})
-    handover = Captured()
-    functions["drift_sweep"].get_user_function()(
-        timer(), handover
-    )  # SWEEP_BUDGET_SECONDS=0: everything handed over
-    [message] = [m for m in handover.messages() if json.loads(m)["cluster"].endswith(f"/{CLUSTER}")]
+    batches = Captured()
+    functions["drift_sweep"].get_user_function()(timer(), batches)
+    handed_over = drain_batches(functions, batches.messages())  # SWEEP_BUDGET_SECONDS=0
+    [message] = [m for m in handed_over if json.loads(m)["cluster"].endswith(f"/{CLUSTER}")]
     return Delivery("sweep_handover", message, None)
 
 
@@ -259,9 +258,9 @@ def _sp_secret_expired(emulator: Emulator, functions: dict[str, Any]) -> Deliver
             ]
         },
     )
-    handover = Captured()
-    functions["expiry_sweep"].get_user_function()(timer(), handover)
-    [message] = handover.messages()
+    batches = Captured()
+    functions["expiry_sweep"].get_user_function()(timer(), batches)
+    [message] = drain_batches(functions, batches.messages())  # SWEEP_BUDGET_SECONDS=0
     return Delivery("sweep_handover", message, None)
 
 

@@ -238,3 +238,32 @@ def test_denied_action_names_the_action_as_arm_does(
         "Microsoft.ContainerService/managedClusters/listClusterUserCredential/action"
         in (response.json()["error"]["message"])
     )
+
+
+# -- ARM's request limits (emulator/throttling.py) ---------------------------------------------
+
+
+def test_arm_limits_count_down_in_headers_then_answer_429_with_retry_after(
+    http: requests.Session, emulator: Emulator
+) -> None:
+    from emulator.throttling import ArmLimits, Buckets, Limit
+
+    emulator.state.arm_buckets = Buckets(ArmLimits(reads=Limit(3, 0.5), writes=Limit(2, 0.5)))
+    seen = [get(http, emulator, CLUSTER_PATH) for _ in range(4)]
+    assert [r.status_code for r in seen] == [200, 200, 200, 429]
+    remaining = [r.headers.get("x-ms-ratelimit-remaining-subscription-reads") for r in seen]
+    assert remaining == ["2", "1", "0", "0"]
+    throttled = seen[-1]
+    assert throttled.headers["Retry-After"] == "2"  # a token back at 0.5/s, whole seconds
+    assert throttled.json()["error"]["code"] == "TooManyRequests"
+    # Writes (POST actions too) draw on their own bucket and name it.
+    post = http.post(
+        f"{emulator.base_url}{CLUSTER_PATH}/listClusterUserCredential", params=API, timeout=5
+    )
+    assert post.status_code == 200
+    assert post.headers["x-ms-ratelimit-remaining-subscription-writes"] == "1"
+    # Tenant-level requests are not metered per subscription.
+    assert (
+        "x-ms-ratelimit-remaining-subscription-reads"
+        not in get(http, emulator, "/subscriptions").headers
+    )

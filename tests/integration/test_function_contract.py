@@ -136,7 +136,20 @@ def test_hand_over_queue_is_written_by_sweeps_and_the_webhook(functions: dict[st
         for b in map(json.loads, fn.get_raw_bindings())
         if b["type"] == "queue" and b["direction"] == "OUT" and b["queueName"] == queue
     )
-    assert writers == ["alert_webhook", "drift_sweep", "expiry_sweep", "pull_failure_scan"]
+    assert writers == ["alert_webhook", "pull_failure_scan", "sweep_batch"]
+
+
+def test_batch_queue_is_written_by_the_planners_and_the_batch_worker(
+    functions: dict[str, Any],
+) -> None:
+    queue = documented()["sweep_batch"]["queueName"]
+    writers = sorted(
+        name
+        for name, fn in functions.items()
+        for b in map(json.loads, fn.get_raw_bindings())
+        if b["type"] == "queue" and b["direction"] == "OUT" and b["queueName"] == queue
+    )
+    assert writers == ["drift_sweep", "expiry_sweep", "sweep_batch"]
 
 
 @pytest.mark.parametrize("name", sorted(documented()))

@@ -26,6 +26,7 @@ def test_indexed_functions(functions: dict[str, Any]) -> None:
         "pull_failure_scan",
         "retention_sweep",
         "sweep_handover",
+        "sweep_batch",
         "alert_webhook",
         "diagnose",
         "health",

@@ -158,6 +158,9 @@ def test_a_worker_killed_mid_run_does_not_lose_its_event(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("EVENT_LEASE_SECONDS", "3")
+    # The slow read is the responder's re-read of the cluster, under the cluster's lease: the
+    # dead worker's lease on the cluster must expire too.
+    monkeypatch.setenv("CLUSTER_LEASE_SECONDS", "3")
     scenario.apply_break(emulator.state, {"cause": "acrpull-missing", "cluster": CLUSTER})
     event = deleted_event(emulator, "evt-killed-worker")
     # The worker is slow to read the cluster, long enough to be killed in the middle.

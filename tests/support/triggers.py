@@ -127,15 +127,36 @@ def deliver_event(
     return logged_outcomes(caplog)
 
 
+# Timers that plan: their output is batches for sweep_batch, which the host runs from the queue.
+PLANNERS = ("drift_sweep", "expiry_sweep")
+
+
 def run_timer(
     functions: dict[str, Any], name: str, caplog: pytest.LogCaptureFixture
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Invoke a timer function; (logged outcomes, hand-over queue messages)."""
+    """Invoke a timer function and, for a planner, every batch it queued (and their follow-up
+    batches) as the host would; (logged outcomes, hand-over queue messages)."""
     caplog.clear()
-    handover = Captured()
+    output = Captured()
     with caplog.at_level(logging.INFO, logger="shared"):
-        functions[name].get_user_function()(timer(), handover)
-    return logged_outcomes(caplog), handover.messages()
+        functions[name].get_user_function()(timer(), output)
+        if name not in PLANNERS:
+            return logged_outcomes(caplog), output.messages()
+        handed_over = drain_batches(functions, output.messages())
+    return logged_outcomes(caplog), handed_over
+
+
+def drain_batches(functions: dict[str, Any], batches: list[str], limit: int = 1000) -> list[str]:
+    """Run ``sweep_batch`` on each batch message until none is left; the hand-over messages."""
+    pending, handed_over = list(batches), []
+    while pending:
+        limit -= 1
+        assert limit >= 0, "the batches never ran out"
+        again, handover = Captured(), Captured()
+        functions["sweep_batch"].get_user_function()(queue_message(pending.pop(0)), again, handover)
+        pending += again.messages()
+        handed_over += handover.messages()
+    return handed_over
 
 
 def process_handover(

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from shared.azure.cache import RunCache, cached
+from shared.errors import NotFound, Throttled
 
 
 class Reader:
@@ -22,6 +23,10 @@ class Reader:
         time.sleep(0.05)
         if resource_id.endswith("boom"):
             raise LookupError(resource_id)
+        if resource_id.endswith("gone"):
+            raise NotFound(f"{resource_id} was not found", resource_id=resource_id)
+        if resource_id.endswith("throttled") and self.calls == 1:
+            raise Throttled(f"reading {resource_id} was throttled")
         return resource_id.upper()
 
 
@@ -33,12 +38,33 @@ def test_concurrent_reads_of_one_key_make_one_call() -> None:
     assert reader.calls == 1
 
 
-def test_errors_are_cached_too_and_clear_forgets() -> None:
+def test_answers_are_cached_failures_are_not_and_clear_forgets() -> None:
     reader = Reader()
+    for _ in range(2):
+        with pytest.raises(NotFound):
+            reader.read("/x/gone")
+    assert reader.calls == 1  # a 404 is an answer: every check may reuse it
     for _ in range(2):
         with pytest.raises(LookupError):
             reader.read("/x/boom")
-    assert reader.calls == 1
+    assert reader.calls == 3  # a failure is read again
     reader.cache.clear()
     reader.read("/x/y")
+    assert reader.calls == 4
+
+
+def test_a_read_throttled_once_succeeds_for_the_next_caller() -> None:
+    reader = Reader()
+    with pytest.raises(Throttled):
+        reader.read("/x/throttled")
+    assert reader.read("/x/throttled") == "/X/THROTTLED"
+    assert reader.read("/x/throttled") == "/X/THROTTLED"
     assert reader.calls == 2
+
+
+def test_callers_waiting_on_a_failing_read_share_it() -> None:
+    reader = Reader()
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(reader.read, "/x/boom") for _ in range(4)]
+    assert all(isinstance(f.exception(), LookupError) for f in futures)
+    assert reader.calls < 4  # at least some waited on the one read in flight
