@@ -15,6 +15,7 @@ param namePrefix string = 'acrpull'
 param resourceGroupName string = '${namePrefix}-rg'
 
 @description('Subscriptions the app may read and act on: Reader, custom roles and ARM events in each (SCOPE_SUBSCRIPTION_IDS).')
+@minLength(1)
 param scopeSubscriptionIds array = [
   subscription().subscriptionId
 ]

@@ -101,6 +101,12 @@ def _diagnose_command(args: argparse.Namespace, out: TextIO) -> int:
     return _diagnose(args.cluster, args.registry, args.image, output=output, out=out)
 
 
+def _cli_env() -> dict[str, str]:
+    """A person runs the CLI with their own rights, not the deployed dry-run identity's: read
+    kubeconfigs and registry credentials if they may (CREDENTIAL_READS=off to refuse)."""
+    return {"CREDENTIAL_READS": "on", **os.environ}
+
+
 def _classify(message: str, *, as_json: bool, out: TextIO) -> int:
     result = classify(message)
     if as_json:
@@ -118,7 +124,7 @@ def _diagnose(
     from shared.fleet import diagnose_pair
 
     cluster_rid = ResourceId.parse(cluster_id)
-    engine = runtime.engine()
+    engine = runtime.engine(_cli_env())
     estate = engine.estate
     cluster = estate.get_cluster(str(cluster_rid))
     scope = tuple(sorted(engine.settings.subscriptions)) or (cluster_rid.subscription_id,)
@@ -137,7 +143,7 @@ def _diagnose_fleet(output: str, *, quiet: bool, out: TextIO) -> int:
     from shared import runtime
     from shared.fleet import diagnose_fleet
 
-    engine = runtime.engine()
+    engine = runtime.engine(_cli_env())
     if not engine.settings.subscriptions:
         raise ValueError("SCOPE_SUBSCRIPTION_IDS is empty: no pair is in scope")
     if not quiet:

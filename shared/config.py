@@ -22,6 +22,10 @@ class Settings:
     ca_bundle: str | None = None
     managed_identity_client_id: str | None = None
     mode: str = "dry-run"
+    # CREDENTIAL_READS: "auto" reads credentials (cluster kubeconfig, registry admin passwords)
+    # only in enforce, as infra/ grants them (infra/PERMISSIONS.md); "on" in any mode (the CLI,
+    # signed in as a person with their own rights); "off" never.
+    credential_reads: str = "auto"
     retry_total: int = 4
     retry_backoff: float = 0.8
     operation_timeout: float = 240.0
@@ -65,6 +69,13 @@ class Settings:
             return self.cluster_lease_seconds
         return self.operation_timeout + 60
 
+    @property
+    def access_mode(self) -> str:
+        """The mode whose grants the identity holds for credential reads (shared.permissions)."""
+        if self.credential_reads == "auto":
+            return self.mode
+        return "enforce" if self.credential_reads == "on" else "dry-run"
+
     def in_scope(self, subscription_id: str) -> bool:
         return subscription_id.lower() in self.subscriptions
 
@@ -81,6 +92,7 @@ class Settings:
             ca_bundle=env.get("AZURE_CA_BUNDLE") or None,
             managed_identity_client_id=env.get("AZURE_CLIENT_ID") or None,
             mode=_choice(env, "REMEDIATION_MODE", MODES, "dry-run"),
+            credential_reads=_choice(env, "CREDENTIAL_READS", ("auto", "on", "off"), "auto"),
             retry_total=_number(env, "ARM_RETRY_TOTAL", 4, int),
             retry_backoff=_number(env, "ARM_RETRY_BACKOFF_SECONDS", 0.8, float),
             operation_timeout=_number(env, "OPERATION_TIMEOUT_SECONDS", 240.0, float),

@@ -72,7 +72,7 @@ def withheld(mode: str, permission: str) -> str | None:
     if permission.casefold() in {p.casefold() for p in CREDENTIAL_LISTING}:
         return (
             f"REMEDIATION_MODE={mode} grants no credential-listing action ({permission.split('/')[-2]}"
-            "): infra/PERMISSIONS.md"
+            "): infra/PERMISSIONS.md; CREDENTIAL_READS=on where the identity holds it"
         )
     if is_kubernetes_data(permission):
         return (

@@ -321,7 +321,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_17: Event Grid and Azure Monitor action groups cannot present client certificates.
   name: '${namePrefix}-func-${suffix}'
   location: location
-  tags: tags
+  // azd deploy finds the app of azure.yaml's service `remediator` by this tag.
+  tags: union(tags, {
+    'azd-service-name': 'remediator'
+  })
   kind: 'functionapp,linux'
   identity: {
     type: 'UserAssigned'

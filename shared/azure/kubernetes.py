@@ -421,7 +421,7 @@ class KubernetesReader:
         """(client, whether its kubeconfig was kept from an earlier invocation)."""
         # Dry-run holds no credential-listing action (shared.permissions): say so, ask nothing,
         # and use no kubeconfig kept from before.
-        reason = withheld(self.factory.settings.mode, USER_CREDENTIAL)
+        reason = withheld(self.factory.settings.access_mode, USER_CREDENTIAL)
         if reason:
             raise Forbidden(reason, resource_id=cluster_id)
         config = KUBECONFIGS.get(cluster_id)

@@ -55,7 +55,7 @@ class RegistryReader:
         if not registry.admin_user_enabled:
             return None
         # Dry-run holds no credential-listing action (shared.permissions): say so, ask nothing.
-        reason = withheld(self.factory.settings.mode, REGISTRY_CREDENTIALS)
+        reason = withheld(self.factory.settings.access_mode, REGISTRY_CREDENTIALS)
         if reason:
             raise Forbidden(reason, resource_id=registry_id)
         rid = registry.resource

@@ -324,6 +324,29 @@ def alert_condition_problems(root: Path) -> list[str]:
     return []
 
 
+# main.bicep parameters whose bad value would fail late (or deploy something useless): the
+# decorators that make ARM refuse it before anything is created.
+PARAMETER_VALIDATION = {
+    "scopeSubscriptionIds": {"min_length": 1},
+    "namePrefix": {"min_length": 3, "max_length": 11},
+    "remediationMode": {"allowed": ["dry-run", "enforce"]},
+    "ticketSecrets": {"allowed": ["GITHUB_TOKEN", "AZURE_DEVOPS_PAT", "TICKET_WEBHOOK_URL"]},
+}
+
+
+def parameter_validation_problems(root: Path) -> list[str]:
+    declared = parsed(root / "main.bicep").get("parameters") or {}
+    problems = []
+    for name, wanted in PARAMETER_VALIDATION.items():
+        have = {
+            d["type"]: d.get("argument") for d in (declared.get(name) or {}).get("decorators") or []
+        }
+        for decorator, argument in wanted.items():
+            if have.get(decorator) != argument:
+                problems.append(f"main.bicep: param {name} needs @{decorator}({argument!r})")
+    return problems
+
+
 RULES: list[Callable[[Path], list[str]]] = [
     schema_problems,
     contract.operation_filter_problems,
@@ -343,6 +366,7 @@ RULES: list[Callable[[Path], list[str]]] = [
     permission_mode_problems,
     alert_key_problems,
     alert_condition_problems,
+    parameter_validation_problems,
 ]
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import bicep_types
 import pytest
 
+from shared import permissions
 from shared.app_settings import APP_SETTINGS, LOCAL_ONLY
 from shared.azure.event_names import event_types
 from shared.azure.run_command import PERMISSIONS as RUN_COMMAND_PERMISSIONS
@@ -58,21 +59,9 @@ FLEX_REJECTS = {
 }
 
 
-# Data-plane operations among what checks and remediations declare: Kubernetes objects behind AKS
-# (Azure RBAC for Kubernetes: lower-case group/resource paths under managedClusters) and ACR
-# repositories (ABAC repository permissions). Everything else is a control-plane action.
-KUBERNETES_DATA = re.compile(r"^Microsoft\.ContainerService/managedClusters/[a-z0-9.-]+/", re.I)
-AKS_CONTROL_CHILDREN = re.compile(
-    r"^Microsoft\.ContainerService/managedClusters/([A-Za-z]*[A-Z][A-Za-z]*|detectors|"
-    r"extensionaddons|eventGridFilters)/"
-)
-ACR_DATA = re.compile(r"^Microsoft\.ContainerRegistry/registries/repositories/", re.I)
-
-
-def is_data_action(operation: str) -> bool:
-    if ACR_DATA.match(operation):
-        return True
-    return bool(KUBERNETES_DATA.match(operation)) and not AKS_CONTROL_CHILDREN.match(operation)
+# Data-plane operations (Kubernetes objects behind AKS, ACR repositories) are granted only by
+# dataActions: shared.permissions tells them from control-plane actions.
+is_data_action = permissions.is_data_action
 
 
 @dataclass(frozen=True)

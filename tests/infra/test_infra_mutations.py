@@ -282,6 +282,18 @@ MUTATIONS = [
         "listKeys(resourceId('Microsoft.Web/sites/host', functionAppName, 'default'), '2024-04-01').functionKeys.default",
     ),
     Mutation(
+        "empty scope subscription list allowed",
+        "main.bicep",
+        "@minLength(1)\nparam scopeSubscriptionIds array",
+        "param scopeSubscriptionIds array",
+    ),
+    Mutation(
+        "remediation mode unchecked",
+        "main.bicep",
+        "@allowed([\n  'dry-run'\n  'enforce'\n])\nparam remediationMode string",
+        "param remediationMode string",
+    ),
+    Mutation(
         "alert before the functions exist",
         "main.bicep",
         "enablePullFailureAlert && subscribeEvents && !empty(alertWorkspaceIds)",

@@ -121,3 +121,16 @@ def test_dry_run_checks_needing_credentials_are_unknown_with_the_reason(
     ]
     with pytest.raises(Forbidden, match="credential-listing"):
         dry_run_estate.list_pull_failures(cluster)
+
+
+def test_credential_reads_on_lifts_the_dry_run_refusal(
+    emulator: Emulator, sample: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI (a person's own rights) and an operator who granted the reader by hand."""
+    env = {**emulator.environment(), "REMEDIATION_MODE": "dry-run", "CREDENTIAL_READS": "on"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    estate = ArmEstate(ClientFactory(Settings.from_env(env)))
+    cluster = estate.list_clusters(next(iter(emulator.state.subscriptions)))[0]
+    estate.list_pull_failures(cluster)  # reads the cluster's API: no refusal
+    assert any(e.path.lower().endswith("listclusterusercredential") for e in emulator.state.journal)

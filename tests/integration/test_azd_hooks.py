@@ -240,6 +240,14 @@ def test_azure_yaml_runs_these_hooks_on_both_shells() -> None:
             assert config["hooks"][hook][shell]["run"].endswith(f"-m scripts.azd_hooks {hook}")
 
 
+def test_azd_deploy_finds_the_function_app_by_its_service_tag() -> None:
+    (name,) = yaml.safe_load((ROOT / "azure.yaml").read_text())["services"]
+    app = (ROOT / "infra" / "modules" / "app.bicep").read_text()
+    site = app[app.index("resource functionApp 'Microsoft.Web/sites@") :]
+    site = site[: site.index("\n}\n")]
+    assert f"'azd-service-name': '{name}'" in site
+
+
 def test_the_hooks_wait_for_every_function_the_infra_delivers_to(
     functions: dict[str, Any],
 ) -> None:
