@@ -25,3 +25,12 @@ def rotation_started(tags: Iterable[str]) -> datetime | None:
                 return datetime.min.replace(tzinfo=UTC)  # a garbled mark is still a mark
             return started if started.tzinfo else started.replace(tzinfo=UTC)
     return None
+
+
+def unfinished_summary(app_id: str, started: datetime) -> str:
+    """What a finding says of an application that carries the mark."""
+    return (
+        f"A rotation of the secret of service principal {app_id} started at "
+        f"{started.isoformat()} and has not finished (it is running now, or its worker died): "
+        "the clusters using it may hold different secrets, or still the old one."
+    )

@@ -54,7 +54,7 @@ from shared.ports.registries import Registry
 from shared.registry_hosts import look_alike
 from shared.remediations import REMEDIATIONS
 from shared.resource_id import ResourceId
-from shared.rotation_mark import rotation_started
+from shared.rotation_mark import rotation_started, unfinished_summary
 from shared.signals import MAX_FIELD_LENGTH, BadSignal
 from shared.token_expiry import TokenUse, all_expired, expiry_finding, first_to_expire
 
@@ -687,15 +687,10 @@ def _unfinished_rotation(finding: Finding, started: datetime) -> Finding:
     """The application carries the mark of a rotation that never ended (its worker died): the
     clusters may hold different secrets whatever the newest one's date says (see
     :mod:`shared.rotation_mark`)."""
-    app_id = finding.evidence.get("appId")
     return replace(
         finding,
         status=Status.FAIL,
-        summary=(
-            f"A rotation of the secret of service principal {app_id} started at "
-            f"{started.isoformat()} and has not finished: the clusters using it may hold "
-            "different secrets, or still the old one."
-        ),
+        summary=unfinished_summary(str(finding.evidence.get("appId")), started),
         action_id=finding.action_id or (ROTATE if finding.evidence.get("clusters") else None),
         evidence={**finding.evidence, "rotationStartedAt": started.isoformat()},
     )

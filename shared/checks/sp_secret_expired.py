@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from shared.checks.base import Check, CheckMeta, Finding, Status, Target
 from shared.permissions import GRAPH_READ
 from shared.ports import Estate
-from shared.rotation_mark import rotation_started
+from shared.rotation_mark import rotation_started, unfinished_summary
 
 
 def _utcnow() -> datetime:
@@ -60,10 +60,7 @@ class SpSecretExpired(Check):
         if started is not None:
             return self.finding(
                 Status.FAIL,
-                f"A rotation of the secret of service principal {client_id} started at "
-                f"{started.isoformat()} and has not finished (it is running now, or its worker "
-                f"died): {cluster.name} and the other clusters using it may hold different "
-                "secrets, or still the old one.",
+                unfinished_summary(client_id, started),
                 target,
                 {**evidence, "severity": "error", "rotationStartedAt": started.isoformat()},
             )

@@ -329,7 +329,7 @@ class RotateSpSecret(Remediation):
         del new  # the only reference to the secret text
         if leftover and all(r.succeeded for _, r in resets.values()) and not secret_errors:
             # Every holder of the unfinished run's secret has the new one now: no grace needed.
-            removed = self._remove_leftover(app_id, leftover, estate)
+            removed = self._remove_passwords(app_id, leftover, "unfinished run's", estate)
             old = tuple(k for k in old if k not in removed)
         return self._record(
             app_id=app_id,
@@ -407,31 +407,23 @@ class RotateSpSecret(Remediation):
             )
             return
         known = {k.lower() for k in (*old, keep or "")}
-        for credential in current:
-            if credential.display_name != name or credential.key_id.lower() in known:
-                continue
-            try:
-                estate.remove_application_password(app_id, credential.key_id)
-            except RemediatorError as exc:
-                log.warning(
-                    "rotate-sp-secret: could not remove stray password %s: %s",
-                    credential.key_id,
-                    exc,
-                )
-                continue
-            log.info("rotate-sp-secret: removed stray password %s of %s", credential.key_id, app_id)
+        strays = tuple(
+            c.key_id for c in current if c.display_name == name and c.key_id.lower() not in known
+        )
+        self._remove_passwords(app_id, strays, "stray", estate)
 
-    def _remove_leftover(
-        self, app_id: str, key_ids: tuple[str, ...], estate: Estate
+    def _remove_passwords(
+        self, app_id: str, key_ids: tuple[str, ...], what: str, estate: Estate
     ) -> tuple[str, ...]:
+        """Remove passwords no one holds (``what`` names them in the log); the ones removed."""
         removed = []
         for key_id in key_ids:
             try:
                 estate.remove_application_password(app_id, key_id)
             except RemediatorError as exc:
-                log.warning("rotate-sp-secret: kept %s of an unfinished run: %s", key_id, exc)
+                log.warning("rotate-sp-secret: kept %s password %s: %s", what, key_id, exc)
                 continue
-            log.info("rotate-sp-secret: removed %s of an unfinished run of %s", key_id, app_id)
+            log.info("rotate-sp-secret: removed %s password %s of %s", what, key_id, app_id)
             removed.append(key_id)
         return tuple(removed)
 
