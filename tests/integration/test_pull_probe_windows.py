@@ -235,10 +235,26 @@ def windows_pod(**spec: Any) -> dict[str, Any]:
 
 def test_the_api_server_refuses_host_process_without_host_network(emulator: Emulator) -> None:
     load(emulator)
-    status, out, _ = apply(emulator, windows_pod(hostNetwork=False))
+    linux = pod.manifest(
+        NodePool("system", "Standard_D4s_v5", "Linux", "System", 2),
+        name="acr-pull-probe-system-t",
+        login_server=LOGIN,
+        data_endpoint=DATA,
+        client_id="",
+    )
+    document = {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [windows_pod(hostNetwork=False), linux],
+    }
+    status, out, api = apply(emulator, document)
     assert status == 1
     assert "Invalid" in out and "spec.hostNetwork" in out
     assert "hostNetwork must be true if pod contains any hostProcess containers" in out
+    assert api.get("pods", pod.NAMESPACE, "acr-pull-probe-win-t") is None
+    # kubectl goes on with the rest of the list: the Linux pool is still probed.
+    assert "pod/acr-pull-probe-system-t created" in out
+    assert api.get("pods", pod.NAMESPACE, "acr-pull-probe-system-t") is not None
 
 
 def test_a_linux_image_on_a_windows_node_does_not_pull(emulator: Emulator) -> None:
