@@ -192,7 +192,9 @@ class Fleet:
 
     def _drift(self, batch: Batch, clusters: Iterable[Cluster], report: BatchReport) -> None:
         sweeps = self.sweeps
-        sweeps.finder.prime()  # the remembered pairs: one read of the store, before the threads
+        clusters = list(clusters)
+        # The batch's remembered pairs: one query of its partitions, before the threads.
+        sweeps.finder.prime(clusters)
 
         def one(cluster: Cluster) -> SweepReport:
             part = SweepReport(batch.sweep, batch.signal)

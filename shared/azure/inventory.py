@@ -40,7 +40,9 @@ read                                           source in a sweep
 ``list_node_pool_scale_sets``,                 Resource Graph (kubelet-identity-detached)
 ``list_node_vms``, ``identity_exists`` (True)
 ``list_role_assignments_for_principal``        Resource Graph (pairs by ``--attach-acr``)
-``list_role_assignments_for_scope``            Resource Graph (acrpull-missing)
+``list_role_assignments_for_scope``            Resource Graph (sp-mismatch; a fleet batch's
+                                               slice: ARM, as it holds only its principals')
+``list_role_assignments_applying_to``          Resource Graph, also in a batch (acrpull-missing)
 deny assignments, role definitions             ARM (not in ``authorizationresources`` here)
 ``get_cluster_network``, virtual networks      Resource Graph (firewall-*, private-dns-link-
 (and their subnets, peerings), route tables,   missing, vnet-peering-missing)

@@ -512,7 +512,10 @@ def _kubeconfig(result: Any, cluster_id: str) -> dict[str, Any]:
     if not kubeconfigs or not kubeconfigs[0].value:
         raise Unreachable("ARM returned no kubeconfig for the cluster", resource_id=cluster_id)
     try:
-        config = yaml.safe_load(bytes(kubeconfigs[0].value))
+        # libyaml's safe loader where PyYAML has it (its wheels do): the pure-Python one cost a
+        # sixth of a fleet worker's CPU. Same safe constructors, same result.
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        config = yaml.load(bytes(kubeconfigs[0].value), Loader=loader)  # noqa: S506 (safe)
     except yaml.YAMLError as exc:
         raise Unreachable(
             "ARM returned a kubeconfig that is not YAML", resource_id=cluster_id
