@@ -205,7 +205,10 @@ class Fleet:
                 log.warning("%s batch: %s handed over: %s", batch.sweep, cluster.name, exc)
                 part.notes.append(f"rebatch:{cluster.id}")
                 return part
-            sweeps.run(tasks, part)
+            try:
+                sweeps.run(tasks, part)
+            finally:
+                sweeps.estate.release_cluster(cluster)
             return part
 
         for part in self._each(clusters, one):

@@ -413,6 +413,11 @@ class KubernetesReader:
             raise NotFound(f"{where} has no such resource to {doing}", resource_id=cluster.id)
         raise TransientError(f"{where} failed to {doing} (kubectl exit {output.exit_code})")
 
+    def release_cluster(self, cluster: Cluster) -> None:
+        connection = self.cache.take(cache_key("_kube_connection", (cluster.id,)))
+        if connection is not None:
+            connection[0].close()  # its pooled TLS connection; the kubeconfig stays kept
+
     def _kube_client(self, cluster_id: str) -> Any:
         return self._kube_connection(cluster_id)[0]
 
