@@ -68,7 +68,7 @@ param alertEmails array = []
 @description('Event Grid allows one system topic per source: for a scope subscription that already has one, its {"<subscription id>": {"resourceGroup": "...", "name": "..."}} (the app subscribes to it instead of creating one).')
 param existingArmTopics object = {}
 
-@description('Clusters the app may change in enforce mode, by subscription: {"<subscription id>": [{"resourceGroup": "<cluster\'s group>", "nodeResourceGroup": "<its node resource group>"}]}. Cluster remediations elsewhere are refused by Azure and become tickets.')
+@description('Clusters the app may change in enforce mode, by subscription: {"<subscription id>": [{"name": "<cluster>", "resourceGroup": "<cluster\'s group>", "nodeResourceGroup": "<its node resource group>", "identityResourceGroup": "<optional: the group of its control-plane or kubelet identity when outside the node resource group>"}]}. The cluster operator is assigned on each cluster, the identity assigner on its node (and identity) resource group. Cluster remediations elsewhere are refused by Azure and become tickets.')
 param enforceClusters object = {}
 
 @description('Grant the identity its Microsoft Graph app roles in this deployment (Microsoft Graph Bicep extension); false for deployers without the right to grant app roles (the azd hook then prints the commands).')

@@ -94,8 +94,8 @@ class Role:
     built_in: str | None = None
     graph: bool = False
     note: str = ""
-    # Where infra/ assigns it: "subscription" (scope-roles.bicep), "cluster resource group"
-    # (cluster-roles.bicep), "node resource group" (node-group-roles.bicep), or "graph".
+    # Where infra/ assigns it: "subscription" (scope-roles.bicep), "cluster" (cluster-roles.bicep,
+    # on the cluster resource), "node resource group" (node-group-roles.bicep), or "graph".
     at: str = "subscription"
 
 
@@ -125,14 +125,14 @@ ROLES = (
     Role(
         "clusterOperator",
         "ACR Pull Remediator cluster operator",
-        "each `enforceClusters` cluster's resource group",
+        "each `enforceClusters` cluster, on the cluster resource itself",
         ("enforce",),
-        at="cluster resource group",
+        at="cluster",
     ),
     Role(
         "identityAssigner",
         "ACR Pull Remediator identity assigner",
-        "each `enforceClusters` cluster's node resource group (its kubelet identity)",
+        "each `enforceClusters` cluster's node resource group (its kubelet identity) and the entry's optional `identityResourceGroup`",
         ("enforce",),
         at="node resource group",
     ),

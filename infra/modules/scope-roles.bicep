@@ -12,7 +12,7 @@ param namePrefix string
 @description('True when remediationMode is enforce: only then does the app get write roles.')
 param enforce bool
 
-@description('Clusters of this subscription the app may change in enforce mode: [{"resourceGroup": "<cluster\'s group>", "nodeResourceGroup": "<its node resource group>"}].')
+@description('Clusters of this subscription the app may change in enforce mode: [{"name": "<cluster>", "resourceGroup": "<cluster\'s group>", "nodeResourceGroup": "<its node resource group>", "identityResourceGroup": "<optional: group of its control-plane or kubelet identity outside the node resource group>"}].')
 param clusters array = []
 
 @description('True when the Kubernetes transport may use AKS Run Command (and the probe may run): only then does the app get runCommand/action. main.bicep passes enableRunCommand in enforce mode.')
@@ -83,13 +83,15 @@ resource kubernetesReader 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   }
 }
 
-// Cluster operator, in each listed cluster's resource group only (not the subscription).
+// Cluster operator, on each listed cluster only (the module runs in its resource group and scopes the
+// assignment to the cluster: not the group's other clusters, not the subscription).
 module clusterRoles 'cluster-roles.bicep' = [for cluster in clusters: if (enforce) {
-  name: 'acr-pull-remediator-cluster-${uniqueString(cluster.resourceGroup)}'
+  name: 'acr-pull-remediator-cluster-${uniqueString(cluster.resourceGroup, cluster.name)}'
   scope: resourceGroup(cluster.resourceGroup)
   params: {
     principalId: principalId
     clusterOperatorRole: customRoles.clusterOperator
+    clusterName: cluster.name
   }
 }]
 
@@ -97,6 +99,18 @@ module clusterRoles 'cluster-roles.bicep' = [for cluster in clusters: if (enforc
 module nodeGroupRoles 'node-group-roles.bicep' = [for cluster in clusters: if (enforce) {
   name: 'acr-pull-remediator-nodes-${uniqueString(cluster.nodeResourceGroup)}'
   scope: resourceGroup(cluster.nodeResourceGroup)
+  params: {
+    principalId: principalId
+    identityAssignerRole: customRoles.identityAssigner
+  }
+}]
+
+// Identity assigner also in the group an entry names as identityResourceGroup: a cluster whose own
+// (control plane) or kubelet identity is a user-assigned identity outside its node resource group
+// names it in the managed cluster PUT too, and ARM checks assign/action there.
+module identityGroupRoles 'node-group-roles.bicep' = [for cluster in filter(clusters, c => contains(c, 'identityResourceGroup')): if (enforce) {
+  name: 'acr-pull-remediator-identities-${uniqueString(cluster.resourceGroup, cluster.name)}'
+  scope: resourceGroup(cluster.identityResourceGroup)
   params: {
     principalId: principalId
     identityAssignerRole: customRoles.identityAssigner

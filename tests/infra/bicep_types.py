@@ -5,8 +5,10 @@
 declaration this checks what `bicep build` would refuse or warn about: the type and API version
 exist, every property name exists at its level (case included), read-only properties are not set,
 literal values are allowed values, integers and strings keep their bounds, and required properties
-are present. Module calls are checked too: parameter names, required parameters, and the scope a
-module is deployed at against the module's `targetScope`.
+are present. An `existing` declaration's type and API version must exist too, and it may say only
+which resource (its name, or a Graph identifier) and where (`scope`, `parent`). Module calls are
+checked too: parameter names, required parameters, and the scope a module is deployed at against
+the module's `targetScope`.
 
 pycep (the parser checkov uses) gives identifiers and string literals both as Python strings, so a
 string that names a symbol of the file (parameter, variable, resource, module, loop variable) is
@@ -282,10 +284,26 @@ class _Checker:
 IDENTIFIER = 16  # Microsoft Graph types: the property that names an existing object (appId, ...)
 
 
-def _identified(body: dict[str, Any], ref: TypeRef) -> bool:
+# What an `existing` declaration may say: which resource (name, or a Graph identifier), and where.
+EXISTING_KEYS = {"name", "scope", "parent"}
+
+
+def _identifiers(ref: TypeRef) -> set[str]:
     properties = ref.follow(ref.node["body"]).node.get("properties") or {}
-    keys = {name for name, spec in properties.items() if spec.get("flags", 0) & IDENTIFIER}
-    return "name" in body or bool(keys & set(body))
+    return {name for name, spec in properties.items() if spec.get("flags", 0) & IDENTIFIER}
+
+
+def _existing_problems(where: str, body: dict[str, Any], ref: TypeRef) -> list[str]:
+    identifiers = _identifiers(ref)
+    problems = []
+    if "name" not in body and not identifiers & set(body):
+        problems.append(f"{where}: an existing resource needs its name or identifier")
+    extra = set(body) - EXISTING_KEYS - identifiers
+    if extra:
+        problems.append(
+            f"{where}: an existing resource takes only its name and scope, not {sorted(extra)}"
+        )
+    return problems
 
 
 def resource_problems(path: Path, root: Path) -> list[str]:
@@ -304,8 +322,7 @@ def resource_problems(path: Path, root: Path) -> list[str]:
             continue
         body, _ = unwrap(resource["config"])
         if resource.get("existing"):
-            if not _identified(body, ref):
-                problems.append(f"{where}: an existing resource needs its name or identifier")
+            problems += _existing_problems(where, body, ref)
             continue
         checker = _Checker(where, names)
         checker.resource(body, ref)

@@ -81,7 +81,7 @@ def principal_type_problems(root: Path) -> list[str]:
     found = [("scope roles", g.assignment) for g in contract.grants(root)]
     for path in sorted(root.rglob("*.bicep")):
         relative = str(path.relative_to(root))
-        if path.name in contract.ROLE_MODULES or path.name == "scope-roles.bicep":
+        if path.name in contract.ROLE_MODULE_FILES or path.name == "scope-roles.bicep":
             continue
         found += [(relative, a) for a in contract.assignments(relative, root)]
     for where, assignment in found:
@@ -230,21 +230,51 @@ def graph_role_problems(root: Path) -> list[str]:
 
 
 def role_module_scope_problems(root: Path) -> list[str]:
-    """Cluster writes in the cluster's resource group, assign/action in its node resource group."""
+    """Cluster writes on the cluster (its module in the cluster's resource group), assign/action in
+    its node resource group and in the identity resource group an entry may name."""
     doc = contract.bicep("modules/scope-roles.bicep", root)
     problems = []
     for name, module in (doc.get("modules") or {}).items():
         path = module["detail"]["path"]
-        if path not in contract.ROLE_MODULES:
+        if path not in contract.ROLE_MODULE_FILES:
+            continue
+        if name not in contract.ROLE_MODULES:
+            problems.append(f"scope-roles.bicep: {name} deploys {path} outside ROLE_MODULES")
             continue
         body, _ = unwrap(module["config"])
-        function = (body.get("scope") or {}).get("function", {})
-        _, key = contract.ROLE_MODULES[path]
+        scope = body.get("scope")
+        function = scope.get("function", {}) if isinstance(scope, dict) else {}
+        _, _, key = contract.ROLE_MODULES[name]
         argument = contract.dotted((function.get("parameters") or {}).get("resource_group_name"))
         if function.get("type") != "resource_group" or argument != f"cluster.{key}":
             problems.append(
                 f"scope-roles.bicep: {name} must be deployed at resourceGroup(cluster.{key})"
             )
+    return problems + cluster_scope_problems(root)
+
+
+def cluster_scope_problems(root: Path) -> list[str]:
+    """cluster-roles.bicep assigns on the `existing` cluster the enforceClusters entry names, with an
+    assignment name derived from that cluster's id (names are unique across scopes)."""
+    doc = contract.bicep("modules/cluster-roles.bicep", root)
+    cluster = contract.existing_cluster(doc)
+    if cluster is None:
+        return [f"cluster-roles.bicep: no existing {contract.MANAGED_CLUSTERS} to scope to"]
+    problems = []
+    body, _ = unwrap(doc["resources"][cluster]["config"])
+    if body.get("name") != "clusterName" or "clusterName" not in (doc.get("parameters") or {}):
+        problems.append(f"cluster-roles.bicep: {cluster} must be named by the clusterName param")
+    scope_roles = contract.bicep("modules/scope-roles.bicep", root)
+    module = (scope_roles.get("modules") or {}).get("clusterRoles")
+    given = (unwrap(module["config"])[0].get("params") or {}) if module else {}
+    if contract.dotted(given.get("clusterName")) != "cluster.name":
+        problems.append("scope-roles.bicep: clusterRoles must pass clusterName: cluster.name")
+    for symbol, (assignment, _) in contract.resources_of(doc, contract.ROLE_ASSIGNMENTS).items():
+        if assignment.get("scope") != cluster:
+            problems.append(f"cluster-roles.bicep: {symbol} must be scoped to {cluster}")
+        seed = ((assignment.get("name") or {}).get("function") or {}).get("parameters") or {}
+        if contract.dotted(seed.get("base_string")) != f"{cluster}.id":
+            problems.append(f"cluster-roles.bicep: {symbol} must be named guid({cluster}.id, ...)")
     return problems
 
 

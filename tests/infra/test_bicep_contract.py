@@ -324,12 +324,40 @@ def assignments(
     ]
 
 
-# scope-roles.bicep's role modules, where each assigns (shared.permissions.Role.at), and the
-# cluster entry key its module scope must be resourceGroup(cluster.<key>) of.
+# scope-roles.bicep's role modules, by symbol: the file each deploys, where its assignments land
+# (shared.permissions.Role.at) unless scoped to the `existing` cluster (then "cluster"), and the
+# enforceClusters entry key its module scope must be resourceGroup(cluster.<key>) of.
 ROLE_MODULES = {
-    "cluster-roles.bicep": ("cluster resource group", "resourceGroup"),
-    "node-group-roles.bicep": ("node resource group", "nodeResourceGroup"),
+    "clusterRoles": ("cluster-roles.bicep", "cluster resource group", "resourceGroup"),
+    "nodeGroupRoles": ("node-group-roles.bicep", "node resource group", "nodeResourceGroup"),
+    "identityGroupRoles": (
+        "node-group-roles.bicep",
+        "identity resource group",
+        "identityResourceGroup",
+    ),
 }
+ROLE_MODULE_FILES = {path for path, _, _ in ROLE_MODULES.values()}
+MANAGED_CLUSTERS = "Microsoft.ContainerService/managedClusters"
+
+
+def existing_cluster(doc: dict[str, Any]) -> str | None:
+    """The symbol of the file's `existing` managed cluster, if it declares one."""
+    for symbol, resource in (doc.get("resources") or {}).items():
+        if resource.get("existing") and resource["type"].lower() == MANAGED_CLUSTERS.lower():
+            return str(symbol)
+    return None
+
+
+def assignment_scope(doc: dict[str, Any], symbol: str, module_at: str) -> str:
+    """Where a role module's assignment lands: on the cluster when `scope:` is the existing
+    cluster, else in the resource group the module is deployed in."""
+    body, _ = resources_of(doc, ROLE_ASSIGNMENTS)[symbol]
+    scope = body.get("scope")
+    if scope is None:
+        return module_at
+    if scope == existing_cluster(doc):
+        return "cluster"
+    return f"unknown scope {scope!r}"
 
 
 @dataclass
@@ -369,11 +397,15 @@ def grants(root: Path = INFRA) -> list[Grant]:
         path = module["detail"]["path"]
         if path == "custom-roles.bicep":
             continue
-        assert path in ROLE_MODULES, f"scope-roles.bicep: module {name} deploys unknown {path}"
+        assert name in ROLE_MODULES and ROLE_MODULES[name][0] == path, (
+            f"scope-roles.bicep: module {name} deploys {path}, not a known role module"
+        )
         body, condition = bicep_types.unwrap(module["config"])
-        at, _ = ROLE_MODULES[path]
+        _, at, _ = ROLE_MODULES[name]
+        module_doc = bicep(f"modules/{path}", root)
         for a in assignments(f"modules/{path}", root, caller=(doc, body["params"])):
-            found.append(Grant(a, at, "enforce" in (condition, a.deploy_condition)))
+            where = assignment_scope(module_doc, a.symbol, at)
+            found.append(Grant(a, where, "enforce" in (condition, a.deploy_condition)))
     return found
 
 
@@ -716,7 +748,7 @@ def test_every_assigned_role_is_known() -> None:
     found = [g.assignment for g in grants()] + [
         a
         for path in BICEP_FILES
-        if path.name not in ROLE_MODULES and path.name != "scope-roles.bicep"
+        if path.name not in ROLE_MODULE_FILES and path.name != "scope-roles.bicep"
         for a in assignments(str(path.relative_to(INFRA)))
     ]
     assert len(found) >= 5

@@ -258,6 +258,48 @@ MUTATIONS = [
         "scope: resourceGroup(cluster.resourceGroup)",
     ),
     Mutation(
+        "cluster operator scoped back to the cluster's resource group",
+        "modules/cluster-roles.bicep",
+        "  scope: cluster\n",
+        "",
+    ),
+    Mutation(
+        "API version of the existing cluster",
+        "modules/cluster-roles.bicep",
+        "'Microsoft.ContainerService/managedClusters@2024-10-01' existing",
+        "'Microsoft.ContainerService/managedClusters@2024-10-02' existing",
+    ),
+    Mutation(
+        "existing cluster declares a property",
+        "modules/cluster-roles.bicep",
+        "existing = {\n  name: clusterName\n",
+        "existing = {\n  name: clusterName\n  location: 'westeurope'\n",
+    ),
+    Mutation(
+        "cluster operator assignment named from the resource group",
+        "modules/cluster-roles.bicep",
+        "name: guid(cluster.id, principalId, clusterOperatorRole)",
+        "name: guid(resourceGroup().id, principalId, clusterOperatorRole)",
+    ),
+    Mutation(
+        "cluster name not passed to the cluster roles",
+        "modules/scope-roles.bicep",
+        "    clusterName: cluster.name\n",
+        "    clusterName: cluster.resourceGroup\n",
+    ),
+    Mutation(
+        "identity group roles in the cluster's group",
+        "modules/scope-roles.bicep",
+        "scope: resourceGroup(cluster.identityResourceGroup)",
+        "scope: resourceGroup(cluster.resourceGroup)",
+    ),
+    Mutation(
+        "identity group roles in dry-run",
+        "modules/scope-roles.bicep",
+        "contains(c, 'identityResourceGroup')): if (enforce) {",
+        "contains(c, 'identityResourceGroup')): {",
+    ),
+    Mutation(
         "assign/action back in the cluster operator",
         "modules/custom-roles.bicep",
         "          'Microsoft.ContainerService/managedClusters/write'\n",

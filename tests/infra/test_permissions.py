@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from infra_rules import permission_mode_problems, role_module_scope_problems
+from test_bicep_contract import grants
 
 from emulator.server import Emulator
 from scripts import permissions as generator
@@ -48,14 +49,15 @@ def test_dry_run_holds_no_credential_listing_action() -> None:
     assert set(permissions.needs("enforce")) >= set(permissions.CREDENTIAL_LISTING)
 
 
-def test_cluster_writes_sit_at_cluster_and_node_resource_groups() -> None:
-    assert permissions.role_of("Microsoft.ContainerService/managedClusters/write").at == (
-        "cluster resource group"
-    )
+def test_cluster_writes_sit_on_the_cluster_and_assign_in_the_node_resource_group() -> None:
+    assert permissions.role_of("Microsoft.ContainerService/managedClusters/write").at == "cluster"
     assert permissions.role_of(
         "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"
     ).at == ("node resource group")
     assert role_module_scope_problems(INFRA) == []
+    where = {g.role.key: g.at for g in grants(INFRA) if g.active("enforce")}
+    assert where["clusterOperator"] == "cluster"
+    assert not [g for g in grants(INFRA) if g.role.key == "clusterOperator" and g.active("dry-run")]
 
 
 def _edit(tmp_path: Path, relative: str, old: str, new: str) -> Path:
@@ -89,6 +91,17 @@ def test_cluster_operator_at_the_subscription_is_caught(tmp_path: Path) -> None:
         "  scope: resourceGroup(cluster.resourceGroup)\n",
         "",
     )
+    assert role_module_scope_problems(root)
+
+
+def test_cluster_operator_back_on_the_resource_group_is_caught(tmp_path: Path) -> None:
+    """Without `scope: cluster` the assignment covers every cluster of the group again."""
+    root = _edit(tmp_path, "modules/cluster-roles.bicep", "  scope: cluster\n", "")
+    problems = permission_mode_problems(root)
+    assert any(
+        p.startswith("enforce:") and "managedClusters/write" in p and "not cluster" in p
+        for p in problems
+    ), problems
     assert role_module_scope_problems(root)
 
 
