@@ -20,6 +20,7 @@ import importlib
 import re
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 ROOTS: dict[str, tuple[str, ...]] = {
     "azure.mgmt.containerregistry": ("Registry",),
@@ -69,7 +70,7 @@ def _set_up(models: object, roots: Iterable[str]) -> None:
         if name in seen:
             continue
         seen.add(name)
-        cls = getattr(models, name, None)
+        cls: Any = getattr(models, name, None)
         if not (isinstance(cls, type) and getattr(cls, "_is_model", False)):
             continue
         cls.__new__(cls)  # Model.__new__ computes the class's field table; the object is dropped
