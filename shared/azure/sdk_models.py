@@ -70,9 +70,10 @@ def _set_up(models: object, roots: Iterable[str]) -> None:
         if name in seen:
             continue
         seen.add(name)
-        cls: Any = getattr(models, name, None)
-        if not (isinstance(cls, type) and getattr(cls, "_is_model", False)):
+        found = getattr(models, name, None)
+        if not (isinstance(found, type) and getattr(found, "_is_model", False)):
             continue
+        cls: Any = found  # a generated model class: its __new__ is the SDK's
         cls.__new__(cls)  # Model.__new__ computes the class's field table; the object is dropped
         for base in cls.__mro__:
             for annotation in getattr(base, "__annotations__", {}).values():
