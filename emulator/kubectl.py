@@ -277,33 +277,42 @@ class Shell:
         return f"{_ref(after)} patched{' (no change)' if same else ''}\n"
 
     def _apply(self, args: Args) -> str:
+        """Each object of the file in turn; one the API server refuses does not stop the rest
+        (kubectl prints its error and exits 1 at the end)."""
         if "filename" not in args.flags:
             raise KubectlError("error: must specify one of -f and -k")
-        lines = []
+        lines, errors = [], []
         for obj in _documents(self._file(args.flags["filename"])):
-            kind = k8s.KINDS.get((str(obj.get("apiVersion")), _plural(obj)))
-            if kind is None:
-                raise KubectlError(
-                    f'error: resource mapping not found for name: "{obj.get("metadata", {}).get("name")}" '
-                    f'namespace: "" from "{args.flags["filename"]}": no matches for kind '
-                    f'"{obj.get("kind")}" in version "{obj.get("apiVersion")}"'
-                )
-            namespace = obj.get("metadata", {}).get("namespace") or self._namespace(args)
-            name = obj["metadata"]["name"]
-            base = self._path(kind, Args(flags={"namespace": namespace}))
             try:
-                self._request("GET", f"{base}/{name}")
+                lines.append(self._apply_one(obj, args))
             except KubectlError as exc:
-                if "(NotFound)" not in str(exc):
-                    raise
-                created = self._request("POST", base, body=obj)
-                lines.append(f"{_ref(created)} created\n")
-                continue
-            patched = self._request(
-                "PATCH", f"{base}/{name}", body=obj, content_type=_PATCH_TYPES["strategic"]
-            )
-            lines.append(f"{_ref(patched)} configured\n")
+                errors.append(str(exc))
+        if errors:
+            raise KubectlError("".join(lines) + "\n".join(errors))
         return "".join(lines)
+
+    def _apply_one(self, obj: Json, args: Args) -> str:
+        kind = k8s.KINDS.get((str(obj.get("apiVersion")), _plural(obj)))
+        if kind is None:
+            raise KubectlError(
+                f'error: resource mapping not found for name: "{obj.get("metadata", {}).get("name")}" '
+                f'namespace: "" from "{args.flags["filename"]}": no matches for kind '
+                f'"{obj.get("kind")}" in version "{obj.get("apiVersion")}"'
+            )
+        namespace = obj.get("metadata", {}).get("namespace") or self._namespace(args)
+        name = obj["metadata"]["name"]
+        base = self._path(kind, Args(flags={"namespace": namespace}))
+        try:
+            self._request("GET", f"{base}/{name}")
+        except KubectlError as exc:
+            if "(NotFound)" not in str(exc):
+                raise
+            created = self._request("POST", base, body=obj)
+            return f"{_ref(created)} created\n"
+        patched = self._request(
+            "PATCH", f"{base}/{name}", body=obj, content_type=_PATCH_TYPES["strategic"]
+        )
+        return f"{_ref(patched)} configured\n"
 
     def _delete(self, args: Args) -> str:
         if not args.positional:

@@ -84,7 +84,10 @@ KINDS: dict[str, tuple[frozenset[str], dict[str, str]]] = {
         {},
     ),
     "aadProfile": (frozenset({"managed", "enableAzureRBAC", "adminGroupObjectIDs"}), {}),
-    "nodePool": (frozenset({"name", "type", "vmSize", "count", "mode", "osType", "osSKU"}), {}),
+    "nodePool": (
+        frozenset({"name", "type", "vmSize", "count", "mode", "osType", "osSKU", "subnet"}),
+        {},
+    ),
     "workload": (
         frozenset(
             {
@@ -150,7 +153,7 @@ KINDS: dict[str, tuple[frozenset[str], dict[str, str]]] = {
     "peering": (frozenset({"name", "remote", "reverse", "state", "reverseState"}), {}),
     "privateDnsZone": (frozenset({"name", "links"}), {}),
     # emulator/builders/network_truth.py: what a VNet's network really does (the probe sees it).
-    "networkTruth": (frozenset({"vnet", "dns", "drop", "refuse", "imds"}), {}),
+    "networkTruth": (frozenset({"vnet", "subnet", "dns", "drop", "refuse", "imds"}), {}),
 }
 
 

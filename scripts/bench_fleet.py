@@ -300,7 +300,7 @@ def _wait_until_drained(connection: str, pool: list[subprocess.Popen[bytes]], ou
         empty = empty + 1 if not any(counts) else 0
         if empty >= 2:
             return
-        time.sleep(0.25)
+        time.sleep(1.0)  # each look costs the emulator's process two Azurite requests
     raise RuntimeError("the queues never drained")
 
 

@@ -108,3 +108,15 @@ def seed_slice(cache: RunCache, piece: Inventory) -> None:
         cache.discard(
             cache_key(RbacReader.list_role_assignments_for_scope.__name__, (registry.id,))
         )
+        # ... but it holds all of theirs: what applies at each registry, per principal.
+        applying = piece.assignments_at(registry.id)
+        for cluster in piece.clusters:
+            principal = cluster.kubelet_identity.object_id if cluster.kubelet_identity else ""
+            if principal:
+                cache.seed(
+                    RbacReader.list_role_assignments_applying_to,
+                    registry.id,
+                    principal,
+                    value=[a for a in applying if a.is_for(principal)],
+                    tags=frozenset({cluster.id}),
+                )

@@ -83,11 +83,23 @@ class PairFinder:
         self.subscriptions = tuple(sorted(subscriptions))
         self.memory = memory
         self._memory_cache: dict[str, dict[str, RememberedPair]] | None = None
+        self._memory_scope: frozenset[str] | None = None  # None: every cluster's pairs
 
-    def prime(self) -> None:
-        """Read the remembered pairs now (before threads share this finder)."""
-        if self.memory is not None:
-            self._remembered()
+    def prime(self, clusters: Iterable[Cluster] | None = None) -> None:
+        """Read the remembered pairs now (before threads share this finder): every pair, or
+        only those of ``clusters`` (a batch needs its own, not the whole fleet's)."""
+        if self.memory is None:
+            return
+        if clusters is not None:
+            scope = frozenset(c.id.lower() for c in clusters)
+            self._memory_cache = {cluster_id: {} for cluster_id in scope}
+            self._memory_scope = scope
+            for pair in self.memory.store.list_pairs(scope):
+                self._memory_cache.setdefault(pair.cluster_id.lower(), {})[
+                    pair.registry_id.lower()
+                ] = pair
+            return
+        self._remembered()
 
     def registries_of(self, cluster: Cluster) -> list[Pair]:
         registries: dict[str, Registry] = {}
@@ -160,7 +172,11 @@ class PairFinder:
                 first = before.first_seen if before else now
                 fresh.append(RememberedPair(cluster.id, registry_id, merged, first, now))
         if fresh:
-            self.memory.store.remember_pairs(fresh)
+            # Merged above with this finder's read of the cluster's partition, made this run
+            # (a batch's finder read only its own clusters': the store merges the others).
+            scope = self._memory_scope
+            read_this_run = scope is None or cluster.id.lower() in scope
+            self.memory.store.remember_pairs(fresh, merged=read_this_run)
             known.update({p.registry_id.lower(): p for p in fresh})
 
     def _recall(self, cluster: Cluster, registries: dict[str, Registry]) -> None:
@@ -198,6 +214,8 @@ class PairFinder:
         if self.memory is None:
             return
         listed = {c.id.lower() for c in clusters}
+        if self._memory_scope is not None:
+            return  # a batch's finder holds only its own clusters' pairs: no fleet-wide verdict
         for cluster_id, by_registry in list(self._remembered().items()):
             in_subscription = cluster_id.split("/")[2:3] == [subscription_id.lower()]
             if in_subscription and cluster_id not in listed:

@@ -192,7 +192,9 @@ class Fleet:
 
     def _drift(self, batch: Batch, clusters: Iterable[Cluster], report: BatchReport) -> None:
         sweeps = self.sweeps
-        sweeps.finder.prime()  # the remembered pairs: one read of the store, before the threads
+        clusters = list(clusters)
+        # The batch's remembered pairs: one query of its partitions, before the threads.
+        sweeps.finder.prime(clusters)
 
         def one(cluster: Cluster) -> SweepReport:
             part = SweepReport(batch.sweep, batch.signal)
@@ -203,7 +205,10 @@ class Fleet:
                 log.warning("%s batch: %s handed over: %s", batch.sweep, cluster.name, exc)
                 part.notes.append(f"rebatch:{cluster.id}")
                 return part
-            sweeps.run(tasks, part)
+            try:
+                sweeps.run(tasks, part)
+            finally:
+                sweeps.estate.release_cluster(cluster)
             return part
 
         for part in self._each(clusters, one):

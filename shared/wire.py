@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -121,11 +122,18 @@ def _scalar(kind: Any, data: Any, where: str) -> Any:
     return data
 
 
+@functools.cache
+def _shape(kind: Any) -> tuple[dict[str, Any], dict[str, dataclasses.Field[Any]]]:
+    """A dataclass's resolved hints and init fields: resolving string annotations costs more
+    than reading a whole batch message, so once per type."""
+    fields = {f.name: f for f in dataclasses.fields(kind) if f.init}
+    return typing.get_type_hints(kind), fields
+
+
 def _dataclass(kind: Any, data: Any, where: str) -> Any:
     if not isinstance(data, Mapping):
         raise BadSignal(f"{where} is not an object")
-    hints = typing.get_type_hints(kind)
-    fields = {f.name: f for f in dataclasses.fields(kind) if f.init}
+    hints, fields = _shape(kind)
     unknown = set(data) - set(fields)
     if unknown:
         raise BadSignal(f"{where} has unknown fields {sorted(unknown)[:5]}")

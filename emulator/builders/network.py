@@ -27,7 +27,8 @@ full id pins one)::
 
 Cluster keys::
 
-    vnet: {name: vnet-spoke, subnet: aks}       # vnetSubnetID of every node pool; without it
+    vnet: {name: vnet-spoke, subnet: aks}       # vnetSubnetID of every node pool (a pool's own
+                                                # ``subnet:`` of that VNet overrides); without it
                                                 # AKS's own aks-vnet-* is made in the node RG
     outbound: {type: loadBalancer, ips: [20.61.10.4]}
     # type: loadBalancer (default: the ``kubernetes`` LB in the node RG, one outbound IP per
@@ -695,9 +696,14 @@ def _cluster_network(state: State, built: Json, spec: dict[str, Any]) -> None:
             state, sub_id, node_rg, location, f"aks-vnet-{digest}", prefixes=["10.224.0.0/12"]
         )
         subnet_id = put_subnet(state, vnet["id"], "aks-subnet", "10.224.0.0/16")["id"]
+    own_subnets = {str(p.get("name")): p.get("subnet") for p in spec.get("nodePools") or []}
     for pool in properties["agentPoolProfiles"]:
         if spec.get("vnet"):
             pool["vnetSubnetID"] = subnet_id
+            if own_subnets.get(pool["name"]):  # a pool on its own subnet of the cluster's VNet
+                pool["vnetSubnetID"] = f"{vnet['id']}/subnets/{own_subnets[pool['name']]}"
+                if state.get(pool["vnetSubnetID"]) is None:
+                    raise KeyError(f"no subnet {pool['vnetSubnetID']}")
     outbound = dict(spec.get("outbound") or {})
     kind = {"natGateway": "managedNATGateway"}.get(
         outbound.get("type", "loadBalancer"), outbound.get("type", "loadBalancer")

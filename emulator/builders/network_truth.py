@@ -2,6 +2,8 @@
 
     networkTruth:
       - vnet: vnet-spoke                     # a VNet name (or id) of the scenario
+        subnet: aks-win                       # optional: only the node pools on this subnet
+                                              # (an NSG on it); dns is the VNet's, as a rule
         dns: {acrhubweu.azurecr.io: public}   # name -> private | public | nxdomain | [addresses]
         drop: [acrhubweu.azurecr.io]          # port 443 of these names times out (an NSG, a firewall)
         refuse: []                            # ... or is refused
@@ -31,7 +33,9 @@ def declared(state: State) -> list[Json]:
 
 def build_network_truth(state: State, entries: Any) -> None:
     if not isinstance(entries, list):
-        raise ScenarioError("networkTruth: expected a list of {vnet, dns, drop, refuse, imds}")
+        raise ScenarioError(
+            "networkTruth: expected a list of {vnet, subnet, dns, drop, refuse, imds}"
+        )
     for n, entry in enumerate(entries):
         where = f"networkTruth[{n}]"
         check("networkTruth", entry, where)

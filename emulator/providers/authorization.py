@@ -322,6 +322,8 @@ def within(state: State, child: str, parent: str) -> bool:
     if _under(child, parent):
         return True
     wanted = parent.lower().rstrip("/") or "/"
+    if wanted != "/" and not wanted.startswith(management.PREFIX.lower()):
+        return False  # only the root and management groups hold what their path does not name
     return any(a.lower() == wanted for a in management.ancestors(state, child))
 
 

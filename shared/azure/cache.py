@@ -57,6 +57,14 @@ class RunCache:
         with self._lock:
             self._futures.pop(key, None)
 
+    def take(self, key: Hashable) -> Any:
+        """Drop one entry and return its answer (None if it has none): its owner closes it."""
+        with self._lock:
+            future = self._futures.pop(key, None)
+        if future is None or not future.done() or future.exception() is not None:
+            return None
+        return future.result()
+
     def clear(self) -> None:
         with self._lock:
             self._futures.clear()

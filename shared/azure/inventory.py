@@ -40,7 +40,9 @@ read                                           source in a sweep
 ``list_node_pool_scale_sets``,                 Resource Graph (kubelet-identity-detached)
 ``list_node_vms``, ``identity_exists`` (True)
 ``list_role_assignments_for_principal``        Resource Graph (pairs by ``--attach-acr``)
-``list_role_assignments_for_scope``            Resource Graph (acrpull-missing)
+``list_role_assignments_for_scope``            Resource Graph (sp-mismatch; a fleet batch's
+                                               slice: ARM, as it holds only its principals')
+``list_role_assignments_applying_to``          Resource Graph, also in a batch (acrpull-missing)
 deny assignments, role definitions             ARM (not in ``authorizationresources`` here)
 ``get_cluster_network``, virtual networks      Resource Graph (firewall-*, private-dns-link-
 (and their subnets, peerings), route tables,   missing, vnet-peering-missing)
@@ -67,6 +69,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from shared.azure import sdk_models
 from shared.azure.cache import RunCache
 from shared.azure.clusters import ClusterReader, _cluster, _identities_of, _scale_set
 from shared.azure.errors import translated
@@ -321,6 +324,15 @@ class _Resources:
     dns_zones: tuple[PrivateDnsZone, ...]
 
 
+# The SDKs whose models _resources builds from rows.
+ROW_PACKAGES = (
+    "azure.mgmt.containerregistry",
+    "azure.mgmt.containerservice",
+    "azure.mgmt.network",
+    "azure.mgmt.privatedns",
+)
+
+
 def _resources(rows: list[dict[str, Any]]) -> _Resources:
     """The rows of RESOURCES_QUERY in the readers' types, by the readers' own converters."""
     from azure.mgmt.containerregistry.models import Registry as RegistryModel
@@ -330,6 +342,8 @@ def _resources(rows: list[dict[str, Any]]) -> _Resources:
     from azure.mgmt.network.models import VirtualNetwork as VirtualNetworkModel
     from azure.mgmt.privatedns.models import PrivateZone, VirtualNetworkLink
 
+    for package in ROW_PACKAGES:
+        sdk_models.ready(package)  # a handed-over inventory runs beside other batches' threads
     by_type: dict[str, list[dict[str, Any]]] = {}
     for row in sorted(rows, key=lambda r: str(r.get("id", "")).lower()):  # ARM lists in id order
         by_type.setdefault(str(row.get("type", "")).lower(), []).append(row)
@@ -385,6 +399,7 @@ def _nodes(
 ) -> tuple[dict[str, tuple[ScaleSet, ...]], dict[str, tuple[NodeVm, ...]]]:
     from azure.mgmt.compute.models import VirtualMachine, VirtualMachineScaleSet
 
+    sdk_models.ready("azure.mgmt.compute")
     scale_sets: dict[str, list[ScaleSet]] = {}
     vms: dict[str, list[NodeVm]] = {}
     for row in sorted(rows, key=lambda r: str(r.get("id", "")).lower()):

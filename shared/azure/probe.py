@@ -1,5 +1,5 @@
-"""The node pull probe through AKS Run Command: one command creates a pod per Linux node pool,
-waits for them, prints their reports and deletes them (shared/probe/pod.py)."""
+"""The node pull probe through AKS Run Command: one command creates a pod per node pool (Linux
+and Windows), waits for them, prints their reports and deletes them (shared/probe/pod.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class PullProbeRunner:
         from shared.azure.run_command import RunCommandClient
         from shared.probe import pod
 
-        if not pod.linux_pools(cluster):
+        if not pod.probed_pools(cluster):
             return pod.parse(cluster, "")
         command, files, _ = pod.plan(
             cluster, login_server=login_server, data_endpoint=data_endpoint, client_id=client_id

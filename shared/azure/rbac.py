@@ -47,6 +47,15 @@ class RbacReader:
             ]
 
     @cached
+    def list_role_assignments_applying_to(
+        self, scope: str, principal_id: str
+    ) -> list[RoleAssignment]:
+        """``principal_id``'s assignments that apply at ``scope``: one list of the scope, shared
+        by every principal's pair in the run; a fleet batch seeds it from its inventory slice,
+        which holds its own principals' assignments, not a registry's hundreds of others."""
+        return [a for a in self.list_role_assignments_for_scope(scope) if a.is_for(principal_id)]
+
+    @cached
     def list_role_assignments_for_principal(
         self, subscription_id: str, principal_id: str
     ) -> list[RoleAssignment]:

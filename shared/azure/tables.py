@@ -26,7 +26,7 @@ import contextlib
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -62,6 +62,7 @@ EVENTS, LEASES, ACTIONS = "Events", "Leases", "Actions"
 TICKETS, OPERATIONS, AUDIT, PAIRS = "Tickets", "Operations", "Audit", "Pairs"
 IN_PROGRESS, DONE = "in-progress", "done"
 _BATCH = 100  # a Table transaction holds at most 100 operations of one partition
+FILTER_COMPARISONS = 15  # the Table service refuses a filter with more discrete comparisons
 _ACTION_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
@@ -241,16 +242,21 @@ class TableStateStore:
 
     # -- pairs -------------------------------------------------------------------------------
 
-    def remember_pairs(self, pairs: Sequence[RememberedPair]) -> None:
+    def remember_pairs(self, pairs: Sequence[RememberedPair], *, merged: bool = False) -> None:
         from azure.data.tables import UpdateMode
 
         # Only the partitions written (one per cluster): listing every pair for each write made a
-        # fleet's first sweep quadratic in Table traffic.
-        known = {
-            (p.cluster_id.lower(), p.registry_id.lower()): p
-            for cluster in sorted({p.cluster_id.lower() for p in pairs})
-            for p in self._pairs_of(cluster)
-        }
+        # fleet's first sweep quadratic in Table traffic. None at all when the caller merged
+        # with what it read of those partitions in this run (the pair finder does).
+        known = (
+            {}
+            if merged
+            else {
+                (p.cluster_id.lower(), p.registry_id.lower()): p
+                for cluster in sorted({p.cluster_id.lower() for p in pairs})
+                for p in self._pairs_of(cluster)
+            }
+        )
         for pair in pairs:
             before = known.get((pair.cluster_id.lower(), pair.registry_id.lower()))
             sources = pair.sources | (before.sources if before else frozenset())
@@ -267,9 +273,23 @@ class TableStateStore:
             with _storage("remember a pair"):
                 self._table(PAIRS).upsert_entity(entity, mode=UpdateMode.REPLACE)
 
-    def list_pairs(self) -> Sequence[RememberedPair]:
-        with _storage("list remembered pairs"):
-            rows = list(self._table(PAIRS).list_entities())
+    def list_pairs(self, cluster_ids: Collection[str] | None = None) -> Sequence[RememberedPair]:
+        if cluster_ids is None:
+            with _storage("list remembered pairs"):
+                rows = list(self._table(PAIRS).list_entities())
+            return _pairs(rows)
+        # A batch reads only its clusters' partitions: listing the whole table in every batch
+        # made a fleet sweep quadratic in Table rows. The Table service takes at most 15
+        # comparisons in one filter.
+        keys = sorted({resource_key(c) for c in cluster_ids})
+        rows = []
+        for start in range(0, len(keys), FILTER_COMPARISONS):
+            chunk = keys[start : start + FILTER_COMPARISONS]
+            query = " or ".join(f"PartitionKey eq @k{i}" for i in range(len(chunk)))
+            with _storage("read remembered pairs"):
+                rows += self._table(PAIRS).query_entities(
+                    query, parameters={f"k{i}": key for i, key in enumerate(chunk)}
+                )
         return _pairs(rows)
 
     def _pairs_of(self, cluster_id: str) -> Sequence[RememberedPair]:

@@ -31,8 +31,12 @@ class RegistryRoles:
         return self.definitions.get(assignment.id)
 
 
-def read_roles(estate: Estate, registry: Registry) -> RegistryRoles:
-    roles = RegistryRoles(estate.list_role_assignments_for_scope(registry.id))
+def read_roles(estate: Estate, registry: Registry, principal: str | None = None) -> RegistryRoles:
+    """Every assignment that applies at the registry, or only ``principal``'s."""
+    if principal is None:
+        roles = RegistryRoles(estate.list_role_assignments_for_scope(registry.id))
+    else:
+        roles = RegistryRoles(estate.list_role_assignments_applying_to(registry.id, principal))
     for assignment in roles.assignments:
         try:
             roles.definitions[assignment.id] = estate.get_role_definition(
@@ -173,8 +177,8 @@ class AcrPullMissing(Check):
             )
         registry = estate.get_registry(target.registry_id)
         principal, kind = pull_identity(target, estate)
-        roles = read_roles(estate, registry)
-        considered = [a for a in roles.assignments if a.is_for(principal)]
+        roles = read_roles(estate, registry, principal)
+        considered = roles.assignments
         repository = image_repository(target.image) if target.image else None
         grants = classify(roles, considered, registry, repository)
         denied, deny_unreadable = pull_denials(estate, registry, principal)

@@ -175,6 +175,11 @@ class KubeEvent:
 class KubernetesPort(Protocol):
     def list_nodes(self, cluster: Cluster) -> list[Node]: ...
 
+    def release_cluster(self, cluster: Cluster) -> None:
+        """This run is done with ``cluster``: close its Kubernetes connection now (a fleet
+        batch would otherwise hold one open per cluster until the invocation ends)."""
+        ...
+
     def list_pull_failures(self, cluster: Cluster) -> list[PodPullFailure]:
         """Containers of every namespace waiting in ErrImagePull / ImagePullBackOff."""
         ...

@@ -57,8 +57,8 @@ class Reach:
 
 @dataclass(frozen=True)
 class PoolProbe:
-    """One node pool's report; ``error`` says why there is none (a Windows pool, a pod that
-    did not run)."""
+    """One node pool's report; ``error`` says why there is none (a pool that is not probed, a
+    pod that did not run)."""
 
     pool: str
     os: str

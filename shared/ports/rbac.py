@@ -207,6 +207,12 @@ class RbacPort(Protocol):
         """Every assignment of one principal anywhere in a subscription."""
         ...
 
+    def list_role_assignments_applying_to(
+        self, scope: str, principal_id: str
+    ) -> list[RoleAssignment]:
+        """The assignments of one principal that apply at ``scope``."""
+        ...
+
     def get_role_definition(self, role_definition_id: str) -> RoleDefinition:
         """A role definition by id, in any form ARM returns (tenant, subscription, management
         group); a role that cannot be read raises :class:`shared.errors.ReadError`."""

@@ -1,18 +1,31 @@
 """The probe pod: its image, its spec, its script, and the one Run Command that runs them all.
 
-Image: ``mcr.microsoft.com/azurelinux/busybox`` (about 3 MB, amd64 and arm64 in one manifest
-list). It comes from MCR, which every AKS cluster must reach anyway (AKS's required outbound
-FQDNs; network-isolated clusters get it from their own cache), so the probe still starts when the
-path to the customer's registry is what is broken; busybox has ``nslookup``, ``nc``, ``wget``
-(with TLS) and ``awk``, all the script needs. Windows pools are not probed (no small Windows image
-with these tools): they are reported as such.
+One pod per node pool, Linux and Windows alike, all created, awaited, read and deleted by one
+Run Command (:func:`plan`); each prints one JSON line (marker ``acr-pull-probe/1``) that
+:func:`parse` turns into a :class:`~shared.ports.probe.PoolProbe`.
 
-The pod runs on the node's network (``hostNetwork``, ``dnsPolicy: Default``): the node's DNS
-servers and routes, and IMDS as the kubelet reaches it, are what containerd's pull meets; a pod
-network (CoreDNS, pod CIDR) would answer other questions. It is pinned to its pool, tolerates
-every taint, asks for 10m CPU / 16 MiB, runs as nobody with a read-only root and no service
-account token, ends within ``DEADLINE`` seconds, and the same command deletes it (and any left
-by an earlier run) whatever happened.
+**Linux pools.** Image ``mcr.microsoft.com/azurelinux/busybox`` (about 3 MB, amd64 and arm64 in
+one manifest list). It comes from MCR, which every AKS cluster must reach anyway (AKS's required
+outbound FQDNs; network-isolated clusters get it from their own cache), so the probe still starts
+when the path to the customer's registry is what is broken; busybox has ``nslookup``, ``nc``,
+``wget`` (with TLS) and ``awk``, all the script needs. The pod runs as nobody with a read-only
+root, all capabilities dropped, and asks for 10m CPU / 16 MiB.
+
+**Windows pools** (amd64: AKS runs Windows on no other architecture) get a HostProcess pod
+(shared/probe/windows.py): image ``mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0``
+(a few KB, from MCR), the node's own ``powershell.exe`` running a script that prints the same
+report, as ``NT AUTHORITY\\Local service``; it asks for 10m CPU / 64 MiB. A Windows pool on an
+arm64 size is reported as not probed, with that reason.
+
+Both run on the node's network (``hostNetwork``, ``dnsPolicy: Default``): the node's DNS servers
+and routes, and IMDS as the kubelet reaches it, are what containerd's pull meets; a pod network
+(CoreDNS, pod CIDR) would answer other questions. Each pod is pinned to its pool (agentpool, OS
+and architecture labels), tolerates every taint (Windows pools usually carry ``os=windows``),
+mounts no service account token, ends within ``DEADLINE`` seconds, and the same command deletes
+it (and any left by an earlier run) whatever happened.
+
+Cost per cluster: one Run Command (its ``aks-command`` pod, several seconds) whatever the pools,
+plus one short pod per pool with nodes; the images are pulled once per node and cached.
 """
 
 from __future__ import annotations
@@ -25,6 +38,7 @@ from typing import Any
 from shared.models import Cluster, NodePool
 from shared.ports.kubernetes import vm_size_architecture
 from shared.ports.probe import PoolProbe, Reach
+from shared.probe import windows
 
 IMAGE = "mcr.microsoft.com/azurelinux/busybox:1.36"
 NAMESPACE = "kube-system"
@@ -79,8 +93,34 @@ def pod_name(pool: str, suffix: str) -> str:
 def manifest(
     pool: NodePool, *, name: str, login_server: str, data_endpoint: str, client_id: str
 ) -> dict[str, Any]:
-    """The probe pod of one Linux node pool."""
+    """The probe pod of one node pool (Linux, or Windows amd64: see :func:`unprobed`)."""
     arch = vm_size_architecture(pool.vm_size)
+    os_name = pool.os_type.lower()
+    env: list[dict[str, Any]] = [
+        {"name": "PROBE_LOGIN_SERVER", "value": login_server},
+        {"name": "PROBE_DATA_ENDPOINT", "value": data_endpoint},
+        {"name": "PROBE_CLIENT_ID", "value": client_id},
+        {"name": "PROBE_NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+    ]
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "activeDeadlineSeconds": DEADLINE,
+        "terminationGracePeriodSeconds": 0,
+        "hostNetwork": True,  # the node's DNS, routes and IMDS: what the kubelet's pull meets
+        "dnsPolicy": "Default",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "nodeSelector": {
+            "kubernetes.azure.com/agentpool": pool.name,
+            "kubernetes.io/os": os_name,
+            "kubernetes.io/arch": arch,
+        },
+        "tolerations": [{"operator": "Exists"}],  # every taint of the pool
+    }
+    if os_name == "windows":
+        spec.update(windows.pod_spec(env))
+    else:
+        spec["containers"] = [_linux_container(env)]
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -93,62 +133,60 @@ def manifest(
                 "acr-pull-probe/pool": pool.name,
             },
         },
-        "spec": {
-            "restartPolicy": "Never",
-            "activeDeadlineSeconds": DEADLINE,
-            "terminationGracePeriodSeconds": 0,
-            "hostNetwork": True,  # the node's DNS, routes and IMDS: what the kubelet's pull meets
-            "dnsPolicy": "Default",
-            "automountServiceAccountToken": False,
-            "enableServiceLinks": False,
-            "nodeSelector": {
-                "kubernetes.azure.com/agentpool": pool.name,
-                "kubernetes.io/os": "linux",
-                "kubernetes.io/arch": arch,
-            },
-            "tolerations": [{"operator": "Exists"}],  # every taint of the pool
-            "containers": [
-                {
-                    "name": "probe",
-                    "image": IMAGE,
-                    "imagePullPolicy": "IfNotPresent",
-                    "command": ["sh", "-c", SCRIPT],
-                    "env": [
-                        {"name": "PROBE_LOGIN_SERVER", "value": login_server},
-                        {"name": "PROBE_DATA_ENDPOINT", "value": data_endpoint},
-                        {"name": "PROBE_CLIENT_ID", "value": client_id},
-                        {
-                            "name": "PROBE_NODE",
-                            "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}},
-                        },
-                    ],
-                    "resources": {
-                        "requests": {"cpu": "10m", "memory": "16Mi"},
-                        "limits": {"cpu": "100m", "memory": "32Mi"},
-                    },
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": 65534,
-                        "allowPrivilegeEscalation": False,
-                        "readOnlyRootFilesystem": True,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
-                }
-            ],
+        "spec": spec,
+    }
+
+
+def _linux_container(env: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "name": "probe",
+        "image": IMAGE,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["sh", "-c", SCRIPT],
+        "env": env,
+        "resources": {
+            "requests": {"cpu": "10m", "memory": "16Mi"},
+            "limits": {"cpu": "100m", "memory": "32Mi"},
+        },
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 65534,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
         },
     }
 
 
-def linux_pools(cluster: Cluster) -> list[NodePool]:
-    return [p for p in cluster.node_pools if p.os_type.lower() == "linux" and p.count > 0]
+def unprobed(pool: NodePool) -> str:
+    """Why a pool gets no probe pod ("" when it gets one)."""
+    os_name, arch = pool.os_type.lower(), vm_size_architecture(pool.vm_size)
+    if pool.count <= 0:
+        return "not probed: the pool has no nodes"
+    if os_name == "linux":
+        return ""
+    if os_name == "windows":
+        if arch == "amd64":
+            return ""
+        return (
+            f"not probed: Windows on {arch} (AKS runs Windows node pools on amd64 only, and the "
+            "HostProcess probe image is windows/amd64)"
+        )
+    return f"not probed: no probe for {pool.os_type} nodes (Linux and Windows only)"
+
+
+def probed_pools(cluster: Cluster) -> list[NodePool]:
+    return [p for p in cluster.node_pools if not unprobed(p)]
 
 
 def plan(
     cluster: Cluster, *, login_server: str, data_endpoint: str, client_id: str
 ) -> tuple[str, dict[str, bytes], dict[str, str]]:
-    """The Run Command (command, context files) and the pod name of each probed pool."""
+    """The Run Command (command, context files) and the pod name of each probed pool: one
+    command for every pool, whatever its OS."""
     suffix = secrets.token_hex(3)
-    names = {p.name: pod_name(p.name, suffix) for p in linux_pools(cluster)}
+    pools = probed_pools(cluster)
+    names = {p.name: pod_name(p.name, suffix) for p in pools}
     pods = [
         manifest(
             pool,
@@ -157,7 +195,7 @@ def plan(
             data_endpoint=data_endpoint,
             client_id=client_id,
         )
-        for pool in linux_pools(cluster)
+        for pool in pools
     ]
     document = {"apiVersion": "v1", "kind": "List", "items": pods}
     selector = f"{LABEL}={NAME}"
@@ -180,48 +218,51 @@ def plan(
 
 def parse(cluster: Cluster, logs: str) -> list[PoolProbe]:
     """Each pool's JSON line from the command's output; a pool without one did not run."""
-    blocks: dict[str, str] = {}
+    blocks: dict[str, list[str]] = {}
     current = None
     for line in logs.splitlines():
         if line.startswith(POOL_LINE):
             current = line[len(POOL_LINE) :].strip()
-            blocks[current] = ""
+            blocks[current] = []
         elif current is not None and line.strip():
-            blocks[current] += line
+            blocks[current].append(line.strip())
     results = []
     for pool in cluster.node_pools:
         os_name = pool.os_type.lower()
         arch = vm_size_architecture(pool.vm_size)
-        if os_name != "linux":
-            results.append(
-                PoolProbe(
-                    pool.name,
-                    os_name,
-                    arch,
-                    error="not probed: the probe image is Linux only (amd64, arm64)",
-                )
-            )
+        why = unprobed(pool)
+        if why:
+            results.append(PoolProbe(pool.name, os_name, arch, error=why))
             continue
-        results.append(_pool(pool.name, arch, blocks.get(pool.name, "")))
+        results.append(_pool(pool.name, os_name, arch, blocks.get(pool.name, [])))
     return results
 
 
-def _pool(pool: str, arch: str, text: str) -> PoolProbe:
-    try:
-        report = json.loads(text)
-    except json.JSONDecodeError:
-        report = None
-    if not isinstance(report, dict) or report.get("probe") != MARKER:
+def _report(lines: list[str]) -> dict[str, Any] | None:
+    """The last line that is the probe's report (a stray line before it is not one)."""
+    for line in reversed(lines):
+        try:
+            report = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(report, dict) and report.get("probe") == MARKER:
+            return report
+    return None
+
+
+def _pool(pool: str, os_name: str, arch: str, lines: list[str]) -> PoolProbe:
+    report = _report(lines)
+    if report is None:
         return PoolProbe(
             pool,
-            "linux",
+            os_name,
             arch,
             error="the probe pod printed no report (it did not start or run in time: "
             f"kubectl describe pod -n {NAMESPACE} -l {LABEL}={NAME})",
         )
     return PoolProbe(
         pool=pool,
-        os="linux",
+        os=os_name,
         arch=arch,
         node=str(report.get("node", "")),
         login=_reach(report.get("login")),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -37,11 +37,14 @@ class StateStore(Protocol):
         ...
 
     # Pairs the product has seen (the drift sweep checks them even when discovery misses them).
-    def remember_pairs(self, pairs: Sequence[RememberedPair]) -> None:
-        """Upsert: sources are merged with what is already known, ``first_seen`` kept."""
+    def remember_pairs(self, pairs: Sequence[RememberedPair], *, merged: bool = False) -> None:
+        """Upsert: sources are merged with what is already known, ``first_seen`` kept;
+        ``merged``: the caller did that with what it read of these clusters in this run."""
         ...
 
-    def list_pairs(self) -> Sequence[RememberedPair]: ...
+    def list_pairs(self, cluster_ids: Collection[str] | None = None) -> Sequence[RememberedPair]:
+        """Every remembered pair, or only those of ``cluster_ids`` (a batch reads its own)."""
+        ...
 
     def forget_pair(self, cluster_id: str, registry_id: str) -> None: ...
 

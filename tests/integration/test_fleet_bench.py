@@ -49,10 +49,10 @@ def test_429_storms_during_inventory_and_checks_converge_with_nothing_lost() -> 
                     times=2,  # the planner's attempt and its retry: handed over
                 )
             )
-        # ... and role assignment reads during the checks, on top of buckets far smaller than
-        # ARM's, shared by both workers.
+        # ... and deny assignment reads during the checks (role assignments come with the
+        # batch), on top of buckets far smaller than ARM's, shared by both workers.
         faults.append(
-            emulator.inject(r"/roleAssignments$", method="GET", status=429, retry_after=1, times=12)
+            emulator.inject(r"/denyAssignments$", method="GET", status=429, retry_after=1, times=12)
         )
 
     result = run(
