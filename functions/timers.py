@@ -41,10 +41,15 @@ def pull_failure_scan(timer: func.TimerRequest, handover: func.Out[HandOver]) ->
 
 
 def _plan(kind: str, source: str, batches: func.Out[HandOver]) -> None:
-    from shared.runtime import plan_sweep
+    from shared.runtime import host_queue_sender, plan_sweep
 
+    # Each batch straight to the queue as soon as it is planned (workers start while the planner
+    # goes on, and a planner that dies has handed over what it planned); the output binding,
+    # which writes when the function returns, only where the app does not know the host's
+    # storage.
+    send = host_queue_sender(BATCH_QUEUE)
     planned: list[str] = []
-    plan_sweep(kind, source=source, emit=planned.append)
+    plan_sweep(kind, source=source, emit=send or planned.append)
     if planned:
         batches.set(planned)
 

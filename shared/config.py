@@ -49,6 +49,10 @@ class Settings:
     state_connection_string: str | None = dataclasses.field(default=None, repr=False)
     state_table_service_uri: str | None = None
     state_table_prefix: str = "remediator"
+    # The Functions host's own queues (AzureWebJobsStorage): a planner writes each batch there
+    # as soon as it is planned. None of either: the timer's output binding writes them.
+    host_queue_connection_string: str | None = dataclasses.field(default=None, repr=False)
+    host_queue_service_uri: str | None = None
     # Tickets (shared.tickets) and outcome events (shared.outcome_events). Credentials are plain
     # app settings (in Azure, Key Vault references the platform resolves); never printed.
     github_api_url: str = "https://api.github.com"
@@ -110,6 +114,8 @@ class Settings:
             state_connection_string=_state_connection_string(env),
             state_table_service_uri=_state_table_service_uri(env),
             state_table_prefix=_table_prefix(env),
+            host_queue_connection_string=_host_queue_connection_string(env),
+            host_queue_service_uri=_host_queue_service_uri(env),
             github_api_url=_https_url(env, "GITHUB_API_URL", "https://api.github.com"),
             github_token=env.get("GITHUB_TOKEN") or None,
             azure_devops_url=_https_url(env, "AZURE_DEVOPS_URL", "https://dev.azure.com"),
@@ -217,6 +223,30 @@ def _state_table_service_uri(env: Mapping[str, str]) -> str | None:
     if uri and not uri.startswith("https://"):
         raise ConfigurationError(f"STATE_TABLE_SERVICE_URI={uri!r} must be an https URL")
     return uri.rstrip("/") if uri else None
+
+
+def _host_queue_connection_string(env: Mapping[str, str]) -> str | None:
+    """A key-based AzureWebJobsStorage (``UseDevelopmentStorage=true``: Azurite)."""
+    value = env.get("AzureWebJobsStorage", "").strip()
+    if value.replace(" ", "").lower().rstrip(";") == "usedevelopmentstorage=true":
+        return AZURITE_DEV_CONNECTION_STRING
+    return value or None
+
+
+def _host_queue_service_uri(env: Mapping[str, str]) -> str | None:
+    """The identity-based AzureWebJobsStorage__queueServiceUri (or __accountName)."""
+    uri = env.get("AzureWebJobsStorage__queueServiceUri", "").strip()
+    account = env.get("AzureWebJobsStorage__accountName", "").strip()
+    if not uri and account:
+        suffix = env.get("STORAGE_ENDPOINT_SUFFIX") or _STORAGE_SUFFIXES.get(
+            env.get("AZURE_CLOUD", "AzureCloud"), ""
+        )
+        uri = f"https://{account}.queue.{suffix}" if suffix else ""
+    if uri and not uri.startswith("https://"):
+        raise ConfigurationError(
+            f"AzureWebJobsStorage__queueServiceUri={uri!r} must be an https URL"
+        )
+    return uri.rstrip("/") or None
 
 
 def _table_prefix(env: Mapping[str, str]) -> str:

@@ -298,6 +298,20 @@ def run_sweep(kind: str, *, source: str) -> list[str]:
     return list(report.handed_over)
 
 
+def host_queue_sender(name: str) -> Callable[[str], None] | None:
+    """Send to the Functions host's queue ``name`` at once (a planner's batches, each as soon
+    as it is planned, so workers start while planning goes on), or None where the host's
+    storage is not configured for the app (the caller's output binding writes at return)."""
+    queue = _factory(Settings.from_env(os.environ)).host_queue(name)
+    if queue is None:
+        return None
+
+    def send(body: str) -> None:
+        queue.send_message(body)
+
+    return send
+
+
 @telemetry.invoked("sweep")
 def plan_sweep(kind: str, *, source: str, emit: Callable[[str], None]) -> None:
     """A planner timer (``drift`` or ``expiry``): emit one batch message per batch of clusters."""

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from azure.mgmt.network import NetworkManagementClient
     from azure.mgmt.privatedns import PrivateDnsManagementClient
     from azure.mgmt.resourcegraph import ResourceGraphClient
+    from azure.storage.queue import QueueClient
     from lightkube import Client as LightkubeClient
 
 
@@ -293,6 +294,30 @@ class ClientFactory:
             trust_env=False,
             field_manager="acr-pull-remediator",
         )
+
+    def host_queue(self, name: str) -> QueueClient | None:
+        """The Functions host's queue ``name`` (AzureWebJobsStorage), or None where the host's
+        storage is not configured here. Messages are base64, as the host's queue trigger reads
+        them by default (``messageEncoding``)."""
+        from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+
+        settings = self.settings
+        options: dict[str, Any] = {
+            "message_encode_policy": TextBase64EncodePolicy(),
+            "connection_timeout": 10,
+            "read_timeout": 30,
+        }
+        if settings.ca_bundle:
+            options["connection_verify"] = settings.ca_bundle
+        if settings.host_queue_connection_string:
+            return QueueClient.from_connection_string(
+                settings.host_queue_connection_string, name, **options
+            )
+        if settings.host_queue_service_uri:
+            return QueueClient(
+                settings.host_queue_service_uri, name, credential=self.credential, **options
+            )
+        return None
 
     def table_service(self) -> TableServiceClient:
         """The state store's Table service: a connection string, else the app's identity.
