@@ -36,7 +36,8 @@ test: deps lint browser
 	$(PY) -m pytest
 
 # The fault suite in full: every fault kind at every remote call of each trigger path (tests/chaos).
-# `make test` runs its short form (every kind at each path's writes, a kill at its last write).
+# `make test` runs its short form (SHORT_FORM in tests/chaos/test_chaos.py: the kinds that found defects
+# at every write, the others at one path's last write per service).
 chaos: deps
 	CHAOS=full $(PY) -m pytest tests/chaos
 

@@ -537,10 +537,23 @@ class _Instance:
             "outcomes": self.capture.stop(),
             "error": error,
             "again": again + (1 if error else 0),
-            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "rss_mb": _peak_rss_mb(),
         }
         with self.lock:
             _write(self.out, record)
+
+
+def _peak_rss_mb() -> float:
+    """This process's own peak resident memory. Not ``ru_maxrss``: Linux keeps it across
+    fork and exec, so a worker would report the bench process's size at its spawn (which
+    grows with the estate) instead of its own; ``VmHWM`` is the new program's."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 class _OutcomeCapture(logging.Handler):

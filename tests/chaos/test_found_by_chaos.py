@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from emulator.azurite import Azurite
-from tests.chaos.harness import Kind, clean_run, run_point
+from tests.chaos.harness import Kind, recorded, run_point
 from tests.chaos.paths import ATTACH_ACR, RECONCILE
 
 
 def test_a_dropped_workload_listing_fails_the_delivery_and_the_redelivery_fixes_it(
     azurite_server: Azurite, functions: dict[str, Any], tmp_path: Path
 ) -> None:
-    calls, secrets = clean_run(azurite_server, ATTACH_ACR, functions, tmp_path)
+    calls, secrets = recorded(azurite_server, ATTACH_ACR, functions, tmp_path)
     # The workloads of aks-prod-weu: its pair with acrprodweu is found only from them now.
     prod = next(c for c in calls if c.path.endswith("/aks-prod-weu/listClusterUserCredential"))
     api = next(c.path.split("/api/")[0] for c in calls[calls.index(prod) :] if "/k8s/" in c.path)
@@ -42,7 +42,7 @@ def test_a_dropped_workload_listing_fails_the_delivery_and_the_redelivery_fixes_
 def test_a_lost_reconcile_response_converges_once_the_operation_ends(
     azurite_server: Azurite, functions: dict[str, Any], tmp_path: Path
 ) -> None:
-    calls, secrets = clean_run(azurite_server, RECONCILE, functions, tmp_path)
+    calls, secrets = recorded(azurite_server, RECONCILE, functions, tmp_path)
     [put] = [c for c in calls if c.method == "PUT"]
     result = run_point(
         azurite_server, RECONCILE, Kind.LOST_RESPONSE, put, functions, tmp_path, secrets
