@@ -67,7 +67,8 @@ def withheld(mode: str, permission: str) -> str | None:
     if permission.casefold() == RUN_COMMAND[0].casefold():  # commandResults/read is */read
         return (
             f"REMEDIATION_MODE={mode} runs no command in clusters (AKS Run Command runs kubectl "
-            "as cluster admin on clusters with local accounts): infra/PERMISSIONS.md"
+            "as cluster admin on clusters with local accounts): infra/PERMISSIONS.md; "
+            "CREDENTIAL_READS=on where the identity holds it"
         )
     if permission.casefold() in {p.casefold() for p in CREDENTIAL_LISTING}:
         return (

@@ -60,8 +60,9 @@ class RunCommandClient:
         from azure.core.exceptions import HttpResponseError, ServiceRequestError
         from azure.mgmt.containerservice.models import RunCommandRequest
 
-        # Dry-run runs nothing in clusters (shared.permissions): say so, ask nothing.
-        reason = withheld(self.factory.settings.mode, RUN_COMMAND_ACTION)
+        # Dry-run runs nothing in clusters (shared.permissions): say so, ask nothing. Run Command
+        # reads what a kubeconfig would, so it follows CREDENTIAL_READS as the kubeconfig does.
+        reason = withheld(self.factory.settings.access_mode, RUN_COMMAND_ACTION)
         if reason:
             raise Forbidden(reason, resource_id=cluster.id)
         if cluster.run_command_disabled:

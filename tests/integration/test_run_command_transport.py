@@ -200,3 +200,23 @@ def test_a_stale_pull_secret_is_refreshed_through_run_command_and_verified(
     for password in emulator.state.registry_passwords[registry["id"].lower()]:
         assert password["value"] not in caplog.text
         assert all(password["value"] not in c for c in commands)  # the patch is in context
+
+
+def test_dry_run_runs_no_command_unless_credential_reads_is_on(
+    emulator: Emulator, shop: dict[str, Any], app_env: dict[str, str]
+) -> None:
+    make_private(emulator)
+    emulator.clear_journal()
+    refused, _ = diagnose(emulator, REMEDIATION_MODE="dry-run")
+    assert not [e for e in emulator.journal("arm") if e.path.endswith("/runCommand")]
+    reading = [f for f in refused if f.cause_id in kube_reading(refused)]
+    assert reading and all(f.status is Status.UNKNOWN for f in reading)
+    assert all("runs no command in clusters" in f.summary for f in reading)
+
+    # An operator's own run (the CLI, on the operator's rights) reads as enforce mode does.
+    emulator.clear_journal()
+    allowed, _ = diagnose(emulator, REMEDIATION_MODE="dry-run", CREDENTIAL_READS="on")
+    assert len([e for e in emulator.journal("arm") if e.path.endswith("/runCommand")]) == 1
+    assert all(
+        f.status is not Status.UNKNOWN for f in allowed if f.cause_id in kube_reading(allowed)
+    )
