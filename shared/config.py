@@ -201,25 +201,40 @@ def _state_connection_string(env: Mapping[str, str]) -> str | None:
     value = env.get("STATE_STORAGE_CONNECTION_STRING", "").strip()
     if not value and not _state_table_service_uri(env):
         value = env.get("AzureWebJobsStorage", "").strip()
+    return _development_storage(value) or None
+
+
+def _development_storage(value: str) -> str:
+    """``UseDevelopmentStorage=true`` spelled out as Azurite's connection string."""
     if value.replace(" ", "").lower().rstrip(";") == "usedevelopmentstorage=true":
         return AZURITE_DEV_CONNECTION_STRING
-    return value or None
+    return value
+
+
+def _account_service_uri(env: Mapping[str, str], service: str, setting: str) -> str | None:
+    """``https://<AzureWebJobsStorage__accountName>.<service>.<suffix>``, or None without an
+    account name; ``setting`` is what to set instead in a custom cloud."""
+    account = env.get("AzureWebJobsStorage__accountName", "").strip()
+    if not account:
+        return None
+    suffix = env.get("STORAGE_ENDPOINT_SUFFIX") or _STORAGE_SUFFIXES.get(
+        env.get("AZURE_CLOUD", "AzureCloud"), ""
+    )
+    if not suffix:
+        raise ConfigurationError(
+            f"AzureWebJobsStorage__accountName needs STORAGE_ENDPOINT_SUFFIX or {setting} in a "
+            "custom cloud"
+        )
+    return f"https://{account}.{service}.{suffix}"
 
 
 def _state_table_service_uri(env: Mapping[str, str]) -> str | None:
     """STATE_TABLE_SERVICE_URI, else the Functions host's identity-based AzureWebJobsStorage__*."""
-    uri = env.get("STATE_TABLE_SERVICE_URI") or env.get("AzureWebJobsStorage__tableServiceUri")
-    account = env.get("AzureWebJobsStorage__accountName")
-    if not uri and account:
-        suffix = env.get("STORAGE_ENDPOINT_SUFFIX") or _STORAGE_SUFFIXES.get(
-            env.get("AZURE_CLOUD", "AzureCloud"), ""
-        )
-        if not suffix:
-            raise ConfigurationError(
-                "AzureWebJobsStorage__accountName needs STORAGE_ENDPOINT_SUFFIX or "
-                "STATE_TABLE_SERVICE_URI in a custom cloud"
-            )
-        uri = f"https://{account.strip()}.table.{suffix}"
+    uri = (
+        env.get("STATE_TABLE_SERVICE_URI")
+        or env.get("AzureWebJobsStorage__tableServiceUri")
+        or _account_service_uri(env, "table", "STATE_TABLE_SERVICE_URI")
+    )
     if uri and not uri.startswith("https://"):
         raise ConfigurationError(f"STATE_TABLE_SERVICE_URI={uri!r} must be an https URL")
     return uri.rstrip("/") if uri else None
@@ -227,26 +242,19 @@ def _state_table_service_uri(env: Mapping[str, str]) -> str | None:
 
 def _host_queue_connection_string(env: Mapping[str, str]) -> str | None:
     """A key-based AzureWebJobsStorage (``UseDevelopmentStorage=true``: Azurite)."""
-    value = env.get("AzureWebJobsStorage", "").strip()
-    if value.replace(" ", "").lower().rstrip(";") == "usedevelopmentstorage=true":
-        return AZURITE_DEV_CONNECTION_STRING
-    return value or None
+    return _development_storage(env.get("AzureWebJobsStorage", "").strip()) or None
 
 
 def _host_queue_service_uri(env: Mapping[str, str]) -> str | None:
     """The identity-based AzureWebJobsStorage__queueServiceUri (or __accountName)."""
-    uri = env.get("AzureWebJobsStorage__queueServiceUri", "").strip()
-    account = env.get("AzureWebJobsStorage__accountName", "").strip()
-    if not uri and account:
-        suffix = env.get("STORAGE_ENDPOINT_SUFFIX") or _STORAGE_SUFFIXES.get(
-            env.get("AZURE_CLOUD", "AzureCloud"), ""
-        )
-        uri = f"https://{account}.queue.{suffix}" if suffix else ""
+    uri = env.get("AzureWebJobsStorage__queueServiceUri", "").strip() or _account_service_uri(
+        env, "queue", "AzureWebJobsStorage__queueServiceUri"
+    )
     if uri and not uri.startswith("https://"):
         raise ConfigurationError(
             f"AzureWebJobsStorage__queueServiceUri={uri!r} must be an https URL"
         )
-    return uri.rstrip("/") or None
+    return uri.rstrip("/") if uri else None
 
 
 def _table_prefix(env: Mapping[str, str]) -> str:

@@ -72,10 +72,11 @@ class ClientFactory:
         return options
 
     def _arm_client(self, cls: type[Any], subscription_id: str) -> Any:
-        from shared.azure import sdk_models
-
-        sdk_models.ready_for(cls)  # before any thread deserializes the package's models
         key = (cls.__name__, subscription_id.lower())
+        if key not in self._clients:
+            from shared.azure import sdk_models
+
+            sdk_models.ready_for(cls)  # before any thread deserializes the package's models
         credential = self.credential
         with self._lock:
             if key not in self._clients:
