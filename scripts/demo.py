@@ -320,12 +320,12 @@ def telemetry(captured: Capture) -> bool:
     by_name = captured.by_name()
     for name in METRICS:
         points = by_name.get(name, [])
-        total = sum(p.count if METRICS[name].kind == "histogram" else p.value for p in points)
+        kind = METRICS[name].kind
+        # a counter's sum, a histogram's recordings, a gauge's series (one value each)
+        total = sum(p.value if kind == "counter" else p.count for p in points)
+        unit = {"counter": "counted", "histogram": "recordings", "gauge": "series"}[kind]
         dims = sorted({k for p in points for k in p.attributes})
-        say(
-            f"{name:<34} {int(total):>5} {'recordings' if METRICS[name].kind == 'histogram' else 'counted'}  ({', '.join(dims) or '-'})",
-            2,
-        )
+        say(f"{name:<34} {int(total):>5} {unit}  ({', '.join(dims) or '-'})", 2)
     spans = captured.spans()
     traces = {s.context.trace_id for s in spans}
     kinds = Counter(s.name.split(" ", 1)[0] for s in spans)

@@ -15,8 +15,8 @@ from typing import Any
 class Point:
     name: str
     attributes: dict[str, str]
-    value: float  # a counter's sum, a histogram's sum
-    count: int  # a histogram's count of recordings (1 for a counter point)
+    value: float  # a counter's sum, a histogram's sum, a gauge's last value
+    count: int  # a histogram's count of recordings (1 for a counter or gauge point)
 
 
 class Capture:

@@ -59,7 +59,9 @@ CREDENTIAL_DAYS_LEFT = "acrpull.credential.days_left"
 
 @dataclass(frozen=True)
 class Metric:
-    kind: str  # counter | histogram
+    # counter | histogram | gauge (the last value: a gauge may be negative, a histogram may not,
+    # and a histogram exports the sum of an interval's recordings, not the latest one)
+    kind: str
     unit: str
     dimensions: tuple[str, ...]
     description: str
@@ -133,7 +135,7 @@ METRICS: dict[str, Metric] = {
         "attempts answered 429 Too Many Requests",
     ),
     CREDENTIAL_DAYS_LEFT: Metric(
-        "histogram",
+        "gauge",
         "d",
         ("kind", "owner", "credential"),
         "days left of each secret or token password a check or the expiry sweep read (negative: expired)",
@@ -267,7 +269,11 @@ def count(metric: str, value: int = 1, /, **dimensions: str) -> None:
 def record(metric: str, value: float, /, **dimensions: str) -> None:
     instrument = _instrument(metric)
     attributes = _attributes(metric, dimensions) if instrument is not None else None
-    if attributes is not None:
+    if attributes is None:
+        return
+    if METRICS[metric].kind == "gauge":
+        instrument.set(value, attributes)
+    else:
         instrument.record(value, attributes)
 
 
@@ -278,7 +284,7 @@ def _instrument(name: str) -> Any:
     instrument = _state.instruments.get(name)
     if instrument is None:
         spec = METRICS[name]
-        make = meter.create_counter if spec.kind == "counter" else meter.create_histogram
+        make = getattr(meter, f"create_{spec.kind}")  # create_counter, _histogram, _gauge
         instrument = _state.instruments.setdefault(
             name, make(name, unit=spec.unit, description=spec.description)
         )

@@ -191,3 +191,34 @@ def test_the_distro_is_configured_once_and_asks_no_metadata_service() -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "on True"
+
+
+def test_credential_days_left_is_a_gauge_that_keeps_expired_credentials(
+    emulator: Emulator,
+    app_env: dict[str, str],
+    functions: dict[str, Any],
+    captured: Capture,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An expired secret is the one an operator most needs on the expiry calendar: a histogram
+    drops negative values (and sums an interval's recordings), so days left is a gauge."""
+    from tests.integration.test_timers import APPS, PULL_SECRET_APP, expiry_estate
+    from tests.support.triggers import run_timer
+
+    scenario.load(emulator.state, expiry_estate())
+    monkeypatch.setenv("REMEDIATION_MODE", "dry-run")
+    for _ in range(2):  # twice: the latest value, never the sum of both runs
+        run_timer(functions, "expiry_sweep", caplog)
+
+    assert "must be non-negative" not in caplog.text
+    left = {
+        p.attributes["owner"]: p.value
+        for p in captured.by_name()["acrpull.credential.days_left"]
+        if p.attributes["kind"] == "service principal secret"
+    }
+    expected = {app: days for app, days in APPS.items() if app != PULL_SECRET_APP}
+    assert set(expected) <= set(left), sorted(left)
+    for app, days in expected.items():
+        assert abs(left[app] - days) < 0.1, (app, left[app], days)
+    assert min(left.values()) < 0  # the expired secret is there, negative
