@@ -32,8 +32,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# Test processes (pytest-xdist): 2 fits the 2-core CI machine; TEST_WORKERS=0 runs in this process.
+TEST_WORKERS ?= 2
 test: deps lint browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 # The fault suite in full: every fault kind at every remote call of each trigger path (tests/chaos).
 # `make test` runs its short form (SHORT_FORM in tests/chaos/test_chaos.py: the kinds that found defects
