@@ -356,6 +356,11 @@ def handle_batch(body: str | bytes) -> tuple[list[str], list[str]]:
     for outcome in report.outcomes:
         log_outcome(outcome)
     log.info("batch %s", json.dumps(report.summary(), sort_keys=True))
+    # What this invocation settled: checked here or handed over. Clusters sent on in follow-up
+    # batches are counted by the invocation that settles them, so a sweep's batches add up to
+    # its fleet once.
+    checked, handed = len(report.outcomes), len(report.handed_over)
+    telemetry.sweep(batch.sweep, known=checked + handed, checked=checked, handed_over=handed)
     return report.batches, report.handed_over
 
 

@@ -114,7 +114,7 @@ METRICS: dict[str, Metric] = {
         "histogram",
         "1",
         ("sweep",),
-        "per sweep run: tasks checked / tasks known (1.0 when nothing was handed over)",
+        "per sweep run or batch invocation: tasks checked / tasks known (1.0 when nothing was handed over)",
     ),
     HANDOVERS: Metric(
         "counter",

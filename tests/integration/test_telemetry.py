@@ -222,3 +222,27 @@ def test_credential_days_left_is_a_gauge_that_keeps_expired_credentials(
     for app, days in expected.items():
         assert abs(left[app] - days) < 0.1, (app, left[app], days)
     assert min(left.values()) < 0  # the expired secret is there, negative
+
+
+def test_batch_invocations_count_what_they_check(
+    emulator: Emulator,
+    sample: dict[str, Any],
+    app_env: dict[str, str],
+    functions: dict[str, Any],
+    captured: Capture,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The drift timer only plans; the queue's batch invocations report the sweep's coverage."""
+    from tests.support.triggers import run_timer
+
+    outcomes, handed_over = run_timer(functions, "drift_sweep", caplog)
+    assert outcomes and not handed_over
+    by_name = captured.by_name()
+    pairs: dict[str, float] = {}
+    for point in by_name["acrpull.sweep.pairs"]:
+        assert point.attributes["sweep"] == "drift"
+        pairs[point.attributes["state"]] = pairs.get(point.attributes["state"], 0) + point.value
+    checked = len([o for o in outcomes if o.get("cluster")])
+    assert pairs == {"known": checked, "checked": checked, "handed-over": 0}
+    coverage = by_name["acrpull.sweep.coverage"]
+    assert coverage and all(p.value == 1.0 for p in coverage)
