@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import Meter
@@ -57,11 +57,14 @@ ARM_THROTTLED = "acrpull.arm.throttled"
 CREDENTIAL_DAYS_LEFT = "acrpull.credential.days_left"
 
 
+# A gauge keeps the last value and may be negative; a histogram may not, and exports the sum
+# of an interval's recordings, not the latest one.
+MetricKind = Literal["counter", "histogram", "gauge"]
+
+
 @dataclass(frozen=True)
 class Metric:
-    # counter | histogram | gauge (the last value: a gauge may be negative, a histogram may not,
-    # and a histogram exports the sum of an interval's recordings, not the latest one)
-    kind: str
+    kind: MetricKind  # the instrument: meter.create_<kind>
     unit: str
     dimensions: tuple[str, ...]
     description: str
@@ -284,7 +287,7 @@ def _instrument(name: str) -> Any:
     instrument = _state.instruments.get(name)
     if instrument is None:
         spec = METRICS[name]
-        make = getattr(meter, f"create_{spec.kind}")  # create_counter, _histogram, _gauge
+        make = getattr(meter, f"create_{spec.kind}")
         instrument = _state.instruments.setdefault(
             name, make(name, unit=spec.unit, description=spec.description)
         )

@@ -21,6 +21,8 @@ from emulator.server import Emulator
 from scripts.telemetry_capture import Capture
 from shared import telemetry
 from shared.telemetry import CORRELATION_ATTRIBUTE, METRICS
+from tests.integration.test_timers import APPS, PULL_SECRET_APP, expiry_estate
+from tests.support.triggers import run_timer
 
 ROOT = Path(__file__).resolve().parents[2]
 VMSS_WRITE = "Microsoft.Compute/virtualMachineScaleSets/write"
@@ -203,9 +205,6 @@ def test_credential_days_left_is_a_gauge_that_keeps_expired_credentials(
 ) -> None:
     """An expired secret is the one an operator most needs on the expiry calendar: a histogram
     drops negative values (and sums an interval's recordings), so days left is a gauge."""
-    from tests.integration.test_timers import APPS, PULL_SECRET_APP, expiry_estate
-    from tests.support.triggers import run_timer
-
     scenario.load(emulator.state, expiry_estate())
     monkeypatch.setenv("REMEDIATION_MODE", "dry-run")
     for _ in range(2):  # twice: the latest value, never the sum of both runs
@@ -233,8 +232,6 @@ def test_batch_invocations_count_what_they_check(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The drift timer only plans; the queue's batch invocations report the sweep's coverage."""
-    from tests.support.triggers import run_timer
-
     outcomes, handed_over = run_timer(functions, "drift_sweep", caplog)
     assert outcomes and not handed_over
     by_name = captured.by_name()
