@@ -9,7 +9,6 @@ import re
 import socket
 import ssl
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,17 +17,15 @@ from typing import Any
 import trustme
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from emulator.arm import Arm, ArmError, json_response
+from emulator.https_server import SOCKET_KEY, HttpsServer
 from emulator.registry_proxy import RegistryProxy
 from emulator.state import Fault, JournalEntry, State
 from emulator.throttling import kind_of
 
 log = logging.getLogger(__name__)
-# Werkzeug logs every request at INFO; the journal already records them.
-logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 Handler = Callable[[Request], Response]
 REGISTRY_DOMAINS = ("*.azurecr.io", "*.azurecr.cn", "*.azurecr.us")
@@ -55,8 +52,7 @@ class Emulator:
             "identity": ("identity", self._identity),
             "arm": ("arm", self._arm),
         }
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: HttpsServer | None = None
         self._proxy: RegistryProxy | None = None
         self._tmp = tempfile.TemporaryDirectory(prefix="azure-emulator-")
         self.ca = trustme.CA()
@@ -72,25 +68,14 @@ class Emulator:
     def base_url(self) -> str:
         if self._server is None:
             raise RuntimeError("the emulator is not running")
-        return f"https://127.0.0.1:{self._server.server_port}"
+        return f"https://127.0.0.1:{self._server.port}"
 
     def start(self) -> Emulator:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         # Registry host names too: the registry proxy tunnels "<name>.azurecr.io" here.
         self.ca.issue_cert("127.0.0.1", "localhost", *REGISTRY_DOMAINS).configure_cert(context)
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
-        # TLS as werkzeug would set it up, but the handshake happens in each request's thread
-        # (on its first read), not in the one thread that accepts: a fleet's hundreds of new
-        # connections at once must not queue behind each other's handshakes.
-        self._server.socket = context.wrap_socket(
-            self._server.socket, server_side=True, do_handshake_on_connect=False
-        )
-        self._server.ssl_context = context
-        # A short poll interval: stop() waits up to one interval, once per test.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
+        self._server = HttpsServer(self._wsgi, context)
+        self._server.start()
         return self
 
     def registry_proxy(self) -> str:
@@ -98,7 +83,7 @@ class Emulator:
         if self._proxy is None:
             if self._server is None:
                 raise RuntimeError("the emulator is not running")
-            self._proxy = RegistryProxy(self._server.server_port)
+            self._proxy = RegistryProxy(self._server.port)
         return self._proxy.url
 
     def stop(self) -> None:
@@ -106,8 +91,7 @@ class Emulator:
             self._proxy.stop()
             self._proxy = None
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
         self._tmp.cleanup()
 
@@ -356,8 +340,8 @@ def _fault_response(fault: Fault) -> Response:
 
 
 def _drop(environ: dict[str, Any]) -> None:
-    """Close the connection with no response; werkzeug treats the error as a dropped client."""
-    connection = environ.get("werkzeug.socket")
+    """Close the connection with no response; the server treats the error as a dropped client."""
+    connection = environ.get(SOCKET_KEY)
     if connection is not None:
         with contextlib.suppress(OSError):  # already gone
             connection.shutdown(socket.SHUT_RDWR)

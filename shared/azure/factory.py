@@ -78,6 +78,7 @@ class ClientFactory:
 
             sdk_models.ready_for(cls)  # before any thread deserializes the package's models
         credential = self.credential
+        retry = self._retry_policy()
         with self._lock:
             if key not in self._clients:
                 self._clients[key] = cls(
@@ -88,8 +89,18 @@ class ClientFactory:
                     polling_interval=self.settings.polling_interval,
                     per_retry_policies=[self._pacing()],
                     **self._transport_options(),
+                    retry_policy=retry,
                 )
             return self._clients[key]
+
+    def _retry_policy(self) -> Any:
+        from shared.azure.retry import ReadOnlyPostRetryPolicy
+
+        return ReadOnlyPostRetryPolicy(
+            retry_total=self.settings.retry_total,
+            retry_status=self.settings.retry_total,
+            retry_backoff_factor=self.settings.retry_backoff,
+        )
 
     def _pacing(self) -> Any:
         """Every ARM request of this process paced by ARM's limits (shared.azure.pacing)."""
@@ -195,7 +206,6 @@ class ClientFactory:
             CustomHookPolicy,
             HeadersPolicy,
             HttpLoggingPolicy,
-            RetryPolicy,
             UserAgentPolicy,
         )
         from azure.core.pipeline.transport import RequestsTransport
@@ -214,11 +224,7 @@ class ClientFactory:
                     policies=[
                         HeadersPolicy({"Accept": "application/json"}),
                         UserAgentPolicy(sdk_moniker="acr-pull-remediator"),
-                        RetryPolicy(
-                            retry_total=self.settings.retry_total,
-                            retry_status=self.settings.retry_total,
-                            retry_backoff_factor=self.settings.retry_backoff,
-                        ),
+                        self._retry_policy(),
                         *([self._pacing()] if paced else []),
                         BearerTokenCredentialPolicy(credential, scope),
                         CustomHookPolicy(
@@ -244,7 +250,6 @@ class ClientFactory:
             HeadersPolicy,
             HttpLoggingPolicy,
             RedirectPolicy,
-            RetryPolicy,
             UserAgentPolicy,
         )
         from azure.core.pipeline.transport import RequestsTransport
@@ -260,11 +265,7 @@ class ClientFactory:
                     policies=[
                         HeadersPolicy(),
                         UserAgentPolicy(sdk_moniker="acr-pull-remediator"),
-                        RetryPolicy(
-                            retry_total=self.settings.retry_total,
-                            retry_status=self.settings.retry_total,
-                            retry_backoff_factor=self.settings.retry_backoff,
-                        ),
+                        self._retry_policy(),
                         RedirectPolicy(),
                         HttpLoggingPolicy(),
                     ],

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import HttpResponseError, ServiceResponseError
 
 from emulator import kubernetes as k8s
 from emulator import scenario
@@ -374,6 +374,17 @@ def test_graph_refusing_add_password_changes_nothing(emulator: Emulator, broken:
     assert record.detail.startswith("Graph added no password, nothing changed")
     assert resets(emulator) == []
     assert [e for e in emulator.journal("kubernetes") if e.method in WRITES] == []
+
+
+def test_a_dropped_add_password_is_not_sent_again(emulator: Emulator, broken: Finding) -> None:
+    """addPassword writes: a second one would mint a second secret, so it is never retried."""
+    emulator.inject(r"/addPassword$", drop=True, times=1)
+
+    with pytest.raises(ServiceResponseError):  # the invocation fails; its redelivery looks again
+        apply(emulator, broken)
+
+    assert graph_actions(emulator) == ["addPassword"]
+    assert resets(emulator) == []
 
 
 def test_managed_identity_cluster_has_nothing_to_rotate(
