@@ -255,7 +255,8 @@ def _environment(emulator: Any, tables: Any, queues: Any, subscriptions: int) ->
             "POLICY_PATH": "",
             "SWEEP_BUDGET_SECONDS": "240",
             "BENCH_QUEUES": queues.connection_string,
-            "PYTHONPATH": str(ROOT),
+            # The caller's path after the project's (a profiler's sitecustomize, say).
+            "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
         }
     )
     return env
