@@ -1,8 +1,8 @@
 """The fleet sweeps: the timer plans, the queue works, Azure Functions scales out.
 
 The drift and expiry timers are **planners**: they take the inventory of each subscription in
-scope and write one message per batch of clusters of that subscription to the ``sweep-batches``
-queue as soon as that subscription is known, then return. ``sweep_batch`` (a queue trigger) is
+scope, then write one message per batch of clusters to the ``sweep-batches`` queue, taking
+the subscriptions in turn, then return. ``sweep_batch`` (a queue trigger) is
 the **worker**: it checks the clusters of one batch, several at once. Scale-out is the platform's:
 on Flex Consumption the queue's length adds instances, and ``host.json``'s ``queues.batchSize``
 and ``newBatchThreshold`` set how many batches one instance runs at a time. Nothing here
@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,7 +130,12 @@ class Fleet:
     # -- the planner (a timer) -----------------------------------------------------------------
 
     def plan(self, sweep: str, signal_id: str, emit: Callable[[str], None]) -> list[Outcome]:
-        """Emit the batch messages of every subscription in scope, one subscription at a time.
+        """Emit the batch messages of every subscription in scope, the subscriptions in turn.
+
+        ARM's limits are per principal per subscription, and the queue is worked roughly in
+        order: batches written one subscription after another would have every worker spend
+        one subscription's write budget while the others' sit idle. Taken in turn, the
+        workers draw on every subscription's at once.
 
         The drift planner first verifies operations left pending by earlier runs (they are few,
         and their verification must not wait for a batch). Returns those outcomes.
@@ -138,9 +143,12 @@ class Fleet:
         if sweep not in PLANNED:
             raise ValueError(f"{sweep} is not a planned sweep")
         outcomes = self.sweeps.engine.verify_pending() if sweep == "drift" else []
-        for subscription in self.sweeps.subscriptions:
-            for message in self._plan_subscription(sweep, signal_id, subscription, notes=[]):
-                emit(message)
+        planned = [
+            self._plan_subscription(sweep, signal_id, subscription, notes=[])
+            for subscription in self.sweeps.subscriptions
+        ]
+        for message in in_turn(planned):
+            emit(message)
         return outcomes
 
     def _plan_subscription(
@@ -256,6 +264,14 @@ class Fleet:
                 )
             else:
                 report.notes.append(note)
+
+
+def in_turn(queues: Sequence[Sequence[str]]) -> Iterator[str]:
+    """The first of each, then the second of each, ...: ``[[a1, a2], [b1]]`` gives a1, b1, a2."""
+    for rank in range(max((len(q) for q in queues), default=0)):
+        for queue in queues:
+            if rank < len(queue):
+                yield queue[rank]
 
 
 # -- batch messages ----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import pytest
 from emulator import scenario
 from emulator.server import Emulator
 from emulator.tickets import github_issues
+from scripts.bench_fleet import fleet_spec, subscription_id
 from shared.azure.kubeconfigs import KUBECONFIGS
 from shared.checks import CHECKS
 from tests.conftest import PROD_SUB, SANDBOX_SUB
@@ -61,6 +62,22 @@ def test_the_planner_writes_one_message_per_batch_of_one_subscription_and_checks
     # The planner took the inventory only: no Kubernetes API, no credentials, no checks.
     assert {e.service for e in emulator.journal()} <= {"identity", "arm"}
     assert not [e for e in emulator.journal() if e.path.lower().endswith(CREDENTIALS)]
+
+
+def test_the_planner_takes_the_subscriptions_in_turn_so_workers_draw_on_every_ones_limits(
+    emulator: Emulator,
+    ticket_policy: Any,
+    functions: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario.load(emulator.state, fleet_spec(5, 2))  # three clusters in one, two in the other
+    first, second = subscription_id(0), subscription_id(1)
+    monkeypatch.setenv("SCOPE_SUBSCRIPTION_IDS", f"{second},{first}")
+    monkeypatch.setenv("FLEET_BATCH_SIZE", "1")
+    order = [m["subscription"] for m in plan(functions)]
+    # ARM's limits are per subscription: one subscription's batches after another's would
+    # have every worker on the first one's write budget while the second's sits idle.
+    assert order == [first, second, first, second, first]
 
 
 def test_a_batch_checks_every_pair_of_its_clusters_and_tickets_what_fails(
