@@ -643,11 +643,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{result.pairs:,} pairs, ARM requests per pair by kind: {shapes}")
         methods = ", ".join(f"{k} {v / result.pairs:.2f}" for k, v in result.table_methods.items())
         print(f"{result.pairs:,} pairs, Table requests per pair by method: {methods}")
-        print(
-            f"{result.pairs:,} pairs, the bound with full buckets at the start: "
-            f"{result.bound_with_burst:.1f} s (measured / that: "
-            f"{result.wall_seconds / max(result.bound_with_burst, 1e-9):.2f})"
-        )
+        if result.bound_with_burst > 0:
+            burst = (
+                f"{result.bound_with_burst:.1f} s (measured / that: "
+                f"{result.wall_seconds / result.bound_with_burst:.2f})"
+            )
+        else:
+            burst = "0 s (every subscription's requests fit in its burst)"
+        print(f"{result.pairs:,} pairs, the bound with full buckets at the start: {burst}")
         print(
             f"{result.pairs:,} pairs, CPU during the sweep: emulator {result.emulator_cpu:.0f} s, "
             f"planner and workers {result.workers_cpu:.0f} s, in {result.wall_seconds:.0f} s "
