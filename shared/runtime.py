@@ -320,16 +320,12 @@ def plan_sweep(kind: str, *, source: str, emit: Callable[[str], None]) -> None:
     sweeps = _sweeps(source)
     signal_id = f"{kind}:{_utcnow():%Y%m%dT%H%M%SZ}:{uuid.uuid4().hex[:8]}"
     fleet = Fleet(sweeps, _cluster_source(sweeps, sweeps.subscriptions), FleetSettings.from_env())
-    count = 0
-
-    def counted(message: str) -> None:
-        nonlocal count
-        count += 1
-        emit(message)
-
-    for outcome in fleet.plan(kind, signal_id, counted):
+    report = fleet.plan(kind, signal_id, emit)
+    for outcome in report.outcomes:
         log_outcome(outcome)
-    log.info("plan %s", json.dumps({"sweep": kind, "signal": signal_id, "batches": count}))
+    # A subscription the app cannot read is swept by nobody: the operator must hear of it.
+    level = logging.WARNING if report.unreadable else logging.INFO
+    log.log(level, "plan %s", json.dumps(report.summary()))
 
 
 @telemetry.invoked("sweep_batch")

@@ -105,6 +105,34 @@ class BatchReport:
         }
 
 
+@dataclass
+class PlanReport:
+    """What a planner did, per subscription in scope: what an operator reads to see that a
+    sweep covers the fleet (a subscription the app cannot read is checked by nobody)."""
+
+    sweep: str
+    signal: str
+    outcomes: list[Outcome] = field(default_factory=list)  # pending operations verified
+    clusters: dict[str, int] = field(default_factory=dict)
+    batches: dict[str, int] = field(default_factory=dict)
+    handed_over: list[str] = field(default_factory=list)  # inventories a worker will take
+    unreadable: dict[str, str] = field(default_factory=dict)  # subscription: why
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "sweep": self.sweep,
+            "signal": self.signal,
+            "batches": sum(self.batches.values()) + len(self.handed_over),
+            "clusters": sum(self.clusters.values()),
+            "subscriptions": {
+                "planned": len(self.batches),
+                "handedOver": self.handed_over,
+                "unreadable": self.unreadable,
+            },
+            "pendingVerified": len(self.outcomes),
+        }
+
+
 @dataclass(frozen=True)
 class FleetSettings:
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -129,7 +157,7 @@ class Fleet:
 
     # -- the planner (a timer) -----------------------------------------------------------------
 
-    def plan(self, sweep: str, signal_id: str, emit: Callable[[str], None]) -> list[Outcome]:
+    def plan(self, sweep: str, signal_id: str, emit: Callable[[str], None]) -> PlanReport:
         """Emit the batch messages of every subscription in scope, the subscriptions in turn.
 
         ARM's limits are per principal per subscription, and the queue is worked roughly in
@@ -138,32 +166,38 @@ class Fleet:
         workers draw on every subscription's at once.
 
         The drift planner first verifies operations left pending by earlier runs (they are few,
-        and their verification must not wait for a batch). Returns those outcomes.
+        and their verification must not wait for a batch).
         """
         if sweep not in PLANNED:
             raise ValueError(f"{sweep} is not a planned sweep")
-        outcomes = self.sweeps.engine.verify_pending() if sweep == "drift" else []
+        report = PlanReport(sweep, signal_id)
+        if sweep == "drift":
+            report.outcomes += self.sweeps.engine.verify_pending()
         planned = [
-            self._plan_subscription(sweep, signal_id, subscription, notes=[])
+            self._plan_subscription(sweep, signal_id, subscription, report)
             for subscription in self.sweeps.subscriptions
         ]
         for message in in_turn(planned):
             emit(message)
-        return outcomes
+        return report
 
     def _plan_subscription(
-        self, sweep: str, signal_id: str, subscription: str, *, notes: list[str]
+        self, sweep: str, signal_id: str, subscription: str, report: PlanReport
     ) -> list[str]:
         try:
             clusters = self.inventory.clusters(subscription)
         except TransientError as exc:
             log.warning("%s plan: inventory of %s handed over: %s", sweep, subscription, exc)
+            report.handed_over.append(subscription)
             return [Batch(sweep, signal_id, subscription, None).message()]
         except ReadError as exc:
-            notes.append(f"subscription {subscription}: {exc.reason}")
             log.warning("%s plan: subscription %s not readable: %s", sweep, subscription, exc)
+            report.unreadable[subscription] = exc.reason
             return []
-        return self._batches(sweep, signal_id, subscription, clusters)
+        messages = self._batches(sweep, signal_id, subscription, clusters)
+        report.clusters[subscription] = len(clusters)
+        report.batches[subscription] = len(messages)
+        return messages
 
     def _batches(
         self, sweep: str, signal_id: str, subscription: str, clusters: list[Cluster]

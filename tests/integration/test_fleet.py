@@ -80,6 +80,44 @@ def test_the_planner_takes_the_subscriptions_in_turn_so_workers_draw_on_every_on
     assert order == [first, second, first, second, first]
 
 
+@pytest.mark.parametrize("inventory", ["resource-graph", "arm"])
+def test_the_plan_says_which_subscriptions_were_planned_handed_over_or_not_readable(
+    inventory: str,
+    emulator: Emulator,
+    sample: dict[str, Any],
+    ticket_policy: Any,
+    functions: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RESOURCE_GRAPH_INVENTORY", "on" if inventory == "resource-graph" else "off")
+    monkeypatch.setenv("ARM_RETRY_TOTAL", "1")
+    missing = "0badc0de-0000-4000-8000-000000000000"  # in scope, unknown to Azure (a typo)
+    monkeypatch.setenv("SCOPE_SUBSCRIPTION_IDS", f"{PROD_SUB},{SANDBOX_SUB},{missing}")
+    emulator.inject(  # ARM's list, where Resource Graph fails over to it or is off
+        rf"/subscriptions/{SANDBOX_SUB}/providers/Microsoft.ContainerService/managedClusters$",
+        method="GET",
+        status=429,
+    )
+    if inventory == "resource-graph":
+        emulator.inject(r"/providers/Microsoft.ResourceGraph/resources$", status=429)
+    with caplog.at_level("INFO", logger="shared"):
+        messages = plan(functions)
+    [summary] = [
+        json.loads(r.getMessage().removeprefix("plan "))
+        for r in caplog.records
+        if r.getMessage().startswith("plan {")
+    ]
+    [record] = [r for r in caplog.records if r.getMessage().startswith("plan {")]
+    assert record.levelname == "WARNING"
+    assert summary["clusters"] == 2 and summary["batches"] == len(messages) == 2
+    assert summary["subscriptions"]["planned"] == 1
+    assert summary["subscriptions"]["handedOver"] == [SANDBOX_SUB]
+    [(unreadable, reason)] = summary["subscriptions"]["unreadable"].items()
+    assert unreadable == missing and missing in reason
+    assert {m["subscription"] for m in messages} == {PROD_SUB, SANDBOX_SUB}
+
+
 def test_a_batch_checks_every_pair_of_its_clusters_and_tickets_what_fails(
     emulator: Emulator,
     sample: dict[str, Any],
