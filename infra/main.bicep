@@ -62,7 +62,7 @@ param enablePullFailureAlert bool = false
 @description('Log Analytics workspaces the clusters\' Container Insights writes to (for the pull-failure alert).')
 param alertWorkspaceIds array = []
 
-@description('E-mail addresses told when a remediation fails or Event Grid dead-letters events (the operations alerts); none: the alerts show in Azure Monitor only.')
+@description('E-mail addresses told when a remediation fails, Event Grid dead-letters events or a subscription in scope cannot be read (the operations alerts); none: the alerts show in Azure Monitor only.')
 param alertEmails array = []
 
 @description('Event Grid allows one system topic per source: for a scope subscription that already has one, its {"<subscription id>": {"resourceGroup": "...", "name": "..."}} (the app subscribes to it instead of creating one).')

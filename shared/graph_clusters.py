@@ -27,6 +27,7 @@ from shared.azure.cache import RunCache, cache_key
 from shared.azure.inventory import Inventory, seed
 from shared.azure.network import NetworkReader
 from shared.azure.rbac import RbacReader
+from shared.cluster_source import ClusterSource
 from shared.models import Cluster
 from shared.resource_id import ResourceId
 
@@ -43,14 +44,24 @@ def _group(resource_id: str) -> tuple[str, str]:
 class GraphClusters:
     """A :class:`~shared.cluster_source.ClusterSource` over a loaded inventory."""
 
-    def __init__(self, inventory: Inventory) -> None:
+    def __init__(self, inventory: Inventory, unseen: ClusterSource) -> None:
         self.inventory = inventory
+        self.unseen = unseen
 
     def clusters(self, subscription_id: str) -> list[Cluster]:
+        if not self._visible(subscription_id):
+            # Resource Graph shows nothing of a subscription the app cannot read, one that does
+            # not exist, or one too new to be indexed: ARM lists it, or says why it cannot.
+            return self.unseen.clusters(subscription_id)
         return sorted(self.inventory.clusters_in(subscription_id), key=lambda c: c.id.lower())
 
-    def slice_for(self, clusters: list[Cluster]) -> Inventory:
+    def slice_for(self, clusters: list[Cluster]) -> Inventory | None:
+        if not all(self._visible(c.resource.subscription_id) for c in clusters):
+            return None  # an empty slice would answer "none" where the inventory never looked
         return slice_of(self.inventory, clusters)
+
+    def _visible(self, subscription_id: str) -> bool:
+        return subscription_id.lower() in self.inventory.subscriptions
 
 
 def slice_of(inventory: Inventory, clusters: Iterable[Cluster]) -> Inventory:

@@ -323,6 +323,11 @@ def plan_sweep(kind: str, *, source: str, emit: Callable[[str], None]) -> None:
     report = fleet.plan(kind, signal_id, emit)
     for outcome in report.outcomes:
         log_outcome(outcome)
+    for state, subscriptions in report.states().items():
+        for subscription in subscriptions:
+            telemetry.count(
+                telemetry.SWEEP_SUBSCRIPTIONS, 1, sweep=kind, state=state, subscription=subscription
+            )
     # A subscription the app cannot read is swept by nobody: the operator must hear of it.
     level = logging.WARNING if report.unreadable else logging.INFO
     log.log(level, "plan %s", json.dumps(report.summary()))
@@ -374,7 +379,7 @@ def _cluster_source(sweeps: Sweeps, subscriptions: tuple[str, ...]) -> ClusterSo
             log.warning("Resource Graph inventory unavailable, planning from ARM: %s", exc.reason)
         else:
             log.info("planning from Resource Graph: %d requests", inventory.requests)
-            return GraphClusters(inventory)
+            return GraphClusters(inventory, unseen=ArmClusters(sweeps.estate))
     return ArmClusters(sweeps.estate)
 
 

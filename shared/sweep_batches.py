@@ -118,6 +118,14 @@ class PlanReport:
     handed_over: list[str] = field(default_factory=list)  # inventories a worker will take
     unreadable: dict[str, str] = field(default_factory=dict)  # subscription: why
 
+    def states(self) -> dict[str, list[str]]:
+        """Each subscription in scope by what the planner did with it."""
+        return {
+            "planned": list(self.batches),
+            "handed-over": list(self.handed_over),
+            "unreadable": list(self.unreadable),
+        }
+
     def summary(self) -> dict[str, Any]:
         return {
             "sweep": self.sweep,

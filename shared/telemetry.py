@@ -52,6 +52,7 @@ EVENTGRID_LAG = "acrpull.eventgrid.lag"
 SWEEP_PAIRS = "acrpull.sweep.pairs"
 SWEEP_COVERAGE = "acrpull.sweep.coverage"
 HANDOVERS = "acrpull.sweep.handovers"
+SWEEP_SUBSCRIPTIONS = "acrpull.sweep.subscriptions"
 ARM_REQUESTS = "acrpull.arm.requests"
 ARM_THROTTLED = "acrpull.arm.throttled"
 CREDENTIAL_DAYS_LEFT = "acrpull.credential.days_left"
@@ -124,6 +125,12 @@ METRICS: dict[str, Metric] = {
         "{message}",
         ("sweep",),
         "tasks handed to the sweep-handover queue (budget spent, deferred, transient failure)",
+    ),
+    SWEEP_SUBSCRIPTIONS: Metric(
+        "counter",
+        "{subscription}",
+        ("sweep", "state", "subscription"),
+        "per planner run, each subscription in scope: planned, handed-over (a worker takes its inventory) or unreadable (swept by nobody)",
     ),
     ARM_REQUESTS: Metric(
         "counter",

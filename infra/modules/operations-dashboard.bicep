@@ -111,6 +111,53 @@ resource remediationFailures 'Microsoft.Insights/scheduledQueryRules@2022-06-15'
   }
 }
 
+resource unreadableSubscriptions 'Microsoft.Insights/scheduledQueryRules@2022-06-15' = {
+  name: '${namePrefix}-unreadable-subscriptions'
+  location: location
+  tags: tags
+  properties: {
+    displayName: 'ACR Pull Remediator: a subscription in scope cannot be read'
+    description: 'A drift or expiry planner could not take the inventory of a subscription in scope (it does not exist, or the app lacks Reader on it: acrpull.sweep.subscriptions with state unreadable) in the last two hours: no sweep checks its clusters.'
+    severity: 2
+    enabled: true
+    scopes: [
+      appInsightsId
+    ]
+    evaluationFrequency: 'PT1H'
+    windowSize: 'PT2H'
+    autoMitigate: true
+    criteria: {
+      allOf: [
+        {
+          query: 'customMetrics | where name == "acrpull.sweep.subscriptions" | extend state = tostring(customDimensions.state), subscription = tostring(customDimensions.subscription) | where state == "unreadable" | summarize runs = sum(valueSum) by subscription'
+          timeAggregation: 'Total'
+          metricMeasureColumn: 'runs'
+          operator: 'GreaterThan'
+          threshold: 0
+          dimensions: [
+            {
+              name: 'subscription'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    actions: {
+      actionGroups: empty(alertEmails) ? [] : [
+        operators.id
+      ]
+    }
+  }
+}
+
 resource deadLettered 'Microsoft.Insights/scheduledQueryRules@2022-06-15' = {
   name: '${namePrefix}-dead-lettered-events'
   location: location

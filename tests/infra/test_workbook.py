@@ -96,6 +96,7 @@ def test_the_workbook_shows_what_operators_need() -> None:
         "acrpull.tickets",  # tickets over time
         "acrpull.remediation.duration",  # time to remediate, failed remediations
         "acrpull.credential.days_left",  # the expiry calendar
+        "acrpull.sweep.subscriptions",  # subscriptions the sweeps reached, and which they did not
     ):
         assert f'"{metric}"' in text, metric
     assert '"DeadLetteredCount"' in text  # Event Grid's own metric, via diagnostic settings
@@ -108,9 +109,11 @@ def test_the_workbook_shows_what_operators_need() -> None:
         "expiry-calendar",
         "failed-remediations",
         "dead-lettered",
+        "sweep-subscriptions",
     } <= titles
     alerts = " ".join(q for _, q in alert_queries())
     assert '"acrpull.remediation.duration"' in alerts and '"DeadLetteredCount"' in alerts
+    assert '"acrpull.sweep.subscriptions"' in alerts and '"unreadable"' in alerts
 
 
 def test_the_workbook_is_a_well_formed_notebook() -> None:

@@ -243,3 +243,28 @@ def test_batch_invocations_count_what_they_check(
     assert pairs == {"known": checked, "checked": checked, "handed-over": 0}
     coverage = by_name["acrpull.sweep.coverage"]
     assert coverage and all(p.value == 1.0 for p in coverage)
+
+
+def test_each_planner_run_counts_the_subscriptions_it_reached_and_those_it_could_not(
+    emulator: Emulator,
+    sample: dict[str, Any],
+    app_env: dict[str, str],
+    functions: dict[str, Any],
+    captured: Capture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A subscription in scope the app cannot read is swept by nobody: the alert reads this."""
+    from tests.conftest import PROD_SUB, SANDBOX_SUB
+    from tests.support.triggers import Captured, timer
+
+    missing = "0badc0de-0000-4000-8000-000000000000"  # in scope, unknown to Azure (a typo)
+    monkeypatch.setenv("SCOPE_SUBSCRIPTION_IDS", f"{PROD_SUB},{SANDBOX_SUB},{missing}")
+    functions["expiry_sweep"].get_user_function()(timer(), Captured())
+    points = captured.by_name()[telemetry.SWEEP_SUBSCRIPTIONS]
+    seen = {(p.attributes["subscription"], p.attributes["state"], p.value) for p in points}
+    assert seen == {
+        (PROD_SUB, "planned", 1),
+        (SANDBOX_SUB, "planned", 1),
+        (missing, "unreadable", 1),
+    }
+    assert {p.attributes["sweep"] for p in points} == {"expiry"}
