@@ -356,7 +356,20 @@ def handle_batch(body: str | bytes) -> tuple[list[str], list[str]]:
     report = fleet.work(batch)
     for outcome in report.outcomes:
         log_outcome(outcome)
-    log.info("batch %s", json.dumps(report.summary(), sort_keys=True))
+    if batch.clusters is None:  # the inventory a planner handed over: counted as its plan is
+        state = "unreadable" if report.notes else "planned"
+        telemetry.count(
+            telemetry.SWEEP_SUBSCRIPTIONS,
+            1,
+            sweep=batch.sweep,
+            state=state,
+            subscription=batch.subscription,
+        )
+    log.log(
+        logging.WARNING if report.notes and batch.clusters is None else logging.INFO,
+        "batch %s",
+        json.dumps(report.summary(), sort_keys=True),
+    )
     # What this invocation settled: checked here or handed over. Clusters sent on in follow-up
     # batches are counted by the invocation that settles them, so a sweep's batches add up to
     # its fleet once.

@@ -268,3 +268,26 @@ def test_each_planner_run_counts_the_subscriptions_it_reached_and_those_it_could
         (missing, "unreadable", 1),
     }
     assert {p.attributes["sweep"] for p in points} == {"expiry"}
+
+
+def test_an_inventory_handed_over_is_counted_when_a_worker_plans_it(
+    emulator: Emulator,
+    sample: dict[str, Any],
+    app_env: dict[str, str],
+    functions: dict[str, Any],
+    captured: Capture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.conftest import PROD_SUB
+    from tests.support.triggers import drain_batches
+
+    missing = "0badc0de-0000-4000-8000-000000000000"
+    monkeypatch.setenv("SCOPE_SUBSCRIPTION_IDS", f"{PROD_SUB},{missing}")
+    plans = [
+        json.dumps({"v": 1, "sweep": "drift", "signal": "s", "subscription": sub, "plan": True})
+        for sub in (PROD_SUB, missing)
+    ]
+    drain_batches(functions, plans)
+    points = captured.by_name()[telemetry.SWEEP_SUBSCRIPTIONS]
+    seen = {(p.attributes["subscription"], p.attributes["state"], p.value) for p in points}
+    assert seen == {(PROD_SUB, "planned", 1), (missing, "unreadable", 1)}
