@@ -54,6 +54,10 @@ class Fault:
     # How often it applied, and a way to end its latency early (a test that killed the client).
     hits: int = 0
     released: threading.Event = field(default_factory=threading.Event)
+    # The most matching requests that waited out its latency at once: what a client overlapped.
+    most_waiting: int = 0
+    _waiting: int = 0
+    _count: threading.Lock = field(default_factory=threading.Lock)
 
     def matches(self, method: str, path: str) -> bool:
         if self.remaining is not None and self.remaining <= 0:
@@ -62,8 +66,16 @@ class Fault:
 
     def wait(self) -> None:
         """The injected latency, cut short by :meth:`release`."""
-        if self.latency:
+        if not self.latency:
+            return
+        with self._count:
+            self._waiting += 1
+            self.most_waiting = max(self.most_waiting, self._waiting)
+        try:
             self.released.wait(self.latency)
+        finally:
+            with self._count:
+                self._waiting -= 1
 
     def release(self) -> None:
         self.released.set()

@@ -181,11 +181,17 @@ class Fleet:
         report = PlanReport(sweep, signal_id)
         if sweep == "drift":
             report.outcomes += self.sweeps.engine.verify_pending()
-        planned = [
-            self._plan_subscription(sweep, signal_id, subscription, report)
-            for subscription in self.sweeps.subscriptions
-        ]
-        for message in in_turn(planned):
+        subscriptions = self.sweeps.subscriptions
+
+        def planned(subscription: str) -> list[str]:
+            return self._plan_subscription(sweep, signal_id, subscription, report)
+
+        # ARM's lists (no Resource Graph) are a few paged reads per subscription, each under
+        # its own limits: taken at once, the first batch does not wait for the last list.
+        workers = max(1, min(self.settings.concurrency, len(subscriptions)))
+        with ThreadPoolExecutor(workers, thread_name_prefix="plan") as pool:
+            per_subscription = list(pool.map(planned, subscriptions))
+        for message in in_turn(per_subscription):
             emit(message)
         return report
 

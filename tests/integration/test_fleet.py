@@ -119,6 +119,25 @@ def test_the_plan_says_which_subscriptions_were_planned_handed_over_or_not_reada
     assert {m["subscription"] for m in messages} == {PROD_SUB, SANDBOX_SUB}
 
 
+def test_the_planner_lists_the_subscriptions_at_once(
+    emulator: Emulator,
+    sample: dict[str, Any],
+    ticket_policy: Any,
+    functions: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RESOURCE_GRAPH_INVENTORY", "off")  # ARM's lists, one per subscription
+    monkeypatch.setenv("SCOPE_SUBSCRIPTION_IDS", f"{PROD_SUB},{SANDBOX_SUB}")
+    lists = emulator.inject(
+        r"/subscriptions/[^/]+/providers/Microsoft.ContainerService/managedClusters$",
+        method="GET",
+        latency=0.5,
+    )
+    messages = plan(functions)
+    assert {m["subscription"] for m in messages} == {PROD_SUB, SANDBOX_SUB}
+    assert lists.hits == 2 and lists.most_waiting == 2  # the second did not wait for the first
+
+
 def test_a_batch_checks_every_pair_of_its_clusters_and_tickets_what_fails(
     emulator: Emulator,
     sample: dict[str, Any],
