@@ -130,7 +130,7 @@ METRICS: dict[str, Metric] = {
         "counter",
         "{subscription}",
         ("sweep", "state", "subscription"),
-        "per planner run, each subscription in scope: planned, handed-over (a worker takes its inventory) or unreadable (swept by nobody)",
+        "each subscription in scope, per planner run (and per worker that plans an inventory handed over): planned, handed-over (a worker takes its inventory) or unreadable (swept by nobody)",
     ),
     ARM_REQUESTS: Metric(
         "counter",
