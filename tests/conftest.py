@@ -14,6 +14,9 @@ from emulator.server import Emulator
 
 PROD_SUB = "9a3c1b2e-5d4f-4e6a-8b7c-1d2e3f4a5b6c"
 SANDBOX_SUB = "4e5f6a7b-8c9d-4a0b-9c1d-2e3f4a5b6c7d"
+# A subscription id in scope that Azure does not know (a typo): Resource Graph shows nothing of
+# it and ARM answers 404.
+UNKNOWN_SUB = "0badc0de-0000-4000-8000-000000000000"
 
 
 @pytest.fixture

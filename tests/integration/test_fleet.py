@@ -17,7 +17,7 @@ from emulator.tickets import github_issues
 from scripts.bench_fleet import fleet_spec, subscription_id
 from shared.azure.kubeconfigs import KUBECONFIGS
 from shared.checks import CHECKS
-from tests.conftest import PROD_SUB, SANDBOX_SUB
+from tests.conftest import PROD_SUB, SANDBOX_SUB, UNKNOWN_SUB
 from tests.support.triggers import (
     Captured,
     drain_batches,
@@ -92,8 +92,7 @@ def test_the_plan_says_which_subscriptions_were_planned_handed_over_or_not_reada
 ) -> None:
     monkeypatch.setenv("RESOURCE_GRAPH_INVENTORY", "on" if inventory == "resource-graph" else "off")
     monkeypatch.setenv("ARM_RETRY_TOTAL", "1")
-    # In scope, unknown to Azure (a typo): Resource Graph shows nothing of it, ARM says why.
-    missing = "0badc0de-0000-4000-8000-000000000000"
+    missing = UNKNOWN_SUB
     monkeypatch.setenv("SCOPE_SUBSCRIPTION_IDS", f"{PROD_SUB},{SANDBOX_SUB},{missing}")
     emulator.inject(  # ARM's list of sandbox's clusters; Resource Graph answers it without
         rf"/subscriptions/{SANDBOX_SUB}/providers/Microsoft.ContainerService/managedClusters$",

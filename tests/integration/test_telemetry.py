@@ -254,10 +254,10 @@ def test_each_planner_run_counts_the_subscriptions_it_reached_and_those_it_could
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A subscription in scope the app cannot read is swept by nobody: the alert reads this."""
-    from tests.conftest import PROD_SUB, SANDBOX_SUB
+    from tests.conftest import PROD_SUB, SANDBOX_SUB, UNKNOWN_SUB
     from tests.support.triggers import Captured, timer
 
-    missing = "0badc0de-0000-4000-8000-000000000000"  # in scope, unknown to Azure (a typo)
+    missing = UNKNOWN_SUB
     monkeypatch.setenv("SCOPE_SUBSCRIPTION_IDS", f"{PROD_SUB},{SANDBOX_SUB},{missing}")
     functions["expiry_sweep"].get_user_function()(timer(), Captured())
     points = captured.by_name()[telemetry.SWEEP_SUBSCRIPTIONS]
@@ -278,10 +278,10 @@ def test_an_inventory_handed_over_is_counted_when_a_worker_plans_it(
     captured: Capture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tests.conftest import PROD_SUB
+    from tests.conftest import PROD_SUB, UNKNOWN_SUB
     from tests.support.triggers import drain_batches
 
-    missing = "0badc0de-0000-4000-8000-000000000000"
+    missing = UNKNOWN_SUB
     monkeypatch.setenv("SCOPE_SUBSCRIPTION_IDS", f"{PROD_SUB},{missing}")
     plans = [
         json.dumps({"v": 1, "sweep": "drift", "signal": "s", "subscription": sub, "plan": True})
