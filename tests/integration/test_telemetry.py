@@ -21,8 +21,9 @@ from emulator.server import Emulator
 from scripts.telemetry_capture import Capture
 from shared import telemetry
 from shared.telemetry import CORRELATION_ATTRIBUTE, METRICS
+from tests.conftest import PROD_SUB, SANDBOX_SUB, UNKNOWN_SUB
 from tests.integration.test_timers import APPS, PULL_SECRET_APP, expiry_estate
-from tests.support.triggers import run_timer
+from tests.support.triggers import Captured, drain_batches, run_timer, timer
 
 ROOT = Path(__file__).resolve().parents[2]
 VMSS_WRITE = "Microsoft.Compute/virtualMachineScaleSets/write"
@@ -245,6 +246,14 @@ def test_batch_invocations_count_what_they_check(
     assert coverage and all(p.value == 1.0 for p in coverage)
 
 
+def subscription_states(captured: Capture) -> set[tuple[str, str, str, float]]:
+    points = captured.by_name()[telemetry.SWEEP_SUBSCRIPTIONS]
+    return {
+        (p.attributes["sweep"], p.attributes["subscription"], p.attributes["state"], p.value)
+        for p in points
+    }
+
+
 def test_each_planner_run_counts_the_subscriptions_it_reached_and_those_it_could_not(
     emulator: Emulator,
     sample: dict[str, Any],
@@ -254,20 +263,13 @@ def test_each_planner_run_counts_the_subscriptions_it_reached_and_those_it_could
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A subscription in scope the app cannot read is swept by nobody: the alert reads this."""
-    from tests.conftest import PROD_SUB, SANDBOX_SUB, UNKNOWN_SUB
-    from tests.support.triggers import Captured, timer
-
-    missing = UNKNOWN_SUB
-    monkeypatch.setenv("SCOPE_SUBSCRIPTION_IDS", f"{PROD_SUB},{SANDBOX_SUB},{missing}")
+    monkeypatch.setenv("SCOPE_SUBSCRIPTION_IDS", f"{PROD_SUB},{SANDBOX_SUB},{UNKNOWN_SUB}")
     functions["expiry_sweep"].get_user_function()(timer(), Captured())
-    points = captured.by_name()[telemetry.SWEEP_SUBSCRIPTIONS]
-    seen = {(p.attributes["subscription"], p.attributes["state"], p.value) for p in points}
-    assert seen == {
-        (PROD_SUB, "planned", 1),
-        (SANDBOX_SUB, "planned", 1),
-        (missing, "unreadable", 1),
+    assert subscription_states(captured) == {
+        ("expiry", PROD_SUB, "planned", 1),
+        ("expiry", SANDBOX_SUB, "planned", 1),
+        ("expiry", UNKNOWN_SUB, "unreadable", 1),
     }
-    assert {p.attributes["sweep"] for p in points} == {"expiry"}
 
 
 def test_an_inventory_handed_over_is_counted_when_a_worker_plans_it(
@@ -278,16 +280,13 @@ def test_an_inventory_handed_over_is_counted_when_a_worker_plans_it(
     captured: Capture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tests.conftest import PROD_SUB, UNKNOWN_SUB
-    from tests.support.triggers import drain_batches
-
-    missing = UNKNOWN_SUB
-    monkeypatch.setenv("SCOPE_SUBSCRIPTION_IDS", f"{PROD_SUB},{missing}")
+    monkeypatch.setenv("SCOPE_SUBSCRIPTION_IDS", f"{PROD_SUB},{UNKNOWN_SUB}")
     plans = [
         json.dumps({"v": 1, "sweep": "drift", "signal": "s", "subscription": sub, "plan": True})
-        for sub in (PROD_SUB, missing)
+        for sub in (PROD_SUB, UNKNOWN_SUB)
     ]
     drain_batches(functions, plans)
-    points = captured.by_name()[telemetry.SWEEP_SUBSCRIPTIONS]
-    seen = {(p.attributes["subscription"], p.attributes["state"], p.value) for p in points}
-    assert seen == {(PROD_SUB, "planned", 1), (missing, "unreadable", 1)}
+    assert subscription_states(captured) == {
+        ("drift", PROD_SUB, "planned", 1),
+        ("drift", UNKNOWN_SUB, "unreadable", 1),
+    }
