@@ -49,7 +49,7 @@ demo: deps browser
 bench: deps
 	$(PY) -m scripts.bench
 
-# The fleet bench, about 4 minutes here: SIZES="100 1000" for a shorter run (scripts/bench_fleet.py --help).
+# The fleet bench, under 3 minutes here: SIZES="100 1000" for a shorter run (scripts/bench_fleet.py --help).
 SIZES ?= 100 1000 3000
 WORKERS ?= 4
 bench-fleet: deps

@@ -56,8 +56,10 @@ class Fault:
     released: threading.Event = field(default_factory=threading.Event)
     # The most matching requests that waited out its latency at once: what a client overlapped.
     most_waiting: int = 0
-    _waiting: int = 0
-    _count: threading.Lock = field(default_factory=threading.Lock)
+    _waiting: int = field(default=0, init=False, repr=False, compare=False)
+    _count: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     def matches(self, method: str, path: str) -> bool:
         if self.remaining is not None and self.remaining <= 0:

@@ -325,9 +325,7 @@ def plan_sweep(kind: str, *, source: str, emit: Callable[[str], None]) -> None:
         log_outcome(outcome)
     for state, subscriptions in report.states().items():
         for subscription in subscriptions:
-            telemetry.count(
-                telemetry.SWEEP_SUBSCRIPTIONS, 1, sweep=kind, state=state, subscription=subscription
-            )
+            telemetry.swept_subscription(kind, state=state, subscription=subscription)
     # A subscription the app cannot read is swept by nobody: the operator must hear of it.
     level = logging.WARNING if report.unreadable else logging.INFO
     log.log(level, "plan %s", json.dumps(report.summary()))
@@ -357,19 +355,10 @@ def handle_batch(body: str | bytes) -> tuple[list[str], list[str]]:
     for outcome in report.outcomes:
         log_outcome(outcome)
     if batch.clusters is None:  # the inventory a planner handed over: counted as its plan is
-        state = "unreadable" if report.notes else "planned"
-        telemetry.count(
-            telemetry.SWEEP_SUBSCRIPTIONS,
-            1,
-            sweep=batch.sweep,
-            state=state,
-            subscription=batch.subscription,
-        )
-    log.log(
-        logging.WARNING if report.notes and batch.clusters is None else logging.INFO,
-        "batch %s",
-        json.dumps(report.summary(), sort_keys=True),
-    )
+        state = "unreadable" if report.unreadable else "planned"
+        telemetry.swept_subscription(batch.sweep, state=state, subscription=batch.subscription)
+    level = logging.WARNING if report.unreadable else logging.INFO
+    log.log(level, "batch %s", json.dumps(report.summary(), sort_keys=True))
     # What this invocation settled: checked here or handed over. Clusters sent on in follow-up
     # batches are counted by the invocation that settles them, so a sweep's batches add up to
     # its fleet once.

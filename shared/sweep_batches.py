@@ -26,7 +26,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from shared.azure.inventory import Inventory
 from shared.cluster_source import ClusterSource
@@ -39,6 +39,8 @@ from shared.sweeps import GUID, SweepReport, Sweeps, Task
 from shared.wire import dump, load, pack, unpack
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
 
 BATCH_VERSION = 1
 PLANNED = ("drift", "expiry")
@@ -91,6 +93,7 @@ class BatchReport:
     batches: list[str] = field(default_factory=list)  # follow-up batch messages
     handed_over: list[str] = field(default_factory=list)  # sweep-handover messages
     notes: list[str] = field(default_factory=list)
+    unreadable: bool = False  # a handed-over inventory whose subscription cannot be read
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -181,17 +184,13 @@ class Fleet:
         report = PlanReport(sweep, signal_id)
         if sweep == "drift":
             report.outcomes += self.sweeps.engine.verify_pending()
-        subscriptions = self.sweeps.subscriptions
 
         def planned(subscription: str) -> list[str]:
             return self._plan_subscription(sweep, signal_id, subscription, report)
 
         # ARM's lists (no Resource Graph) are a few paged reads per subscription, each under
         # its own limits: taken at once, the first batch does not wait for the last list.
-        workers = max(1, min(self.settings.concurrency, len(subscriptions)))
-        with ThreadPoolExecutor(workers, thread_name_prefix="plan") as pool:
-            per_subscription = list(pool.map(planned, subscriptions))
-        for message in in_turn(per_subscription):
+        for message in in_turn(self._each(self.sweeps.subscriptions, planned)):
             emit(message)
         return report
 
@@ -235,6 +234,7 @@ class Fleet:
                 clusters = self.inventory.clusters(batch.subscription)
             except ReadError as exc:
                 report.notes.append(f"subscription {batch.subscription}: {exc.reason}")
+                report.unreadable = True
                 return report
             report.batches += self._batches(batch.sweep, batch.signal, batch.subscription, clusters)
             return report
@@ -292,13 +292,12 @@ class Fleet:
         sweeps.run(sweeps.expiry_tasks(part, [c for c in clusters if c.id not in again]), part)
         self._merge(batch, part, report)
 
-    def _each(
-        self, clusters: Iterable[Cluster], work: Callable[[Cluster], SweepReport]
-    ) -> list[SweepReport]:
-        clusters = list(clusters)
-        workers = max(1, min(self.settings.concurrency, len(clusters)))
-        with ThreadPoolExecutor(workers, thread_name_prefix="cluster") as pool:
-            return list(pool.map(work, clusters))
+    def _each(self, items: Iterable[T], work: Callable[[T], R]) -> list[R]:
+        """``work`` on each item, ``concurrency`` at a time, results in the items' order."""
+        items = list(items)
+        workers = max(1, min(self.settings.concurrency, len(items)))
+        with ThreadPoolExecutor(workers, thread_name_prefix="fleet") as pool:
+            return list(pool.map(work, items))
 
     def _merge(self, batch: Batch, part: SweepReport, report: BatchReport) -> None:
         report.outcomes += part.outcomes

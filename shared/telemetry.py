@@ -512,6 +512,11 @@ def sweep(kind: str, *, known: int, checked: int, handed_over: int) -> None:
         record(SWEEP_COVERAGE, checked / known, sweep=kind)
 
 
+def swept_subscription(kind: str, *, state: str, subscription: str) -> None:
+    """What a planner (or a worker planning a handed-over inventory) did with a subscription."""
+    count(SWEEP_SUBSCRIPTIONS, 1, sweep=kind, state=state, subscription=subscription)
+
+
 def http_response(service: str) -> Callable[[Any], None]:
     """An azure-core ``raw_response_hook``: count every attempt, and the 429s."""
 

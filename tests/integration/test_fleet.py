@@ -92,8 +92,7 @@ def test_the_plan_says_which_subscriptions_were_planned_handed_over_or_not_reada
 ) -> None:
     monkeypatch.setenv("RESOURCE_GRAPH_INVENTORY", "on" if inventory == "resource-graph" else "off")
     monkeypatch.setenv("ARM_RETRY_TOTAL", "1")
-    missing = UNKNOWN_SUB
-    monkeypatch.setenv("SCOPE_SUBSCRIPTION_IDS", f"{PROD_SUB},{SANDBOX_SUB},{missing}")
+    monkeypatch.setenv("SCOPE_SUBSCRIPTION_IDS", f"{PROD_SUB},{SANDBOX_SUB},{UNKNOWN_SUB}")
     emulator.inject(  # ARM's list of sandbox's clusters; Resource Graph answers it without
         rf"/subscriptions/{SANDBOX_SUB}/providers/Microsoft.ContainerService/managedClusters$",
         method="GET",
@@ -105,7 +104,7 @@ def test_the_plan_says_which_subscriptions_were_planned_handed_over_or_not_reada
     summary = json.loads(record.getMessage().removeprefix("plan "))
     assert record.levelname == "WARNING"
     [(unreadable, reason)] = summary["subscriptions"]["unreadable"].items()
-    assert unreadable == missing and "not found" in reason
+    assert unreadable == UNKNOWN_SUB and "not found" in reason
     if inventory == "resource-graph":
         assert summary["clusters"] == 3 and summary["batches"] == len(messages) == 2
         assert summary["subscriptions"]["planned"] == 2
